@@ -143,10 +143,10 @@ std::optional<std::string> read_end_records(int fd, std::uint64_t file_size, Dir
         // really points at a central directory; otherwise this is payload, keep searching.
         if (record_end < file_size) {
             std::array<unsigned char, 4> signature{};
-            const bool plausible = dir.offset <= eocd_offset && dir.size <= eocd_offset - dir.offset &&
-                                   ((dir.entry_count == 0 && dir.size == 0) ||
-                                    (!read_at(fd, dir.offset, signature.data(), signature.size()) &&
-                                     le32(signature.data()) == central_signature));
+            const bool plausible = dir.entry_count > 0 && dir.offset <= eocd_offset &&
+                                   dir.size <= eocd_offset - dir.offset &&
+                                   !read_at(fd, dir.offset, signature.data(), signature.size()) &&
+                                   le32(signature.data()) == central_signature;
             if (!plausible) continue;
         }
         if (eocd_offset >= zip64_locator_size) {
@@ -269,6 +269,10 @@ std::optional<std::string> find_zip_defect(int fd) {
         return "central directory extends past end of file";
     if (dir.offset > dir.limit || dir.size > dir.limit - dir.offset)
         return "central directory overlaps the end record";
+    // Writers put the end record(s) right after the directory; a gap means the record is not the
+    // archive's own (say, one inside a comment or a stored inner zip) or data was prepended.
+    if (dir.offset + dir.size != dir.limit)
+        return "central directory does not end where the end record starts";
     return check_entries(fd, dir);
 }
 

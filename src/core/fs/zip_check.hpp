@@ -23,8 +23,8 @@ bool is_archive_name(std::string_view file_name);
 // are numbered from 1 in central-directory order).
 //
 // Complete means: an end-of-central-directory record (optionally followed by its comment, or
-// replaced by zip64 records through the zip64 locator) that accounts for the end of the file; a
-// central directory of exactly the declared entries, each with a valid signature; and for every
+// replaced by zip64 records through the zip64 locator) that accounts for the end of the file; right
+// before it a central directory of exactly the declared entries, each with a valid signature; for every
 // entry a local header with a valid signature whose header, name, extra field and compressed data
 // fit before the central directory. Any strict prefix of a valid archive fails this check.
 //

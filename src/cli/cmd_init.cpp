@@ -1,0 +1,89 @@
+// depsync init primary|peer: create the node's folders and repository, and write its config file.
+
+#include <sys/stat.h>
+
+#include <ctime>
+#include <iostream>
+
+#include "cli/context.hpp"
+#include "cli/output.hpp"
+#include "core/fs/atomic_file.hpp"
+#include "core/sync/init.hpp"
+
+namespace depsync::cli {
+namespace {
+
+constexpr const char* default_state = "/var/lib/depsync";
+
+std::string quoted(const std::string& s) { return json_string(s); }
+
+std::string config_text(const sync::Settings& s, const std::vector<std::string>& exclude) {
+    std::string role = sync::role_name(s.role);
+    std::string out = "# depsync configuration for this " + role + " node, written by 'depsync init " + role +
+                      "'.\n# Every key can also be given as --key on the command line; see 'depsync --help'.\n";
+    out += "role = " + role + "\n";
+    out += "node = " + quoted(s.node) + "\n";
+    out += "dir = " + quoted(s.dir.string()) + "\n";
+    if (s.role == sync::Role::primary) {
+        out += "repo = " + quoted(s.repo.string()) + "\n";
+    } else {
+        out += "remote = " + quoted(s.remote) + "\n";
+    }
+    out += "state = " + quoted(s.state.string()) + "\n";
+    out += "# Strays editors and tools leave behind: never published, never touched (gitignore-like, repeatable).\n";
+    std::string list;
+    for (const auto& e : exclude) list += (list.empty() ? "" : ", ") + quoted(e);
+    out += "exclude = [" + list + "]\n";
+    if (s.role == sync::Role::peer)
+        out += "# What pull does with local edits: overwrite (saved to backup first), keep, refuse.\n"
+               "local_changes = overwrite\n";
+    return out;
+}
+
+void run_init(Context& ctx, sync::Role role) {
+    GlobalOptions g = ctx.global;
+    g.role = sync::role_name(role);
+    if (g.state.empty()) g.state = default_state;
+    if (g.exclude.empty()) g.exclude = {"*~", "*.bk", "*.swp", ".*.tmp"};
+    if (role == sync::Role::primary && g.repo.empty())
+        throw Error("init primary needs --repo BARE_REPO", ExitCode::usage);
+    if (role == sync::Role::peer && g.remote.empty())
+        throw Error("init peer needs --remote URL", ExitCode::usage);
+    if (g.dir.empty()) throw Error("init needs --dir DIR (the deployment directory)", ExitCode::usage);
+    for (std::string* p : {&g.dir, &g.state, &g.repo})
+        if (!p->empty()) *p = std::filesystem::absolute(*p).lexically_normal().string();
+    if (role == sync::Role::peer && g.remote.find("://") == std::string::npos && !g.remote.empty() &&
+        g.remote.front() != '/' && g.remote.find(':') == std::string::npos)
+        g.remote = std::filesystem::absolute(g.remote).lexically_normal().string();
+    sync::Settings settings = make_settings(g);
+
+    for (const auto& line : sync::init_node(settings)) std::cout << line << "\n";
+
+    std::filesystem::path config = g.config_file;
+    struct stat st {};
+    if (::stat(config.c_str(), &st) == 0) {
+        std::cout << "config " << config.string() << " exists (kept as it is)\n";
+        return;
+    }
+    fs::create_directories(config.parent_path().empty() ? "." : config.parent_path());
+    fs::write_file_atomically(config, config_text(settings, g.exclude), 0644);
+    std::cout << "wrote config " << config.string() << "\n";
+}
+
+}  // namespace
+
+void add_init(CLI::App& app, Context& ctx) {
+    auto* init = app.add_subcommand("init", "Set up this node: folders, repository, config file")
+                     ->require_subcommand(1);
+    init->footer(
+        "Examples:\n"
+        "  depsync -c /etc/depsync/depsync.conf init primary --dir /opt/mi/repository/deployment/server \\\n"
+        "          --repo /srv/depsync/releases.git\n"
+        "  depsync init peer --dir /opt/mi/repository/deployment/server --remote ssh://depsync@primary/srv/depsync/releases.git");
+    init->add_subcommand("primary", "Create the bare release repository and the primary's config")
+        ->callback([&ctx] { run_init(ctx, sync::Role::primary); });
+    init->add_subcommand("peer", "Create the peer's state folder and config")
+        ->callback([&ctx] { run_init(ctx, sync::Role::peer); });
+}
+
+}  // namespace depsync::cli

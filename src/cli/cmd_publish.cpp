@@ -1,0 +1,33 @@
+// depsync publish: commit the deployment directory as the next release (primary).
+
+#include <iostream>
+
+#include "cli/context.hpp"
+#include "cli/output.hpp"
+#include "core/git/handle.hpp"
+#include "core/sync/publish.hpp"
+
+namespace depsync::cli {
+
+void add_publish(CLI::App& app, Context& ctx) {
+    auto* cmd = app.add_subcommand("publish", "Publish the deployment directory as a new release (primary)");
+    cmd->add_option("-m,--message", ctx.cmd.message, "Release message");
+    cmd->footer(
+        "Prints 'published rN <id> (+added ~modified -deleted)' or 'nothing to publish: rN is current'.\n"
+        "Archives (.car .zip .jar .mar .aar) still being written are waited for (--settle), then refused.\n"
+        "Example: depsync publish -m 'deploy Orders 1.0.1'");
+    cmd->callback([&ctx] {
+        sync::Settings settings = make_settings(ctx.global);
+        sync::PublishResult r = sync::publish(settings, {ctx.cmd.message});
+        if (!r.published) {
+            std::cout << "nothing to publish: " << sync::release_name(r.release ? std::optional(r.release->number)
+                                                                                  : std::nullopt)
+                      << " is current\n";
+            return;
+        }
+        std::cout << "published r" << r.release->number << " " << git::short_hex(r.release->commit) << " "
+                  << counts_text(r.counts) << "\n";
+    });
+}
+
+}  // namespace depsync::cli

@@ -1,0 +1,58 @@
+// depsync status: which release this node runs (local state only).
+
+#include <iostream>
+
+#include "cli/context.hpp"
+#include "cli/output.hpp"
+#include "core/git/handle.hpp"
+#include "core/sync/status.hpp"
+
+namespace depsync::cli {
+namespace {
+
+std::string release_line(const std::optional<sync::Release>& r) {
+    if (!r) return "none";
+    return "r" + std::to_string(r->number) + " " + git::short_hex(r->commit) + " " + iso_time(r->time) + " (" +
+           r->node + ")";
+}
+
+void add_release(JsonObject& o, const std::string& prefix, const std::optional<sync::Release>& r) {
+    if (!r) {
+        o.add_null(prefix + "release").add_null(prefix + "commit").add_null(prefix + "time");
+        return;
+    }
+    o.add(prefix + "release", static_cast<std::uint64_t>(r->number))
+        .add(prefix + "commit", git::to_hex(r->commit))
+        .add(prefix + "time", iso_time(r->time));
+}
+
+}  // namespace
+
+void add_status(CLI::App& app, Context& ctx) {
+    auto* cmd = app.add_subcommand("status", "Show the release this node runs");
+    cmd->add_flag("--json", ctx.cmd.json, "Machine-readable output");
+    cmd->callback([&ctx] {
+        sync::NodeStatus s = sync::read_status(make_settings(ctx.global));
+        if (ctx.cmd.json) {
+            JsonObject o;
+            o.add("role", sync::role_name(s.role)).add("node", s.node).add("dir", s.dir);
+            add_release(o, "", s.release);
+            if (s.role == sync::Role::peer) {
+                add_release(o, "upstream_", s.upstream);
+                o.add("interrupted", s.interrupted);
+            }
+            std::cout << o.str() << "\n";
+            return;
+        }
+        std::cout << "role:     " << sync::role_name(s.role) << "\n"
+                  << "node:     " << s.node << "\n"
+                  << "dir:      " << s.dir << "\n"
+                  << "release:  " << release_line(s.release) << "\n";
+        if (s.role == sync::Role::peer) {
+            std::cout << "upstream: " << release_line(s.upstream) << "\n";
+            if (s.interrupted) std::cout << "note:     an apply was interrupted; the next pull completes it\n";
+        }
+    });
+}
+
+}  // namespace depsync::cli

@@ -1,0 +1,52 @@
+#pragma once
+// What every subcommand shares: the global options (which are also the config file's keys) and the result of
+// the command, set by its callback and turned into an exit code by main.
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/sync/settings.hpp"
+
+namespace depsync::cli {
+
+struct GlobalOptions {
+    std::string config_file;
+    int verbosity = 0;
+    bool quiet = false;
+    // Config keys; each can also be given as --key on the command line.
+    std::string role, node, dir, repo, remote, state, local_changes;
+    std::vector<std::string> exclude, node_local;
+    double wait = 0, settle = 5;
+    int timeout = 120;
+    unsigned backup_keep = 10;
+};
+
+// Options of the subcommands; only the chosen subcommand's are set.
+struct CommandOptions {
+    std::string message;
+    bool dry_run = false;
+    bool json = false;
+    bool accept_rewrite = false;
+};
+
+struct Context {
+    GlobalOptions global;
+    CommandOptions cmd;
+    ExitCode exit_code = ExitCode::ok;
+};
+
+// Builds the verbs' settings from the merged options; throws Error(usage) for anything missing or invalid.
+sync::Settings make_settings(const GlobalOptions& g);
+
+// The config file named by -c, $DEPSYNC_CONFIG or the system default, in that order.
+std::string default_config_path();
+
+void add_init(CLI::App& app, Context& ctx);
+void add_publish(CLI::App& app, Context& ctx);
+void add_pull(CLI::App& app, Context& ctx);
+void add_status(CLI::App& app, Context& ctx);
+
+}  // namespace depsync::cli

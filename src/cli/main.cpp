@@ -1,0 +1,111 @@
+// depsync: keeps the deployment directories of a server cluster identical through git releases.
+// main reads like a table of contents: options and config, subcommands, one place where errors end the run.
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli/context.hpp"
+#include "core/git/handle.hpp"
+
+namespace {
+
+using depsync::cli::Context;
+
+// `init` writes the config file rather than reading it, so for init -c only names the file.
+bool is_init(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i)
+        if (std::string(argv[i]) == "init") return true;
+    return false;
+}
+
+void add_global_options(CLI::App& app, Context& ctx, bool init) {
+    auto& g = ctx.global;
+    g.config_file = depsync::cli::default_config_path();
+    const char* help = "Config file (INI); default $DEPSYNC_CONFIG, then /etc/depsync/depsync.conf";
+    if (init) {
+        app.add_option("-c,--config", g.config_file, help);
+    } else {
+        // The config file must exist when it was named (-c or $DEPSYNC_CONFIG); the system default may be absent.
+        bool named = std::getenv("DEPSYNC_CONFIG") != nullptr;
+        app.set_config("-c,--config", g.config_file, help, named);
+        app.allow_config_extras(CLI::config_extras_mode::error);
+    }
+    app.add_flag("-v,--verbose", g.verbosity, "More detail on stderr (repeat for debug)")->configurable(false);
+    app.add_flag("-q,--quiet", g.quiet, "Only errors on stderr")->configurable(false);
+
+    const char* keys = "Config keys (also accepted as options)";
+    app.add_option("--role", g.role, "primary or peer (written by init)")->group(keys);
+    app.add_option("--node", g.node, "This node's name (default: host name)")->group(keys);
+    app.add_option("--dir", g.dir, "The deployment directory")->group(keys);
+    app.add_option("--repo", g.repo, "Primary: the bare release repository")->group(keys);
+    app.add_option("--remote", g.remote, "Peer: URL or path of the release repository")->group(keys);
+    app.add_option("--state", g.state, "State folder: lock, caches, journal, fetched releases, backups")->group(keys);
+    app.add_option("--exclude", g.exclude, "Gitignore-like pattern never published nor touched (repeatable)")
+        ->group(keys)->take_all();
+    app.add_option("--node-local,--node_local", g.node_local,
+                   "Pattern of per-node files: never reported, touched or published (repeatable)")
+        ->group(keys)->take_all();
+    app.add_option("--local-changes,--local_changes", g.local_changes,
+                   "Pull's policy for local edits: overwrite (default, saved to backup), keep, refuse")
+        ->group(keys)->check(CLI::IsMember({"overwrite", "keep", "refuse"}));
+    app.add_option("--wait", g.wait, "Seconds to wait for another run's lock instead of exiting 3")->group(keys);
+    app.add_option("--settle", g.settle, "Seconds publish waits for files still being written")->group(keys);
+    app.add_option("--timeout", g.timeout, "Seconds bounding a fetch")->group(keys);
+    app.add_option("--backup-keep,--backup_keep", g.backup_keep, "Backups kept in the state folder")->group(keys);
+}
+
+void setup_logging(const Context& ctx) {
+    auto logger = spdlog::stderr_color_mt("depsync");
+    logger->set_pattern("depsync: %^%l%$: %v");
+    spdlog::set_default_logger(logger);
+    if (ctx.global.quiet) {
+        spdlog::set_level(spdlog::level::err);
+    } else if (ctx.global.verbosity >= 2) {
+        spdlog::set_level(spdlog::level::debug);
+    } else if (ctx.global.verbosity == 1) {
+        spdlog::set_level(spdlog::level::info);
+    } else {
+        spdlog::set_level(spdlog::level::warn);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    depsync::git::Library libgit2;
+    Context ctx;
+    CLI::App app{"depsync: versioned, rollback-able sync of a cluster's deployment directories through git"};
+    app.set_version_flag("--version", std::string("depsync ") + DEPSYNC_VERSION);
+    app.require_subcommand(1);
+    app.fallthrough();
+    add_global_options(app, ctx, is_init(argc, argv));
+    app.parse_complete_callback([&ctx] { setup_logging(ctx); });
+
+    depsync::cli::add_init(app, ctx);
+    depsync::cli::add_publish(app, ctx);
+    depsync::cli::add_pull(app, ctx);
+    depsync::cli::add_status(app, ctx);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::cerr << "depsync: error: " << e.what() << " (see depsync --help)\n";
+        return static_cast<int>(depsync::ExitCode::usage);
+    } catch (const depsync::Error& e) {
+        std::cerr << "depsync: error: " << e.what() << "\n";
+        return static_cast<int>(e.code());
+    } catch (const std::exception& e) {
+        std::cerr << "depsync: error: " << e.what() << "\n";
+        return static_cast<int>(depsync::ExitCode::failure);
+    }
+    return static_cast<int>(ctx.exit_code);
+}

@@ -1,0 +1,45 @@
+#include "core/fs/lock.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "core/error.hpp"
+
+namespace depsync::fs {
+
+namespace {
+std::string holder_pid(int fd) {
+    char buf[32] = {};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    std::string pid = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    return pid.empty() ? "unknown" : pid;
+}
+}  // namespace
+
+NodeLock::NodeLock(const std::filesystem::path& lock_file, double wait_seconds)
+    : m_fd(::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) {
+    if (!m_fd) throw_errno("open lock file " + lock_file.string());
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_seconds);
+    while (::flock(m_fd.get(), LOCK_EX | LOCK_NB) < 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR) throw_errno("lock " + lock_file.string());
+        if (std::chrono::steady_clock::now() >= deadline) {
+            throw Error("another depsync run (pid " + holder_pid(m_fd.get()) + ") holds the lock " +
+                            lock_file.string() + " (use --wait SECONDS to wait for it)",
+                        ExitCode::locked);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(m_fd.get(), 0) == 0) {
+        [[maybe_unused]] ssize_t n = ::pwrite(m_fd.get(), pid.data(), pid.size(), 0);
+    }
+}
+
+}  // namespace depsync::fs

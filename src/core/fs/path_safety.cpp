@@ -1,0 +1,81 @@
+#include "core/fs/path_safety.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <vector>
+
+namespace depsync::fs {
+namespace {
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+    return out;
+}
+
+std::vector<std::string> components(std::string_view path) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start <= path.size()) {
+        std::size_t slash = path.find('/', start);
+        if (slash == std::string_view::npos) slash = path.size();
+        if (slash > start) out.emplace_back(path.substr(start, slash - start));
+        start = slash + 1;
+    }
+    return out;
+}
+
+}  // namespace
+
+std::optional<std::string> name_defect(std::string_view name) {
+    if (name.empty()) return "empty name";
+    if (name == "." || name == "..") return "'" + std::string(name) + "' component";
+    for (char ch : name) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c == '/' || c == '\\') return "path separator inside a name";
+        if (c < 0x20 || c == 0x7f) return "control character in name";
+    }
+    // git (with core.protectNTFS, its default) rejects .git with trailing dots or spaces and its 8.3 name.
+    std::string l = lower(name);
+    while (!l.empty() && (l.back() == '.' || l.back() == ' ')) l.pop_back();
+    if (l == ".git" || l == "git~1") return "'.git' name";
+    if (name.substr(0, temp_prefix.size()) == temp_prefix) return "reserved depsync temp name";
+    return std::nullopt;
+}
+
+std::optional<std::string> symlink_defect(const std::string& link_path, const std::string& target,
+                                          const std::map<std::string, std::string>& links) {
+    if (target.empty()) return "empty symlink target";
+    if (target.front() == '/') return "absolute symlink target '" + target + "'";
+    // Resolve lexically against the tree, substituting links met on the way; depth bounds cycles.
+    std::vector<std::string> stack = components(link_path);
+    stack.pop_back();
+    std::vector<std::string> pending = components(target);
+    std::reverse(pending.begin(), pending.end());
+    int hops = 0;
+    while (!pending.empty()) {
+        std::string part = pending.back();
+        pending.pop_back();
+        if (part == ".") continue;
+        if (part == "..") {
+            if (stack.empty()) return "symlink target '" + target + "' leaves the deployment directory";
+            stack.pop_back();
+            continue;
+        }
+        stack.push_back(part);
+        std::string joined;
+        for (const auto& s : stack) joined += (joined.empty() ? "" : "/") + s;
+        auto it = links.find(joined);
+        if (it != links.end()) {
+            if (++hops > 40) return "symlink loop at '" + joined + "'";
+            if (!it->second.empty() && it->second.front() == '/')
+                return "symlink chain through '" + joined + "' is absolute";
+            stack.pop_back();
+            std::vector<std::string> more = components(it->second);
+            for (auto r = more.rbegin(); r != more.rend(); ++r) pending.push_back(*r);
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace depsync::fs

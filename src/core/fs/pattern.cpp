@@ -1,0 +1,91 @@
+#include "core/fs/pattern.hpp"
+
+#include <fnmatch.h>
+
+namespace depsync::fs {
+namespace {
+
+std::vector<std::string> split(std::string_view s) {
+    std::vector<std::string> parts;
+    std::size_t start = 0;
+    while (start <= s.size()) {
+        std::size_t slash = s.find('/', start);
+        if (slash == std::string_view::npos) slash = s.size();
+        parts.emplace_back(s.substr(start, slash - start));
+        start = slash + 1;
+    }
+    return parts;
+}
+
+bool match_component(const std::string& pattern, const std::string& name) {
+    return ::fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
+}
+
+// Matches pattern parts [pi..] against path parts [ni..]; "**" stands for zero or more components.
+bool match_parts(const std::vector<std::string>& pat, std::size_t pi, const std::vector<std::string>& path,
+                 std::size_t ni) {
+    while (pi < pat.size()) {
+        if (pat[pi] == "**") {
+            for (std::size_t k = ni; k <= path.size(); ++k)
+                if (match_parts(pat, pi + 1, path, k)) return true;
+            return false;
+        }
+        if (ni >= path.size() || !match_component(pat[pi], path[ni])) return false;
+        ++pi;
+        ++ni;
+    }
+    return ni == path.size();
+}
+
+}  // namespace
+
+PathMatcher::PathMatcher(const std::vector<std::string>& patterns) {
+    for (const auto& p : patterns) add(p);
+}
+
+void PathMatcher::add(std::string_view pattern) {
+    while (!pattern.empty() && (pattern.back() == ' ' || pattern.back() == '\r')) pattern.remove_suffix(1);
+    if (pattern.empty() || pattern.front() == '#') return;
+    Rule rule;
+    if (pattern.front() == '!') {
+        rule.negated = true;
+        pattern.remove_prefix(1);
+    }
+    if (!pattern.empty() && pattern.back() == '/') {
+        rule.dir_only = true;
+        pattern.remove_suffix(1);
+    }
+    if (!pattern.empty() && pattern.front() == '/') {
+        rule.anchored = true;
+        pattern.remove_prefix(1);
+    }
+    if (pattern.empty()) return;
+    if (pattern.find('/') != std::string_view::npos) rule.anchored = true;
+    rule.parts = split(pattern);
+    m_rules.push_back(std::move(rule));
+}
+
+bool PathMatcher::matches(std::string_view path, bool is_dir) const {
+    if (m_rules.empty()) return false;
+    std::vector<std::string> parts = split(path);
+    bool matched = false;
+    for (const Rule& rule : m_rules) {
+        if (rule.dir_only && !is_dir) continue;
+        bool hit = rule.anchored ? match_parts(rule.parts, 0, parts, 0)
+                                 : match_component(rule.parts.front(), parts.back());
+        if (hit) matched = !rule.negated;
+    }
+    return matched;
+}
+
+bool matches_path_or_parent(const PathMatcher& matcher, std::string_view path, bool is_dir) {
+    if (matcher.empty()) return false;
+    std::size_t pos = 0;
+    while ((pos = path.find('/', pos)) != std::string_view::npos) {
+        if (matcher.matches(path.substr(0, pos), true)) return true;
+        ++pos;
+    }
+    return matcher.matches(path, is_dir);
+}
+
+}  // namespace depsync::fs

@@ -1,0 +1,48 @@
+#include "core/git/blob_stream.hpp"
+
+#include <git2/sys/odb_backend.h>
+
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/git/handle.hpp"
+
+namespace depsync::git {
+
+std::uint64_t blob_size(git_odb* odb, const git_oid& id) {
+    std::size_t len = 0;
+    git_object_t type = GIT_OBJECT_INVALID;
+    check(git_odb_read_header(&len, &type, odb, &id), "read object " + short_hex(id));
+    return len;
+}
+
+void read_blob(git_odb* odb, const git_oid& id, const std::function<void(const char*, std::size_t)>& sink) {
+    git_odb_stream* stream = nullptr;
+    std::size_t len = 0;
+    git_object_t type = GIT_OBJECT_INVALID;
+    if (git_odb_open_rstream(&stream, &len, &type, odb, &id) == 0) {
+        std::vector<char> buf(1 << 20);
+        std::size_t total = 0;
+        for (;;) {
+            int n = git_odb_stream_read(stream, buf.data(), buf.size());
+            if (n < 0) {
+                std::string err = last_error_text();
+                git_odb_stream_free(stream);
+                throw Error("cannot read object " + short_hex(id) + ": " + err);
+            }
+            if (n == 0) break;
+            sink(buf.data(), static_cast<std::size_t>(n));
+            total += static_cast<std::size_t>(n);
+        }
+        git_odb_stream_free(stream);
+        if (total != len) throw Error("cannot read object " + short_hex(id) + ": truncated");
+        return;
+    }
+    git_error_clear();
+    git_odb_object* obj = nullptr;
+    check(git_odb_read(&obj, odb, &id), "read object " + short_hex(id));
+    OdbObjectPtr owned(obj);
+    sink(static_cast<const char*>(git_odb_object_data(obj)), git_odb_object_size(obj));
+}
+
+}  // namespace depsync::git

@@ -1,0 +1,18 @@
+#pragma once
+// Reading blobs without holding large ones in memory when the object database allows it.
+
+#include <git2.h>
+
+#include <cstdint>
+#include <functional>
+
+namespace depsync::git {
+
+// Size of a blob from its header, without reading the content.
+std::uint64_t blob_size(git_odb* odb, const git_oid& id);
+
+// Calls `sink` with successive chunks of the blob's content. Loose objects are streamed in chunks; packed
+// ones are read whole (libgit2 1.5 has no streaming reads from packs).
+void read_blob(git_odb* odb, const git_oid& id, const std::function<void(const char*, std::size_t)>& sink);
+
+}  // namespace depsync::git

@@ -1,0 +1,200 @@
+#include "core/git/object_writer.hpp"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <array>
+#include <cerrno>
+#include <memory>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/git/handle.hpp"
+
+namespace depsync::git {
+namespace {
+
+constexpr std::size_t chunk_size = 1 << 20;
+
+struct DigestDeleter {
+    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+
+class Sha1 {
+public:
+    Sha1() : m_ctx(EVP_MD_CTX_new()) {
+        if (!m_ctx || EVP_DigestInit_ex(m_ctx.get(), EVP_sha1(), nullptr) != 1) throw Error("cannot start SHA-1");
+    }
+    void update(const void* data, std::size_t len) { EVP_DigestUpdate(m_ctx.get(), data, len); }
+    git_oid finish() {
+        std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+        unsigned int len = 0;
+        EVP_DigestFinal_ex(m_ctx.get(), md.data(), &len);
+        git_oid oid;
+        git_oid_fromraw(&oid, md.data());
+        return oid;
+    }
+
+private:
+    std::unique_ptr<EVP_MD_CTX, DigestDeleter> m_ctx;
+};
+
+std::string blob_header(std::uint64_t size) { return "blob " + std::to_string(size) + std::string(1, '\0'); }
+
+// Feeds exactly `size` bytes of fd to `sink`, throwing FileChanged when the file is shorter or longer.
+template <typename Sink>
+void read_exactly(int fd, std::uint64_t size, std::vector<char>& buf, Sink&& sink) {
+    std::uint64_t left = size;
+    while (left > 0) {
+        std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, buf.size()));
+        ssize_t n = ::read(fd, buf.data(), want);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("read file");
+        }
+        if (n == 0) throw FileChanged{};
+        sink(buf.data(), static_cast<std::size_t>(n));
+        left -= static_cast<std::uint64_t>(n);
+    }
+    char extra;
+    if (::read(fd, &extra, 1) > 0) throw FileChanged{};
+}
+
+void write_all(int fd, const unsigned char* data, std::size_t len) {
+    while (len > 0) {
+        ssize_t n = ::write(fd, data, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("write object");
+        }
+        data += n;
+        len -= static_cast<std::size_t>(n);
+    }
+}
+
+// A zlib stream written to a temp file; the object's name is known only once everything is hashed.
+class DeflateFile {
+public:
+    DeflateFile(int fd, int level) : m_fd(fd) {
+        if (deflateInit(&m_z, level) != Z_OK) throw Error("cannot start zlib stream");
+    }
+    ~DeflateFile() { deflateEnd(&m_z); }
+    DeflateFile(const DeflateFile&) = delete;
+    DeflateFile& operator=(const DeflateFile&) = delete;
+
+    void add(const void* data, std::size_t len, int flush = Z_NO_FLUSH) {
+        m_z.next_in = static_cast<Bytef*>(const_cast<void*>(data));
+        m_z.avail_in = static_cast<uInt>(len);
+        do {
+            m_z.next_out = m_out.data();
+            m_z.avail_out = static_cast<uInt>(m_out.size());
+            int rc = deflate(&m_z, flush);
+            if (rc == Z_STREAM_ERROR) throw Error("cannot deflate object");
+            write_all(m_fd, m_out.data(), m_out.size() - m_z.avail_out);
+        } while (m_z.avail_out == 0);
+    }
+    void finish() { add(nullptr, 0, Z_FINISH); }
+
+private:
+    int m_fd;
+    z_stream m_z{};
+    std::vector<unsigned char> m_out = std::vector<unsigned char>(chunk_size + 1024);
+};
+
+struct TempObject {
+    std::string path;
+    int fd = -1;
+    ~TempObject() {
+        if (fd >= 0) ::close(fd);
+        if (!path.empty()) ::unlink(path.c_str());
+    }
+};
+
+}  // namespace
+
+ObjectWriter::ObjectWriter(std::filesystem::path objects_dir) : m_objects_dir(std::move(objects_dir)) {}
+
+template <typename Feed>
+static git_oid write_object(const std::filesystem::path& objects_dir, const std::string& header, int level,
+                            Feed&& feed) {
+    TempObject tmp;
+    std::string pattern = (objects_dir / "tmp_depsync_XXXXXX").string();
+    tmp.fd = ::mkstemp(pattern.data());
+    if (tmp.fd < 0) throw_errno("create a temp object in " + objects_dir.string());
+    tmp.path = pattern;
+
+    Sha1 sha;
+    git_oid oid;
+    {
+        DeflateFile out(tmp.fd, level);
+        sha.update(header.data(), header.size());
+        out.add(header.data(), header.size());
+        feed([&](const char* data, std::size_t len) {
+            sha.update(data, len);
+            out.add(data, len);
+        });
+        out.finish();
+        oid = sha.finish();
+    }
+    ::fchmod(tmp.fd, 0444);
+    ::close(tmp.fd);
+    tmp.fd = -1;
+
+    std::string hex = to_hex(oid);
+    std::filesystem::path dir = objects_dir / hex.substr(0, 2);
+    if (::mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST) throw_errno("create " + dir.string());
+    std::filesystem::path final_path = dir / hex.substr(2);
+    // link() fails with EEXIST when another writer got there first: the content is identical by construction.
+    if (::link(tmp.path.c_str(), final_path.c_str()) < 0 && errno != EEXIST)
+        throw_errno("store object " + hex);
+    return oid;
+}
+
+git_oid ObjectWriter::write_blob(int fd, std::uint64_t size, Compression compression) {
+    std::vector<char> buf(chunk_size);
+    int level = compression == Compression::store ? Z_NO_COMPRESSION : 1;
+    git_oid oid = write_object(m_objects_dir, blob_header(size), level,
+                               [&](auto&& sink) { read_exactly(fd, size, buf, sink); });
+    ++m_written;
+    m_bytes += size;
+    return oid;
+}
+
+git_oid ObjectWriter::write_blob(const std::string& content) {
+    git_oid oid = write_object(m_objects_dir, blob_header(content.size()), 1,
+                               [&](auto&& sink) { sink(content.data(), content.size()); });
+    ++m_written;
+    m_bytes += content.size();
+    return oid;
+}
+
+void ObjectWriter::sync() {
+    int fd = ::open(m_objects_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) throw_errno("open " + m_objects_dir.string());
+    int rc = ::syncfs(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc < 0) throw_errno("sync " + m_objects_dir.string(), err);
+}
+
+git_oid hash_blob(int fd, std::uint64_t size) {
+    std::vector<char> buf(chunk_size);
+    Sha1 sha;
+    std::string header = blob_header(size);
+    sha.update(header.data(), header.size());
+    read_exactly(fd, size, buf, [&](const char* data, std::size_t len) { sha.update(data, len); });
+    return sha.finish();
+}
+
+git_oid hash_blob(const std::string& content) {
+    Sha1 sha;
+    std::string header = blob_header(content.size());
+    sha.update(header.data(), header.size());
+    sha.update(content.data(), content.size());
+    return sha.finish();
+}
+
+}  // namespace depsync::git

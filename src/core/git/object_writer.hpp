@@ -1,0 +1,49 @@
+#pragma once
+// Streams files into a repository's object database as loose objects, without holding them in memory.
+//
+// libgit2's loose backend deflates at a fixed level, which dominates the cost of publishing archives that are
+// already compressed (and level 0 produces objects neither libgit2 nor git can read). This writer hashes with
+// OpenSSL's SHA-1 and frames content as a valid zlib stream, stored (no compression) for archives and at level 1
+// for everything else. Objects are written to a temp file in objects/ and linked into place, so a killed run
+// leaves at most a temp file, never a partial object.
+
+#include <git2.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace depsync::git {
+
+enum class Compression { store, fast };
+
+class ObjectWriter {
+public:
+    // objects_dir: the repository's objects/ folder.
+    explicit ObjectWriter(std::filesystem::path objects_dir);
+
+    // Reads exactly `size` bytes from fd (from its current offset) and writes them as a blob.
+    // Throws FileChanged when the file does not hold exactly `size` bytes any more.
+    git_oid write_blob(int fd, std::uint64_t size, Compression compression);
+    git_oid write_blob(const std::string& content);
+
+    // Flushes every object written so far to stable storage (one syncfs for the whole batch).
+    void sync();
+
+    std::uint64_t objects_written() const { return m_written; }
+    std::uint64_t bytes_written() const { return m_bytes; }
+
+private:
+    std::filesystem::path m_objects_dir;
+    std::uint64_t m_written = 0;
+    std::uint64_t m_bytes = 0;
+};
+
+// The blob id of `size` bytes read from fd, as git would compute it; nothing is written.
+git_oid hash_blob(int fd, std::uint64_t size);
+git_oid hash_blob(const std::string& content);
+
+// Thrown when a file's size no longer matches what was stat'ed: it is still being written.
+struct FileChanged {};
+
+}  // namespace depsync::git

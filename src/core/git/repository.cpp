@@ -1,0 +1,84 @@
+#include "core/git/repository.hpp"
+
+#include "core/error.hpp"
+
+namespace depsync::git {
+
+RepositoryPtr open_repository(const std::filesystem::path& path) {
+    git_repository* raw = nullptr;
+    int rc = git_repository_open_ext(&raw, path.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr);
+    if (rc == GIT_ENOTFOUND) return RepositoryPtr();
+    check(rc, "open repository " + path.string());
+    return RepositoryPtr(raw);
+}
+
+RepositoryPtr init_bare(const std::filesystem::path& path, const std::string& branch) {
+    if (auto existing = open_repository(path)) return existing;
+    git_repository_init_options opts = GIT_REPOSITORY_INIT_OPTIONS_INIT;
+    opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH | GIT_REPOSITORY_INIT_NO_REINIT;
+    std::string head = "refs/heads/" + branch;
+    opts.initial_head = head.c_str();
+    git_repository* raw = nullptr;
+    check(git_repository_init_ext(&raw, path.c_str(), &opts), "create repository " + path.string());
+    return RepositoryPtr(raw);
+}
+
+std::optional<git_oid> resolve_ref(git_repository* repo, const std::string& name) {
+    git_oid oid;
+    int rc = git_reference_name_to_id(&oid, repo, name.c_str());
+    if (rc == GIT_ENOTFOUND) return std::nullopt;
+    check(rc, "read ref " + name);
+    return oid;
+}
+
+git_oid write_commit(git_repository* repo, const CommitFields& fields) {
+    git_signature* sig = nullptr;
+    check(git_signature_now(&sig, fields.author_name.c_str(), fields.author_email.c_str()), "create signature");
+    SignaturePtr owned_sig(sig);
+    git_tree* tree = nullptr;
+    check(git_tree_lookup(&tree, repo, &fields.tree), "read tree " + short_hex(fields.tree));
+    TreePtr owned_tree(tree);
+    CommitPtr parent;
+    const git_commit* parents[1] = {nullptr};
+    std::size_t parent_count = 0;
+    if (fields.parent) {
+        parent = lookup_commit(repo, *fields.parent);
+        parents[0] = parent.get();
+        parent_count = 1;
+    }
+    git_oid id;
+    check(git_commit_create(&id, repo, nullptr, sig, sig, "UTF-8", fields.message.c_str(), tree, parent_count,
+                            parents),
+          "write commit");
+    return id;
+}
+
+bool update_ref(git_repository* repo, const std::string& ref, const git_oid& target,
+                const std::optional<git_oid>& expected, const std::string& log_message) {
+    git_reference* raw = nullptr;
+    int rc;
+    if (expected) {
+        rc = git_reference_create_matching(&raw, repo, ref.c_str(), &target, 1, &*expected, log_message.c_str());
+    } else {
+        rc = git_reference_create(&raw, repo, ref.c_str(), &target, 0, log_message.c_str());
+    }
+    ReferencePtr owned(raw);
+    if (rc == GIT_EMODIFIED || rc == GIT_EEXISTS) return false;
+    check(rc, "update " + ref);
+    return true;
+}
+
+CommitPtr lookup_commit(git_repository* repo, const git_oid& id) {
+    git_commit* raw = nullptr;
+    check(git_commit_lookup(&raw, repo, &id), "read commit " + short_hex(id));
+    return CommitPtr(raw);
+}
+
+bool contains(git_repository* repo, const git_oid& commit, const git_oid& ancestor) {
+    if (git_oid_equal(&commit, &ancestor)) return true;
+    int rc = git_graph_descendant_of(repo, &commit, &ancestor);
+    check(rc, "compare history");
+    return rc == 1;
+}
+
+}  // namespace depsync::git

@@ -1,0 +1,284 @@
+#include "core/sync/apply.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "core/error.hpp"
+#include "core/fs/atomic_file.hpp"
+#include "core/fs/path_safety.hpp"
+#include "core/fs/safe_tree.hpp"
+#include "core/git/blob_stream.hpp"
+#include "core/git/handle.hpp"
+
+namespace depsync::sync {
+namespace {
+
+using git::EntryKind;
+using git::is_file_like;
+
+const git::Entry* find(const git::Listing& l, const std::string& p) {
+    auto it = l.find(p);
+    return it == l.end() ? nullptr : &it->second;
+}
+
+bool same(const git::Entry* a, const git::Entry* b) {
+    if (!a || !b) return a == b;
+    return a->same_as(*b);
+}
+
+std::string human_bytes(std::uint64_t n) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = static_cast<double>(n);
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        ++u;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+    return buf;
+}
+
+struct PendingFile {
+    const Step* step;
+    std::string parent;
+    std::string tmp_name;
+};
+
+class Executor {
+public:
+    Executor(const Plan& plan, const ApplyContext& ctx) : m_plan(plan), m_ctx(ctx), m_tree(ctx.dir) {}
+
+    void run() {
+        check_space();
+        std::vector<const Step*> dirs_later, files_later;
+        try {
+            for (const Step& s : m_plan.steps)
+                if (s.kind == StepKind::make_dir && !try_make_dir(s)) dirs_later.push_back(&s);
+            for (const Step& s : m_plan.steps)
+                if (s.kind == StepKind::write && !try_stage(s)) files_later.push_back(&s);
+            m_tree.sync();
+        } catch (...) {
+            discard_staged();
+            throw;
+        }
+        save_local_changes();
+        remove_entries();
+        m_tree.forget();
+        for (const Step* s : dirs_later) m_tree.make_dir(s->path);
+        for (const Step* s : files_later)
+            if (!try_stage(*s)) throw Error("cannot write " + (m_ctx.dir / s->path).string() + ": no folder");
+        for (const PendingFile& f : m_pending) m_tree.rename_into_place(f.parent, f.tmp_name, fs::name_of(f.step->path));
+        m_pending_done = true;
+        m_tree.sync();
+        record_stats();
+    }
+
+private:
+    const Plan& m_plan;
+    const ApplyContext& m_ctx;
+    fs::SafeTree m_tree;
+    std::vector<PendingFile> m_pending;
+    bool m_pending_done = false;
+    unsigned m_seq = 0;
+
+    void check_space() {
+        std::uint64_t needed = 0;
+        for (const Step& s : m_plan.steps)
+            if (s.kind == StepKind::write) needed += git::blob_size(m_ctx.odb, s.entry.oid);
+        if (needed == 0) return;
+        struct statvfs vfs {};
+        if (::statvfs(m_ctx.dir.c_str(), &vfs) < 0) return;
+        std::uint64_t free_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+        // Temp files exist next to the old versions until the renames, so the whole size must fit at once.
+        if (needed + (1 << 20) > free_bytes)
+            throw Error("not enough space in " + m_ctx.dir.string() + ": this release writes " +
+                        human_bytes(needed) + ", " + human_bytes(free_bytes) +
+                        " are free; free some space and pull again (nothing was changed)");
+    }
+
+    bool try_make_dir(const Step& s) {
+        int parent = m_tree.dir_if_exists(fs::parent_path_of(s.path));
+        if (parent < 0) return false;
+        struct stat st {};
+        if (::fstatat(parent, fs::name_of(s.path).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+            return S_ISDIR(st.st_mode);  // something else is in the way: it is removed first
+        m_tree.make_dir(s.path);
+        return true;
+    }
+
+    bool try_stage(const Step& s) {
+        std::string parent = fs::parent_path_of(s.path);
+        int dfd = m_tree.dir_if_exists(parent);
+        if (dfd < 0) return false;
+        std::string tmp = std::string(fs::temp_prefix) + std::to_string(::getpid()) + "." + std::to_string(m_seq++);
+        if (s.entry.kind == EntryKind::symlink) {
+            std::string target;
+            git::read_blob(m_ctx.odb, s.entry.oid, [&](const char* d, std::size_t n) { target.append(d, n); });
+            if (::symlinkat(target.c_str(), dfd, tmp.c_str()) < 0) fail_write(s.path);
+            m_pending.push_back({&s, parent, tmp});
+            return true;
+        }
+        fs::UniqueFd fd(::openat(dfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        if (!fd) fail_write(s.path);
+        m_pending.push_back({&s, parent, tmp});
+        git::read_blob(m_ctx.odb, s.entry.oid, [&](const char* data, std::size_t len) {
+            while (len > 0) {
+                ssize_t n = ::write(fd.get(), data, len);
+                if (n < 0) {
+                    if (errno == EINTR) continue;
+                    fail_write(s.path);
+                }
+                data += n;
+                len -= static_cast<std::size_t>(n);
+            }
+        });
+        if (::fchmod(fd.get(), s.entry.kind == EntryKind::executable ? 0755 : 0644) < 0) fail_write(s.path);
+        return true;
+    }
+
+    [[noreturn]] void fail_write(const std::string& path) {
+        int err = errno;
+        if (err == ENOSPC || err == EDQUOT)
+            throw Error("not enough space in " + m_ctx.dir.string() + " while writing " + path +
+                        "; free some space and pull again (nothing was changed)");
+        throw_errno("write " + (m_ctx.dir / path).string(), err);
+    }
+
+    void discard_staged() {
+        for (const PendingFile& f : m_pending) {
+            int dfd = m_tree.dir_if_exists(f.parent);
+            if (dfd >= 0) ::unlinkat(dfd, f.tmp_name.c_str(), 0);
+        }
+        m_pending.clear();
+    }
+
+    // Hard-links (or copies) a local file that is about to be replaced or removed into the backup folder.
+    void save(const std::string& path) {
+        int dfd = m_tree.dir_if_exists(fs::parent_path_of(path));
+        if (dfd < 0) return;
+        std::string name = fs::name_of(path);
+        struct stat st {};
+        if (::fstatat(dfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(st.st_mode)) return;
+        std::filesystem::path dest = m_ctx.backup_dir / path;
+        fs::create_directories(dest.parent_path(), 0700);
+        if (S_ISLNK(st.st_mode)) {
+            std::string target(static_cast<std::size_t>(st.st_size) + 1, '\0');
+            ssize_t n = ::readlinkat(dfd, name.c_str(), target.data(), target.size());
+            if (n < 0) throw_errno("back up " + path);
+            target.resize(static_cast<std::size_t>(n));
+            if (::symlink(target.c_str(), dest.c_str()) < 0 && errno != EEXIST) throw_errno("back up " + path);
+            return;
+        }
+        if (::linkat(dfd, name.c_str(), AT_FDCWD, dest.c_str(), 0) == 0 || errno == EEXIST) return;
+        fs::UniqueFd in(::openat(dfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        if (!in) throw_errno("back up " + path);
+        fs::UniqueFd out(::open(dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st.st_mode & 0777));
+        if (!out) throw_errno("back up " + path + " to " + dest.string());
+        char buf[1 << 16];
+        ssize_t n;
+        while ((n = ::read(in.get(), buf, sizeof buf)) > 0)
+            if (::write(out.get(), buf, static_cast<std::size_t>(n)) != n) throw_errno("back up " + path);
+        if (n < 0) throw_errno("back up " + path);
+    }
+
+    void save_local_changes() {
+        for (const Step& s : m_plan.steps)
+            if (s.backup) save(s.path);
+    }
+
+    void remove_entries() {
+        for (const Step& s : m_plan.steps)
+            if (s.kind == StepKind::remove_file) m_tree.remove_file(s.path);
+        for (auto it = m_plan.steps.rbegin(); it != m_plan.steps.rend(); ++it)
+            if (it->kind == StepKind::remove_dir && !m_tree.remove_dir(it->path))
+                spdlog::warn("folder {} was kept: it holds files that are not part of the release",
+                             (m_ctx.dir / it->path).string());
+    }
+
+    void record_stats() {
+        if (!m_ctx.cache) return;
+        for (const PendingFile& f : m_pending) {
+            if (f.step->entry.kind == EntryKind::symlink) continue;
+            struct stat st {};
+            int dfd = m_tree.dir(f.parent);
+            if (::fstatat(dfd, fs::name_of(f.step->path).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+                m_ctx.cache->put(f.step->path, StatKey::of(st), f.step->entry.oid, 0);
+        }
+    }
+};
+
+}  // namespace
+
+Plan plan_update(const git::Listing& deployed, const git::Listing& target, const git::Listing& local,
+                 LocalChanges policy) {
+    Plan plan;
+    plan.counts = git::count_changes(deployed, target);
+    std::set<std::string> paths;
+    for (const auto* l : {&deployed, &target, &local})
+        for (const auto& kv : *l) paths.insert(kv.first);
+
+    auto add = [&](StepKind kind, const std::string& path, const git::Entry* entry, bool backup) {
+        Step s{kind, path, entry ? *entry : git::Entry{}, backup};
+        if (backup) ++plan.backups;
+        plan.steps.push_back(std::move(s));
+    };
+
+    for (const std::string& p : paths) {
+        const git::Entry* n = find(target, p);
+        const git::Entry* o = find(deployed, p);
+        const git::Entry* l = find(local, p);
+        if (same(l, n)) continue;
+        // The local entry is what the deployed release put there: changing it loses nothing.
+        bool clean = same(l, o);
+        bool local_is_file = l && is_file_like(l->kind);
+        if (!clean && l) {
+            if (policy == LocalChanges::keep || (policy == LocalChanges::refuse && !o && !n)) {
+                plan.kept.push_back(p);
+                continue;
+            }
+            if (policy == LocalChanges::refuse) {
+                plan.drift.push_back(p);
+                continue;
+            }
+            if (local_is_file) plan.drift.push_back(p);
+        }
+        bool backup = !clean && local_is_file;
+        if (n && n->kind == EntryKind::directory) {
+            if (local_is_file) add(StepKind::remove_file, p, nullptr, backup);
+            add(StepKind::make_dir, p, n, false);
+        } else if (n) {
+            if (l && l->kind == EntryKind::directory) add(StepKind::remove_dir, p, nullptr, false);
+            add(StepKind::write, p, n, backup);
+        } else if (l) {
+            add(l->kind == EntryKind::directory ? StepKind::remove_dir : StepKind::remove_file, p, nullptr, backup);
+        }
+    }
+    return plan;
+}
+
+void execute_plan(const Plan& plan, const ApplyContext& ctx) { Executor(plan, ctx).run(); }
+
+std::vector<std::string> describe_plan(const Plan& plan) {
+    std::vector<std::string> lines;
+    for (const Step& s : plan.steps) {
+        std::string note = s.backup ? "  (local change saved to backup)" : "";
+        switch (s.kind) {
+            case StepKind::make_dir: lines.push_back("create folder " + s.path + "/"); break;
+            case StepKind::write: lines.push_back("write  " + s.path + note); break;
+            case StepKind::remove_file: lines.push_back("remove " + s.path + note); break;
+            case StepKind::remove_dir: lines.push_back("remove folder " + s.path + "/"); break;
+        }
+    }
+    return lines;
+}
+
+}  // namespace depsync::sync

@@ -1,0 +1,60 @@
+#include "core/sync/init.hpp"
+
+#include <sys/stat.h>
+
+#include "core/error.hpp"
+#include "core/fs/atomic_file.hpp"
+#include "core/git/repository.hpp"
+#include "core/sync/release.hpp"
+
+namespace depsync::sync {
+namespace {
+
+bool is_dir(const std::filesystem::path& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+void ensure_dir(const std::filesystem::path& p, unsigned mode, const std::string& what,
+                std::vector<std::string>& report) {
+    if (is_dir(p)) {
+        report.push_back(what + " " + p.string() + " exists");
+        return;
+    }
+    fs::create_directories(p, mode);
+    ::chmod(p.c_str(), static_cast<mode_t>(mode));
+    report.push_back("created " + what + " " + p.string());
+}
+
+// Repository settings that make git's own upload-pack serve archives quickly when peers fetch over ssh:
+// no delta search or recompression of data that does not shrink.
+void tune_repository(git_repository* repo) {
+    git_config* raw = nullptr;
+    git::check(git_repository_config(&raw, repo), "open repository config");
+    git::ConfigPtr cfg(raw);
+    git::check(git_config_set_int32(cfg.get(), "pack.window", 0), "set pack.window");
+    git::check(git_config_set_string(cfg.get(), "core.bigFileThreshold", "1m"), "set core.bigFileThreshold");
+    git::check(git_config_set_int32(cfg.get(), "gc.auto", 0), "set gc.auto");
+}
+
+}  // namespace
+
+std::vector<std::string> init_node(const Settings& settings) {
+    std::vector<std::string> report;
+    if (settings.dir.empty()) throw Error("init needs --dir (the deployment directory)", ExitCode::usage);
+    if (!settings.dir.is_absolute()) throw Error("--dir must be an absolute path", ExitCode::usage);
+    ensure_dir(settings.dir, 0755, "deployment directory", report);
+    ensure_dir(settings.state, 0700, "state folder", report);
+    if (settings.role == Role::primary) {
+        if (git::open_repository(settings.repo)) {
+            report.push_back("repository " + settings.repo.string() + " exists");
+        } else {
+            git::RepositoryPtr repo = git::init_bare(settings.repo, release_branch);
+            tune_repository(repo.get());
+            report.push_back("created repository " + settings.repo.string());
+        }
+    }
+    return report;
+}
+
+}  // namespace depsync::sync

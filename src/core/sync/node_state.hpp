@@ -1,0 +1,22 @@
+#pragma once
+// The small records a node keeps in its state folder: which release is deployed, and the journal of an apply
+// in progress (written before the first file is touched, removed after the deployed record is updated).
+
+#include <git2.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+
+namespace depsync::sync {
+
+struct DeployedRecord {
+    git_oid commit{};
+    std::uint64_t release = 0;
+    std::int64_t applied_at = 0;
+};
+
+std::optional<DeployedRecord> read_record(const std::filesystem::path& file);
+void write_record(const std::filesystem::path& file, const DeployedRecord& record);
+
+}  // namespace depsync::sync

@@ -1,0 +1,98 @@
+#include "core/sync/publish.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "core/error.hpp"
+#include "core/fs/lock.hpp"
+#include "core/git/object_writer.hpp"
+#include "core/git/repository.hpp"
+#include "core/sync/scan.hpp"
+#include "core/sync/stat_cache.hpp"
+
+namespace depsync::sync {
+namespace {
+
+std::string list_problems(const ScanResult& scan) {
+    std::string out;
+    for (const auto& [path, why] : scan.incomplete) out += "\n  " + path + ": incomplete archive (" + why + ")";
+    for (const auto& path : scan.changing) out += "\n  " + path + ": still being written";
+    return out;
+}
+
+}  // namespace
+
+std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) < 0) return "unknown";
+    return buf;
+}
+
+PublishResult publish(const Settings& settings, const PublishOptions& options) {
+    if (settings.role != Role::primary)
+        throw Error("cannot publish: this node is a peer (publish runs on the primary)", ExitCode::usage);
+    StatePaths state(settings.state);
+    fs::NodeLock lock(state.lock(), settings.wait);
+
+    git::RepositoryPtr repo = git::open_repository(settings.repo);
+    if (!repo)
+        throw Error("cannot publish: no repository at " + settings.repo.string() + " (run 'depsync init primary' first)",
+                    ExitCode::usage);
+    git::ObjectWriter writer(std::filesystem::path(git_repository_path(repo.get())) / "objects");
+    fs::PathMatcher exclude(settings.exclude);
+    for (const auto& p : settings.node_local) exclude.add(p);
+
+    StatCache cache = StatCache::load(state.stat_cache());
+    ScanOptions scan_options;
+    scan_options.exclude = &exclude;
+    scan_options.writer = &writer;
+    scan_options.check_archives = true;
+
+    // Files still being copied in are waited for, briefly; publishing them half-written is never an option.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(settings.settle);
+    ScanResult scan = scan_tree(settings.dir, scan_options, cache);
+    while (!scan.incomplete.empty() || !scan.changing.empty()) {
+        if (std::chrono::steady_clock::now() >= deadline) {
+            cache.save(state.stat_cache());
+            throw Error("cannot publish: files are incomplete after waiting " + std::to_string(settings.settle) +
+                        " s; nothing was published (retry when the copy has finished)" + list_problems(scan));
+        }
+        spdlog::info("waiting for files still being written:{}", list_problems(scan));
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        scan = scan_tree(settings.dir, scan_options, cache);
+    }
+    for (const auto& p : scan.skipped) spdlog::warn("not published (special file or unsafe name): {}", p);
+
+    git_oid tree = git::write_tree(repo.get(), scan.listing);
+    std::optional<git_oid> head = git::resolve_ref(repo.get(), primary_ref);
+    PublishResult result;
+    std::optional<Release> current;
+    if (head) current = describe_release(repo.get(), *head);
+    if (current && git_oid_equal(&current->tree, &tree)) {
+        cache.save(state.stat_cache());
+        result.release = current;
+        return result;
+    }
+
+    git::Listing previous = current ? git::read_tree(repo.get(), current->tree) : git::Listing{};
+    result.counts = git::count_changes(previous, scan.listing);
+    ReleaseTrailers trailers{current ? current->number + 1 : 1, settings.node, host_name(), std::nullopt};
+    git::CommitFields fields{tree, head, format_release_message(options.message, trailers), settings.node,
+                             "depsync@" + trailers.host};
+    git_oid commit = git::write_commit(repo.get(), fields);
+    writer.sync();
+    // The branch is the publish point: a peer sees the release only once every object is in place.
+    if (!git::update_ref(repo.get(), primary_ref, commit, head, "depsync publish"))
+        throw Error("cannot publish: the release branch moved during this run (another publisher?); run again");
+    git::update_ref(repo.get(), release_tag(trailers.number), commit, std::nullopt, "depsync release");
+    cache.save(state.stat_cache());
+    result.published = true;
+    result.release = describe_release(repo.get(), commit);
+    spdlog::info("published r{} ({} files hashed)", trailers.number, scan.hashed);
+    return result;
+}
+
+}  // namespace depsync::sync

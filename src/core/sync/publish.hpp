@@ -1,0 +1,28 @@
+#pragma once
+// publish: snapshot the primary's deployment directory into its repository as the next release.
+
+#include <optional>
+#include <string>
+
+#include "core/git/tree_io.hpp"
+#include "core/sync/release.hpp"
+#include "core/sync/settings.hpp"
+
+namespace depsync::sync {
+
+struct PublishOptions {
+    std::string message;
+};
+
+struct PublishResult {
+    bool published = false;              // false: the tree equals the current release
+    std::optional<Release> release;      // the new release, or the current one when nothing was published
+    git::ChangeCounts counts;
+};
+
+PublishResult publish(const Settings& settings, const PublishOptions& options);
+
+// The host name of this machine.
+std::string host_name();
+
+}  // namespace depsync::sync

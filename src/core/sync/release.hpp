@@ -1,0 +1,42 @@
+#pragma once
+// Releases: the commits of the release branch, numbered r1, r2, ... The number, publishing node and host,
+// and for rollbacks the restored release, travel as trailers in the commit message; a commit pushed by plain
+// git without trailers is numbered one above its first parent.
+
+#include <git2.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace depsync::sync {
+
+inline constexpr const char* release_branch = "main";
+inline constexpr const char* primary_ref = "refs/heads/main";
+inline constexpr const char* upstream_ref = "refs/remotes/origin/main";
+
+struct Release {
+    std::uint64_t number = 0;
+    git_oid commit{};
+    git_oid tree{};
+    std::int64_t time = 0;  // commit time, seconds since the epoch
+    std::string node;
+    std::string host;
+    std::string subject;  // first line of the message
+    std::optional<std::uint64_t> restores;
+};
+
+Release describe_release(git_repository* repo, const git_oid& commit);
+
+struct ReleaseTrailers {
+    std::uint64_t number = 0;
+    std::string node;
+    std::string host;
+    std::optional<std::uint64_t> restores;
+};
+std::string format_release_message(const std::string& message, const ReleaseTrailers& trailers);
+
+std::string release_tag(std::uint64_t number);  // "refs/tags/r<N>"
+std::string release_name(std::optional<std::uint64_t> number);  // "rN", or "none"
+
+}  // namespace depsync::sync

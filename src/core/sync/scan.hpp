@@ -1,0 +1,38 @@
+#pragma once
+// Reads a deployment directory into a Listing: every folder, file, executable and symlink with its blob id.
+// Files whose stat fields match the stat cache are not read; others are hashed (and, when publishing, stored).
+// Symlinks are never followed.
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/fs/pattern.hpp"
+#include "core/git/object_writer.hpp"
+#include "core/git/tree_io.hpp"
+#include "core/sync/stat_cache.hpp"
+
+namespace depsync::sync {
+
+struct ScanOptions {
+    const fs::PathMatcher* exclude = nullptr;  // matched paths are skipped with everything below them
+    git::ObjectWriter* writer = nullptr;       // when set, new blobs are written to the repository
+    bool check_archives = false;               // report archives whose zip structure is incomplete
+    bool full = false;                         // hash every file, ignoring the stat cache
+    bool remove_stale_temps = false;           // delete depsync temp files left by a killed run
+};
+
+struct ScanResult {
+    git::Listing listing;
+    std::vector<std::string> changing;                             // changed while being read
+    std::vector<std::pair<std::string, std::string>> incomplete;  // archive path, defect
+    std::vector<std::string> skipped;                              // sockets, devices, unnamable entries
+    std::size_t hashed = 0;
+    std::size_t stale_temps_removed = 0;
+};
+
+// Scans `root`; `cache` is replaced by the entries seen in this scan. Throws Error when root is missing.
+ScanResult scan_tree(const std::filesystem::path& root, const ScanOptions& options, StatCache& cache);
+
+}  // namespace depsync::sync

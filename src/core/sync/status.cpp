@@ -1,0 +1,32 @@
+#include "core/sync/status.hpp"
+
+#include "core/error.hpp"
+#include "core/git/repository.hpp"
+#include "core/sync/node_state.hpp"
+
+namespace depsync::sync {
+
+NodeStatus read_status(const Settings& settings) {
+    NodeStatus s;
+    s.role = settings.role;
+    s.node = settings.node;
+    s.dir = settings.dir.string();
+    StatePaths state(settings.state);
+    if (settings.role == Role::primary) {
+        git::RepositoryPtr repo = git::open_repository(settings.repo);
+        if (!repo)
+            throw Error("no repository at " + settings.repo.string() + " (run 'depsync init primary' first)",
+                        ExitCode::usage);
+        if (auto head = git::resolve_ref(repo.get(), primary_ref)) s.release = describe_release(repo.get(), *head);
+        return s;
+    }
+    git::RepositoryPtr repo = git::open_repository(state.repo());
+    std::optional<DeployedRecord> deployed = read_record(state.deployed());
+    s.interrupted = std::filesystem::exists(state.journal());
+    if (!repo) return s;
+    if (deployed) s.release = describe_release(repo.get(), deployed->commit);
+    if (auto up = git::resolve_ref(repo.get(), upstream_ref)) s.upstream = describe_release(repo.get(), *up);
+    return s;
+}
+
+}  // namespace depsync::sync

@@ -1,0 +1,23 @@
+#pragma once
+// status: which release this node runs, read from local state only (no network).
+
+#include <optional>
+#include <string>
+
+#include "core/sync/release.hpp"
+#include "core/sync/settings.hpp"
+
+namespace depsync::sync {
+
+struct NodeStatus {
+    Role role = Role::peer;
+    std::string node;
+    std::string dir;
+    std::optional<Release> release;   // deployed (peer) or current (primary)
+    std::optional<Release> upstream;  // peer: newest release fetched
+    bool interrupted = false;         // an apply was interrupted; the next pull completes it
+};
+
+NodeStatus read_status(const Settings& settings);
+
+}  // namespace depsync::sync
