@@ -15,12 +15,15 @@ namespace {
 
 constexpr const char* default_state = "/var/lib/depsync";
 
-std::string quoted(const std::string& s) { return json_string(s); }
+std::string quoted(const std::string& s) {
+    return json_string(s);
+}
 
 std::string config_text(const sync::Settings& s, const std::vector<std::string>& exclude) {
     std::string role = sync::role_name(s.role);
-    std::string out = "# depsync configuration for this " + role + " node, written by 'depsync init " + role +
-                      "'.\n# Every key can also be given as --key on the command line; see 'depsync --help'.\n";
+    std::string out =
+        "# depsync configuration for this " + role + " node, written by 'depsync init " + role +
+        "'.\n# Every key can also be given as --key on the command line; see 'depsync --help'.\n";
     out += "role = " + role + "\n";
     out += "node = " + quoted(s.node) + "\n";
     out += "dir = " + quoted(s.dir.string()) + "\n";
@@ -30,13 +33,16 @@ std::string config_text(const sync::Settings& s, const std::vector<std::string>&
         out += "remote = " + quoted(s.remote) + "\n";
     }
     out += "state = " + quoted(s.state.string()) + "\n";
-    out += "# Strays editors and tools leave behind: never published, never touched (gitignore-like, repeatable).\n";
+    out +=
+        "# Strays editors and tools leave behind: never published, never touched (gitignore-like, "
+        "repeatable).\n";
     std::string list;
     for (const auto& e : exclude) list += (list.empty() ? "" : ", ") + quoted(e);
     out += "exclude = [" + list + "]\n";
     if (s.role == sync::Role::peer)
-        out += "# What pull does with local edits: overwrite (saved to backup first), keep, refuse.\n"
-               "local_changes = overwrite\n";
+        out +=
+            "# What pull does with local edits: overwrite (saved to backup first), keep, refuse.\n"
+            "local_changes = overwrite\n";
     return out;
 }
 
@@ -79,11 +85,13 @@ void add_init(CLI::App& app, Context& ctx) {
         "Examples:\n"
         "  depsync -c /etc/depsync/depsync.conf init primary --dir /opt/mi/repository/deployment/server \\\n"
         "          --repo /srv/depsync/releases.git\n"
-        "  depsync init peer --dir /opt/mi/repository/deployment/server --remote ssh://depsync@primary/srv/depsync/releases.git");
+        "  depsync init peer --dir /opt/mi/repository/deployment/server --remote "
+        "ssh://depsync@primary/srv/depsync/releases.git");
     init->add_subcommand("primary", "Create the bare release repository and the primary's config")
         ->callback([&ctx] { run_init(ctx, sync::Role::primary); });
-    init->add_subcommand("peer", "Create the peer's state folder and config")
-        ->callback([&ctx] { run_init(ctx, sync::Role::peer); });
+    init->add_subcommand("peer", "Create the peer's state folder and config")->callback([&ctx] {
+        run_init(ctx, sync::Role::peer);
+    });
 }
 
 }  // namespace depsync::cli

@@ -20,8 +20,8 @@ void add_publish(CLI::App& app, Context& ctx) {
         sync::Settings settings = make_settings(ctx.global);
         sync::PublishResult r = sync::publish(settings, {ctx.cmd.message});
         if (!r.published) {
-            std::cout << "nothing to publish: " << sync::release_name(r.release ? std::optional(r.release->number)
-                                                                                  : std::nullopt)
+            std::cout << "nothing to publish: "
+                      << sync::release_name(r.release ? std::optional(r.release->number) : std::nullopt)
                       << " is current\n";
             return;
         }

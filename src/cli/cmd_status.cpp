@@ -12,8 +12,8 @@ namespace {
 
 std::string release_line(const std::optional<sync::Release>& r) {
     if (!r) return "none";
-    return "r" + std::to_string(r->number) + " " + git::short_hex(r->commit) + " " + iso_time(r->time) + " (" +
-           r->node + ")";
+    return "r" + std::to_string(r->number) + " " + git::short_hex(r->commit) + " " + iso_time(r->time) +
+           " (" + r->node + ")";
 }
 
 void add_release(JsonObject& o, const std::string& prefix, const std::optional<sync::Release>& r) {
@@ -50,7 +50,8 @@ void add_status(CLI::App& app, Context& ctx) {
                   << "release:  " << release_line(s.release) << "\n";
         if (s.role == sync::Role::peer) {
             std::cout << "upstream: " << release_line(s.upstream) << "\n";
-            if (s.interrupted) std::cout << "note:     an apply was interrupted; the next pull completes it\n";
+            if (s.interrupted)
+                std::cout << "note:     an apply was interrupted; the next pull completes it\n";
         }
     });
 }

@@ -30,6 +30,10 @@ struct CommandOptions {
     bool dry_run = false;
     bool json = false;
     bool accept_rewrite = false;
+    bool full = false;
+    bool force = false;
+    std::string rev, rev2, to;
+    std::size_t limit = 20;
 };
 
 struct Context {
@@ -48,5 +52,8 @@ void add_init(CLI::App& app, Context& ctx);
 void add_publish(CLI::App& app, Context& ctx);
 void add_pull(CLI::App& app, Context& ctx);
 void add_status(CLI::App& app, Context& ctx);
+void add_history(CLI::App& app, Context& ctx);   // log, diff
+void add_rollback(CLI::App& app, Context& ctx);  // rollback, pin, unpin
+void add_verify(CLI::App& app, Context& ctx);    // verify, backups
 
 }  // namespace depsync::cli

@@ -28,12 +28,14 @@ void add_global_options(CLI::App& app, Context& ctx, bool init) {
     if (init) {
         app.add_option("-c,--config", g.config_file, help);
     } else {
-        // The config file must exist when it was named (-c or $DEPSYNC_CONFIG); the system default may be absent.
+        // The config file must exist when it was named (-c or $DEPSYNC_CONFIG); the system default may be
+        // absent.
         bool named = std::getenv("DEPSYNC_CONFIG") != nullptr;
         app.set_config("-c,--config", g.config_file, help, named);
         app.allow_config_extras(CLI::config_extras_mode::error);
     }
-    app.add_flag("-v,--verbose", g.verbosity, "More detail on stderr (repeat for debug)")->configurable(false);
+    app.add_flag("-v,--verbose", g.verbosity, "More detail on stderr (repeat for debug)")
+        ->configurable(false);
     app.add_flag("-q,--quiet", g.quiet, "Only errors on stderr")->configurable(false);
 
     const char* keys = "Config keys (also accepted as options)";
@@ -42,19 +44,25 @@ void add_global_options(CLI::App& app, Context& ctx, bool init) {
     app.add_option("--dir", g.dir, "The deployment directory")->group(keys);
     app.add_option("--repo", g.repo, "Primary: the bare release repository")->group(keys);
     app.add_option("--remote", g.remote, "Peer: URL or path of the release repository")->group(keys);
-    app.add_option("--state", g.state, "State folder: lock, caches, journal, fetched releases, backups")->group(keys);
+    app.add_option("--state", g.state, "State folder: lock, caches, journal, fetched releases, backups")
+        ->group(keys);
     app.add_option("--exclude", g.exclude, "Gitignore-like pattern never published nor touched (repeatable)")
-        ->group(keys)->take_all();
+        ->group(keys)
+        ->take_all();
     app.add_option("--node-local,--node_local", g.node_local,
                    "Pattern of per-node files: never reported, touched or published (repeatable)")
-        ->group(keys)->take_all();
+        ->group(keys)
+        ->take_all();
     app.add_option("--local-changes,--local_changes", g.local_changes,
                    "Pull's policy for local edits: overwrite (default, saved to backup), keep, refuse")
-        ->group(keys)->check(CLI::IsMember({"overwrite", "keep", "refuse"}));
-    app.add_option("--wait", g.wait, "Seconds to wait for another run's lock instead of exiting 3")->group(keys);
+        ->group(keys)
+        ->check(CLI::IsMember({"overwrite", "keep", "refuse"}));
+    app.add_option("--wait", g.wait, "Seconds to wait for another run's lock instead of exiting 3")
+        ->group(keys);
     app.add_option("--settle", g.settle, "Seconds publish waits for files still being written")->group(keys);
     app.add_option("--timeout", g.timeout, "Seconds bounding a fetch")->group(keys);
-    app.add_option("--backup-keep,--backup_keep", g.backup_keep, "Backups kept in the state folder")->group(keys);
+    app.add_option("--backup-keep,--backup_keep", g.backup_keep, "Backups kept in the state folder")
+        ->group(keys);
 }
 
 void setup_logging(const Context& ctx) {
@@ -88,6 +96,9 @@ int main(int argc, char** argv) {
     depsync::cli::add_publish(app, ctx);
     depsync::cli::add_pull(app, ctx);
     depsync::cli::add_status(app, ctx);
+    depsync::cli::add_history(app, ctx);
+    depsync::cli::add_rollback(app, ctx);
+    depsync::cli::add_verify(app, ctx);
 
     try {
         app.parse(argc, argv);

@@ -10,11 +10,21 @@ std::string json_string(const std::string& s) {
     for (char ch : s) {
         auto c = static_cast<unsigned char>(ch);
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            case '\r': out += "\\r"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
             default:
                 if (c < 0x20) {
                     char buf[8];
@@ -38,7 +48,9 @@ JsonObject& JsonObject::add(const std::string& key, const std::string& value) {
     m_fields.emplace_back(key, json_string(value));
     return *this;
 }
-JsonObject& JsonObject::add(const std::string& key, const char* value) { return add(key, std::string(value)); }
+JsonObject& JsonObject::add(const std::string& key, const char* value) {
+    return add(key, std::string(value));
+}
 JsonObject& JsonObject::add(const std::string& key, std::int64_t value) {
     m_fields.emplace_back(key, std::to_string(value));
     return *this;
@@ -77,7 +89,8 @@ std::string iso_time(std::int64_t unix_seconds) {
 }
 
 std::string counts_text(const git::ChangeCounts& c) {
-    return "(+" + std::to_string(c.added) + " ~" + std::to_string(c.modified) + " -" + std::to_string(c.deleted) + ")";
+    return "(+" + std::to_string(c.added) + " ~" + std::to_string(c.modified) + " -" +
+           std::to_string(c.deleted) + ")";
 }
 
 }  // namespace depsync::cli

@@ -12,7 +12,7 @@ namespace depsync::cli {
 
 // A minimal JSON object writer: keys in insertion order, values already encoded.
 class JsonObject {
-public:
+  public:
     JsonObject& add(const std::string& key, const std::string& value);  // string
     JsonObject& add(const std::string& key, const char* value);
     JsonObject& add(const std::string& key, std::int64_t value);
@@ -22,7 +22,7 @@ public:
     JsonObject& add_raw(const std::string& key, const std::string& json);
     std::string str() const;
 
-private:
+  private:
     std::vector<std::pair<std::string, std::string>> m_fields;
 };
 

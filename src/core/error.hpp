@@ -16,12 +16,12 @@ enum class ExitCode : int {
 };
 
 class Error : public std::runtime_error {
-public:
+  public:
     explicit Error(std::string message, ExitCode code = ExitCode::failure)
         : std::runtime_error(std::move(message)), m_code(code) {}
     ExitCode code() const { return m_code; }
 
-private:
+  private:
     ExitCode m_code;
 };
 

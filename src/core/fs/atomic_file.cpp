@@ -74,7 +74,8 @@ void create_directories(const std::filesystem::path& path, unsigned mode) {
     if (path.empty()) return;
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0) {
-        if (!S_ISDIR(st.st_mode)) throw Error("cannot create folder " + path.string() + ": a file is in the way");
+        if (!S_ISDIR(st.st_mode))
+            throw Error("cannot create folder " + path.string() + ": a file is in the way");
         return;
     }
     if (path.has_parent_path() && path.parent_path() != path) create_directories(path.parent_path(), mode);

@@ -10,8 +10,8 @@ namespace depsync::fs {
 
 enum class Fsync { yes, no };
 
-void write_file_atomically(const std::filesystem::path& path, const std::string& content, unsigned mode = 0644,
-                           Fsync fsync = Fsync::yes);
+void write_file_atomically(const std::filesystem::path& path, const std::string& content,
+                           unsigned mode = 0644, Fsync fsync = Fsync::yes);
 
 // The whole content of a file, or nullopt when it does not exist. Other errors throw.
 std::optional<std::string> read_file(const std::filesystem::path& path);

@@ -16,7 +16,7 @@
 namespace depsync::fs {
 
 class PathMatcher {
-public:
+  public:
     PathMatcher() = default;
     explicit PathMatcher(const std::vector<std::string>& patterns);
 
@@ -29,7 +29,7 @@ public:
 
     bool empty() const { return m_rules.empty(); }
 
-private:
+  private:
     struct Rule {
         std::vector<std::string> parts;  // pattern split at '/'
         bool anchored = false;

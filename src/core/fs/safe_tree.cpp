@@ -90,7 +90,9 @@ void SafeTree::rename_into_place(const std::string& parent, const std::string& t
     }
 }
 
-void SafeTree::forget() { m_dirs.clear(); }
+void SafeTree::forget() {
+    m_dirs.clear();
+}
 
 void SafeTree::sync() {
     if (::syncfs(m_root_fd.get()) < 0) throw_errno("sync " + m_root.string());

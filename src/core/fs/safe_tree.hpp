@@ -12,10 +12,11 @@
 namespace depsync::fs {
 
 class SafeTree {
-public:
+  public:
     explicit SafeTree(const std::filesystem::path& root);
 
-    // The folder at `rel` ("" is the root). Throws Error when a component is missing, not a folder, or a link.
+    // The folder at `rel` ("" is the root). Throws Error when a component is missing, not a folder, or a
+    // link.
     int dir(const std::string& rel);
     // Like dir(), but returns -1 instead of throwing when the folder does not exist (yet).
     int dir_if_exists(const std::string& rel);
@@ -25,7 +26,8 @@ public:
     void remove_file(const std::string& rel);
     // Removes an empty folder; returns false when it still holds something.
     bool remove_dir(const std::string& rel);
-    void rename_into_place(const std::string& parent, const std::string& tmp_name, const std::string& final_name);
+    void rename_into_place(const std::string& parent, const std::string& tmp_name,
+                           const std::string& final_name);
 
     // Forgets cached folder descriptors (after folders were removed or replaced).
     void forget();
@@ -34,7 +36,7 @@ public:
 
     const std::filesystem::path& root() const { return m_root; }
 
-private:
+  private:
     std::filesystem::path m_root;
     UniqueFd m_root_fd;
     std::unordered_map<std::string, UniqueFd> m_dirs;

@@ -8,7 +8,7 @@
 namespace depsync::fs {
 
 class UniqueFd {
-public:
+  public:
     UniqueFd() = default;
     explicit UniqueFd(int fd) : m_fd(fd) {}
     ~UniqueFd() { reset(); }
@@ -30,7 +30,7 @@ public:
         m_fd = -1;
     }
 
-private:
+  private:
     int m_fd = -1;
 };
 

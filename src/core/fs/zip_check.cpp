@@ -7,7 +7,7 @@
 #include <array>
 #include <cerrno>
 #include <cstdint>
-#include <cstring>
+#include <system_error>
 #include <vector>
 
 namespace depsync::fs {
@@ -49,7 +49,7 @@ std::optional<std::string> read_at(int fd, std::uint64_t offset, unsigned char* 
     while (done < size) {
         const ssize_t n = ::pread(fd, out + done, size - done, static_cast<off_t>(offset + done));
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return std::string("cannot read archive: ") + std::strerror(errno);
+        if (n < 0) return "cannot read archive: " + std::system_category().message(errno);
         if (n == 0) return std::string("truncated while being checked");
         done += static_cast<std::size_t>(n);
     }
@@ -260,7 +260,7 @@ bool is_archive_name(std::string_view file_name) {
 
 std::optional<std::string> find_zip_defect(int fd) {
     struct stat info {};
-    if (::fstat(fd, &info) != 0) return std::string("cannot read archive: ") + std::strerror(errno);
+    if (::fstat(fd, &info) != 0) return "cannot read archive: " + std::system_category().message(errno);
     const auto file_size = static_cast<std::uint64_t>(info.st_size);
 
     Directory dir;

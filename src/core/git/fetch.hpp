@@ -15,9 +15,9 @@ struct FetchRequest {
 };
 
 enum class FetchOutcome {
-    updated,     // new objects arrived and local_ref moved
-    unchanged,   // local_ref already names the remote's tip
-    empty,       // the remote has no refs at all (nothing published yet)
+    updated,    // new objects arrived and local_ref moved
+    unchanged,  // local_ref already names the remote's tip
+    empty,      // the remote has no refs at all (nothing published yet)
 };
 
 // Throws Error(usage) when the remote has refs but not remote_ref: it is not the kind of repository expected.

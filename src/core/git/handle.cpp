@@ -20,7 +20,9 @@ Library::Library() {
     git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1);
 }
 
-Library::~Library() { git_libgit2_shutdown(); }
+Library::~Library() {
+    git_libgit2_shutdown();
+}
 
 std::string to_hex(const git_oid& oid) {
     char buf[GIT_OID_HEXSZ + 1];
@@ -28,7 +30,9 @@ std::string to_hex(const git_oid& oid) {
     return buf;
 }
 
-std::string short_hex(const git_oid& oid) { return to_hex(oid).substr(0, 10); }
+std::string short_hex(const git_oid& oid) {
+    return to_hex(oid).substr(0, 10);
+}
 
 git_oid oid_from_hex(const std::string& hex) {
     git_oid oid;

@@ -40,7 +40,7 @@ std::string last_error_text();
 
 // Owns the process-wide libgit2 initialisation; exactly one lives in main (and in each test binary).
 class Library {
-public:
+  public:
     Library();
     ~Library();
     Library(const Library&) = delete;

@@ -24,9 +24,10 @@ struct DigestDeleter {
 };
 
 class Sha1 {
-public:
+  public:
     Sha1() : m_ctx(EVP_MD_CTX_new()) {
-        if (!m_ctx || EVP_DigestInit_ex(m_ctx.get(), EVP_sha1(), nullptr) != 1) throw Error("cannot start SHA-1");
+        if (!m_ctx || EVP_DigestInit_ex(m_ctx.get(), EVP_sha1(), nullptr) != 1)
+            throw Error("cannot start SHA-1");
     }
     void update(const void* data, std::size_t len) { EVP_DigestUpdate(m_ctx.get(), data, len); }
     git_oid finish() {
@@ -38,11 +39,13 @@ public:
         return oid;
     }
 
-private:
+  private:
     std::unique_ptr<EVP_MD_CTX, DigestDeleter> m_ctx;
 };
 
-std::string blob_header(std::uint64_t size) { return "blob " + std::to_string(size) + std::string(1, '\0'); }
+std::string blob_header(std::uint64_t size) {
+    return "blob " + std::to_string(size) + std::string(1, '\0');
+}
 
 // Feeds exactly `size` bytes of fd to `sink`, throwing FileChanged when the file is shorter or longer.
 template <typename Sink>
@@ -77,7 +80,7 @@ void write_all(int fd, const unsigned char* data, std::size_t len) {
 
 // A zlib stream written to a temp file; the object's name is known only once everything is hashed.
 class DeflateFile {
-public:
+  public:
     DeflateFile(int fd, int level) : m_fd(fd) {
         if (deflateInit(&m_z, level) != Z_OK) throw Error("cannot start zlib stream");
     }
@@ -98,7 +101,7 @@ public:
     }
     void finish() { add(nullptr, 0, Z_FINISH); }
 
-private:
+  private:
     int m_fd;
     z_stream m_z{};
     std::vector<unsigned char> m_out = std::vector<unsigned char>(chunk_size + 1024);

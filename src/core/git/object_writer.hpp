@@ -3,9 +3,9 @@
 //
 // libgit2's loose backend deflates at a fixed level, which dominates the cost of publishing archives that are
 // already compressed (and level 0 produces objects neither libgit2 nor git can read). This writer hashes with
-// OpenSSL's SHA-1 and frames content as a valid zlib stream, stored (no compression) for archives and at level 1
-// for everything else. Objects are written to a temp file in objects/ and linked into place, so a killed run
-// leaves at most a temp file, never a partial object.
+// OpenSSL's SHA-1 and frames content as a valid zlib stream, stored (no compression) for archives and at
+// level 1 for everything else. Objects are written to a temp file in objects/ and linked into place, so a
+// killed run leaves at most a temp file, never a partial object.
 
 #include <git2.h>
 
@@ -18,7 +18,7 @@ namespace depsync::git {
 enum class Compression { store, fast };
 
 class ObjectWriter {
-public:
+  public:
     // objects_dir: the repository's objects/ folder.
     explicit ObjectWriter(std::filesystem::path objects_dir);
 
@@ -33,7 +33,7 @@ public:
     std::uint64_t objects_written() const { return m_written; }
     std::uint64_t bytes_written() const { return m_bytes; }
 
-private:
+  private:
     std::filesystem::path m_objects_dir;
     std::uint64_t m_written = 0;
     std::uint64_t m_bytes = 0;

@@ -33,7 +33,8 @@ std::optional<git_oid> resolve_ref(git_repository* repo, const std::string& name
 
 git_oid write_commit(git_repository* repo, const CommitFields& fields) {
     git_signature* sig = nullptr;
-    check(git_signature_now(&sig, fields.author_name.c_str(), fields.author_email.c_str()), "create signature");
+    check(git_signature_now(&sig, fields.author_name.c_str(), fields.author_email.c_str()),
+          "create signature");
     SignaturePtr owned_sig(sig);
     git_tree* tree = nullptr;
     check(git_tree_lookup(&tree, repo, &fields.tree), "read tree " + short_hex(fields.tree));
@@ -58,7 +59,8 @@ bool update_ref(git_repository* repo, const std::string& ref, const git_oid& tar
     git_reference* raw = nullptr;
     int rc;
     if (expected) {
-        rc = git_reference_create_matching(&raw, repo, ref.c_str(), &target, 1, &*expected, log_message.c_str());
+        rc = git_reference_create_matching(&raw, repo, ref.c_str(), &target, 1, &*expected,
+                                           log_message.c_str());
     } else {
         rc = git_reference_create(&raw, repo, ref.c_str(), &target, 0, log_message.c_str());
     }

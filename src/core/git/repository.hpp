@@ -12,7 +12,8 @@
 
 namespace depsync::git {
 
-// Opens an existing repository (bare or not) at exactly `path`; nullopt-like empty pointer when there is none.
+// Opens an existing repository (bare or not) at exactly `path`; nullopt-like empty pointer when there is
+// none.
 RepositoryPtr open_repository(const std::filesystem::path& path);
 
 // Creates a bare repository whose HEAD names `branch` (e.g. "main"); opens it when it exists already.

@@ -12,10 +12,14 @@ namespace {
 
 git_filemode_t filemode(EntryKind kind) {
     switch (kind) {
-        case EntryKind::file: return GIT_FILEMODE_BLOB;
-        case EntryKind::executable: return GIT_FILEMODE_BLOB_EXECUTABLE;
-        case EntryKind::symlink: return GIT_FILEMODE_LINK;
-        case EntryKind::directory: return GIT_FILEMODE_TREE;
+        case EntryKind::file:
+            return GIT_FILEMODE_BLOB;
+        case EntryKind::executable:
+            return GIT_FILEMODE_BLOB_EXECUTABLE;
+        case EntryKind::symlink:
+            return GIT_FILEMODE_LINK;
+        case EntryKind::directory:
+            return GIT_FILEMODE_TREE;
     }
     return GIT_FILEMODE_BLOB;
 }
@@ -51,11 +55,20 @@ struct Reader {
             Entry entry;
             entry.oid = *git_tree_entry_id(e);
             switch (git_tree_entry_filemode(e)) {
-                case GIT_FILEMODE_BLOB: entry.kind = EntryKind::file; break;
-                case GIT_FILEMODE_BLOB_EXECUTABLE: entry.kind = EntryKind::executable; break;
-                case GIT_FILEMODE_LINK: entry.kind = EntryKind::symlink; break;
-                case GIT_FILEMODE_TREE: entry.kind = EntryKind::directory; break;
-                default: unsafe(path, "unsupported entry type (submodule or unknown mode)");
+                case GIT_FILEMODE_BLOB:
+                    entry.kind = EntryKind::file;
+                    break;
+                case GIT_FILEMODE_BLOB_EXECUTABLE:
+                    entry.kind = EntryKind::executable;
+                    break;
+                case GIT_FILEMODE_LINK:
+                    entry.kind = EntryKind::symlink;
+                    break;
+                case GIT_FILEMODE_TREE:
+                    entry.kind = EntryKind::directory;
+                    break;
+                default:
+                    unsafe(path, "unsupported entry type (submodule or unknown mode)");
             }
             if (!listing.emplace(path, entry).second) unsafe(path, "duplicate entry");
             if (entry.kind == EntryKind::directory) {
@@ -73,14 +86,20 @@ struct Reader {
 
 }  // namespace
 
-bool is_file_like(EntryKind kind) { return kind != EntryKind::directory; }
+bool is_file_like(EntryKind kind) {
+    return kind != EntryKind::directory;
+}
 
 const char* kind_name(EntryKind kind) {
     switch (kind) {
-        case EntryKind::file: return "file";
-        case EntryKind::executable: return "executable";
-        case EntryKind::symlink: return "symlink";
-        case EntryKind::directory: return "folder";
+        case EntryKind::file:
+            return "file";
+        case EntryKind::executable:
+            return "executable";
+        case EntryKind::symlink:
+            return "symlink";
+        case EntryKind::directory:
+            return "folder";
     }
     return "?";
 }
@@ -112,8 +131,9 @@ git_oid write_tree(git_repository* repo, const Listing& listing) {
         TreeBuilderPtr builder(raw);
         for (const Child& c : children[dir]) {
             const git_oid& id = c.entry->kind == EntryKind::directory ? tree_ids.at(c.path) : c.entry->oid;
-            check(git_treebuilder_insert(nullptr, builder.get(), c.name.c_str(), &id, filemode(c.entry->kind)),
-                  "add '" + c.path + "' to tree");
+            check(
+                git_treebuilder_insert(nullptr, builder.get(), c.name.c_str(), &id, filemode(c.entry->kind)),
+                "add '" + c.path + "' to tree");
         }
         git_oid id;
         check(git_treebuilder_write(&id, builder.get()), "write tree for '" + dir + "'");
@@ -129,6 +149,36 @@ Listing read_tree(git_repository* repo, const git_oid& tree_id) {
         if (auto why = fs::symlink_defect(path, target, reader.links)) Reader::unsafe(path, *why);
     }
     return std::move(reader.listing);
+}
+
+std::vector<PathChange> diff_listings(const Listing& from, const Listing& to) {
+    std::vector<PathChange> out;
+    auto shown = [](const std::string& path, const Entry& e) {
+        return e.kind == EntryKind::directory ? path + "/" : path;
+    };
+    auto a = from.begin();
+    auto b = to.begin();
+    while (a != from.end() || b != to.end()) {
+        if (b == to.end() || (a != from.end() && a->first < b->first)) {
+            out.push_back({'D', shown(a->first, a->second)});
+            ++a;
+        } else if (a == from.end() || b->first < a->first) {
+            out.push_back({'A', shown(b->first, b->second)});
+            ++b;
+        } else {
+            if (!a->second.same_as(b->second)) {
+                if ((a->second.kind == EntryKind::directory) != (b->second.kind == EntryKind::directory)) {
+                    out.push_back({'D', shown(a->first, a->second)});
+                    out.push_back({'A', shown(b->first, b->second)});
+                } else {
+                    out.push_back({'M', shown(b->first, b->second)});
+                }
+            }
+            ++a;
+            ++b;
+        }
+    }
+    return out;
 }
 
 ChangeCounts count_changes(const Listing& from, const Listing& to) {

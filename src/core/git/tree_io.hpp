@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace depsync::git {
 
@@ -37,6 +38,14 @@ struct ChangeCounts {
     std::size_t added = 0, modified = 0, deleted = 0;
 };
 ChangeCounts count_changes(const Listing& from, const Listing& to);
+
+// One path that differs between two listings: 'A' only in `to`, 'D' only in `from`, 'M' in both but different
+// (content, mode or type). Folders are included, with a trailing '/'. Sorted by path.
+struct PathChange {
+    char status;
+    std::string path;
+};
+std::vector<PathChange> diff_listings(const Listing& from, const Listing& to);
 
 bool is_file_like(EntryKind kind);
 const char* kind_name(EntryKind kind);

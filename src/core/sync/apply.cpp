@@ -54,7 +54,7 @@ struct PendingFile {
 };
 
 class Executor {
-public:
+  public:
     Executor(const Plan& plan, const ApplyContext& ctx) : m_plan(plan), m_ctx(ctx), m_tree(ctx.dir) {}
 
     void run() {
@@ -76,13 +76,14 @@ public:
         for (const Step* s : dirs_later) m_tree.make_dir(s->path);
         for (const Step* s : files_later)
             if (!try_stage(*s)) throw Error("cannot write " + (m_ctx.dir / s->path).string() + ": no folder");
-        for (const PendingFile& f : m_pending) m_tree.rename_into_place(f.parent, f.tmp_name, fs::name_of(f.step->path));
+        for (const PendingFile& f : m_pending)
+            m_tree.rename_into_place(f.parent, f.tmp_name, fs::name_of(f.step->path));
         m_pending_done = true;
         m_tree.sync();
         record_stats();
     }
 
-private:
+  private:
     const Plan& m_plan;
     const ApplyContext& m_ctx;
     fs::SafeTree m_tree;
@@ -119,15 +120,18 @@ private:
         std::string parent = fs::parent_path_of(s.path);
         int dfd = m_tree.dir_if_exists(parent);
         if (dfd < 0) return false;
-        std::string tmp = std::string(fs::temp_prefix) + std::to_string(::getpid()) + "." + std::to_string(m_seq++);
+        std::string tmp =
+            std::string(fs::temp_prefix) + std::to_string(::getpid()) + "." + std::to_string(m_seq++);
         if (s.entry.kind == EntryKind::symlink) {
             std::string target;
-            git::read_blob(m_ctx.odb, s.entry.oid, [&](const char* d, std::size_t n) { target.append(d, n); });
+            git::read_blob(m_ctx.odb, s.entry.oid,
+                           [&](const char* d, std::size_t n) { target.append(d, n); });
             if (::symlinkat(target.c_str(), dfd, tmp.c_str()) < 0) fail_write(s.path);
             m_pending.push_back({&s, parent, tmp});
             return true;
         }
-        fs::UniqueFd fd(::openat(dfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        fs::UniqueFd fd(
+            ::openat(dfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (!fd) fail_write(s.path);
         m_pending.push_back({&s, parent, tmp});
         git::read_blob(m_ctx.odb, s.entry.oid, [&](const char* data, std::size_t len) {
@@ -175,7 +179,8 @@ private:
             ssize_t n = ::readlinkat(dfd, name.c_str(), target.data(), target.size());
             if (n < 0) throw_errno("back up " + path);
             target.resize(static_cast<std::size_t>(n));
-            if (::symlink(target.c_str(), dest.c_str()) < 0 && errno != EEXIST) throw_errno("back up " + path);
+            if (::symlink(target.c_str(), dest.c_str()) < 0 && errno != EEXIST)
+                throw_errno("back up " + path);
             return;
         }
         if (::linkat(dfd, name.c_str(), AT_FDCWD, dest.c_str(), 0) == 0 || errno == EEXIST) return;
@@ -219,7 +224,7 @@ private:
 }  // namespace
 
 Plan plan_update(const git::Listing& deployed, const git::Listing& target, const git::Listing& local,
-                 LocalChanges policy) {
+                 LocalChanges policy, const git::Listing* interrupted) {
     Plan plan;
     plan.counts = git::count_changes(deployed, target);
     std::set<std::string> paths;
@@ -238,7 +243,7 @@ Plan plan_update(const git::Listing& deployed, const git::Listing& target, const
         const git::Entry* l = find(local, p);
         if (same(l, n)) continue;
         // The local entry is what the deployed release put there: changing it loses nothing.
-        bool clean = same(l, o);
+        bool clean = same(l, o) || (interrupted && l && same(l, find(*interrupted, p)));
         bool local_is_file = l && is_file_like(l->kind);
         if (!clean && l) {
             if (policy == LocalChanges::keep || (policy == LocalChanges::refuse && !o && !n)) {
@@ -259,23 +264,34 @@ Plan plan_update(const git::Listing& deployed, const git::Listing& target, const
             if (l && l->kind == EntryKind::directory) add(StepKind::remove_dir, p, nullptr, false);
             add(StepKind::write, p, n, backup);
         } else if (l) {
-            add(l->kind == EntryKind::directory ? StepKind::remove_dir : StepKind::remove_file, p, nullptr, backup);
+            add(l->kind == EntryKind::directory ? StepKind::remove_dir : StepKind::remove_file, p, nullptr,
+                backup);
         }
     }
     return plan;
 }
 
-void execute_plan(const Plan& plan, const ApplyContext& ctx) { Executor(plan, ctx).run(); }
+void execute_plan(const Plan& plan, const ApplyContext& ctx) {
+    Executor(plan, ctx).run();
+}
 
 std::vector<std::string> describe_plan(const Plan& plan) {
     std::vector<std::string> lines;
     for (const Step& s : plan.steps) {
         std::string note = s.backup ? "  (local change saved to backup)" : "";
         switch (s.kind) {
-            case StepKind::make_dir: lines.push_back("create folder " + s.path + "/"); break;
-            case StepKind::write: lines.push_back("write  " + s.path + note); break;
-            case StepKind::remove_file: lines.push_back("remove " + s.path + note); break;
-            case StepKind::remove_dir: lines.push_back("remove folder " + s.path + "/"); break;
+            case StepKind::make_dir:
+                lines.push_back("create folder " + s.path + "/");
+                break;
+            case StepKind::write:
+                lines.push_back("write  " + s.path + note);
+                break;
+            case StepKind::remove_file:
+                lines.push_back("remove " + s.path + note);
+                break;
+            case StepKind::remove_dir:
+                lines.push_back("remove folder " + s.path + "/");
+                break;
         }
     }
     return lines;

@@ -34,17 +34,18 @@ struct Step {
 
 struct Plan {
     std::vector<Step> steps;
-    git::ChangeCounts counts;          // what the release itself changes
-    std::vector<std::string> drift;    // local changes the update would overwrite or remove
-    std::vector<std::string> kept;     // local changes left alone (policy keep, or extra files)
+    git::ChangeCounts counts;        // what the release itself changes
+    std::vector<std::string> drift;  // local changes the update would overwrite or remove
+    std::vector<std::string> kept;   // local changes left alone (policy keep, or extra files)
     std::size_t backups = 0;
     bool empty() const { return steps.empty(); }
 };
 
 // `deployed`: the listing of the release applied now (empty before the first); `target`: the one to apply;
 // `local`: what is on disk (excluded and node-local paths already left out of all three).
+// `interrupted`: the target of an apply that was killed half-way, whose files on disk are not local changes.
 Plan plan_update(const git::Listing& deployed, const git::Listing& target, const git::Listing& local,
-                 LocalChanges policy);
+                 LocalChanges policy, const git::Listing* interrupted = nullptr);
 
 struct ApplyContext {
     std::filesystem::path dir;

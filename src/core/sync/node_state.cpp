@@ -29,7 +29,8 @@ std::optional<DeployedRecord> read_record(const std::filesystem::path& file) {
                 r.applied_at = std::stoll(value);
             }
         } catch (const std::exception&) {
-            throw Error("state file " + file.string() + " is damaged (line '" + line + "'); remove it to redeploy");
+            throw Error("state file " + file.string() + " is damaged (line '" + line +
+                        "'); remove it to redeploy");
         }
     }
     if (!have_commit) throw Error("state file " + file.string() + " is damaged; remove it to redeploy");

@@ -10,6 +10,7 @@
 #include "core/fs/lock.hpp"
 #include "core/git/object_writer.hpp"
 #include "core/git/repository.hpp"
+#include "core/sync/rollback.hpp"
 #include "core/sync/scan.hpp"
 #include "core/sync/stat_cache.hpp"
 
@@ -18,7 +19,8 @@ namespace {
 
 std::string list_problems(const ScanResult& scan) {
     std::string out;
-    for (const auto& [path, why] : scan.incomplete) out += "\n  " + path + ": incomplete archive (" + why + ")";
+    for (const auto& [path, why] : scan.incomplete)
+        out += "\n  " + path + ": incomplete archive (" + why + ")";
     for (const auto& path : scan.changing) out += "\n  " + path + ": still being written";
     return out;
 }
@@ -39,8 +41,10 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
 
     git::RepositoryPtr repo = git::open_repository(settings.repo);
     if (!repo)
-        throw Error("cannot publish: no repository at " + settings.repo.string() + " (run 'depsync init primary' first)",
+        throw Error("cannot publish: no repository at " + settings.repo.string() +
+                        " (run 'depsync init primary' first)",
                     ExitCode::usage);
+    complete_interrupted_rollback(settings, repo.get());
     git::ObjectWriter writer(std::filesystem::path(git_repository_path(repo.get())) / "objects");
     fs::PathMatcher exclude(settings.exclude);
     for (const auto& p : settings.node_local) exclude.add(p);
@@ -57,7 +61,8 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     while (!scan.incomplete.empty() || !scan.changing.empty()) {
         if (std::chrono::steady_clock::now() >= deadline) {
             cache.save(state.stat_cache());
-            throw Error("cannot publish: files are incomplete after waiting " + std::to_string(settings.settle) +
+            throw Error("cannot publish: files are incomplete after waiting " +
+                        std::to_string(settings.settle) +
                         " s; nothing was published (retry when the copy has finished)" + list_problems(scan));
         }
         spdlog::info("waiting for files still being written:{}", list_problems(scan));
@@ -86,7 +91,8 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     writer.sync();
     // The branch is the publish point: a peer sees the release only once every object is in place.
     if (!git::update_ref(repo.get(), primary_ref, commit, head, "depsync publish"))
-        throw Error("cannot publish: the release branch moved during this run (another publisher?); run again");
+        throw Error(
+            "cannot publish: the release branch moved during this run (another publisher?); run again");
     git::update_ref(repo.get(), release_tag(trailers.number), commit, std::nullopt, "depsync release");
     cache.save(state.stat_cache());
     result.published = true;

@@ -15,8 +15,8 @@ struct PublishOptions {
 };
 
 struct PublishResult {
-    bool published = false;              // false: the tree equals the current release
-    std::optional<Release> release;      // the new release, or the current one when nothing was published
+    bool published = false;          // false: the tree equals the current release
+    std::optional<Release> release;  // the new release, or the current one when nothing was published
     git::ChangeCounts counts;
 };
 

@@ -71,7 +71,9 @@ std::string format_release_message(const std::string& message, const ReleaseTrai
     return out;
 }
 
-std::string release_tag(std::uint64_t number) { return "refs/tags/r" + std::to_string(number); }
+std::string release_tag(std::uint64_t number) {
+    return "refs/tags/r" + std::to_string(number);
+}
 
 std::string release_name(std::optional<std::uint64_t> number) {
     return number ? "r" + std::to_string(*number) : std::string("none");

@@ -36,7 +36,7 @@ struct ReleaseTrailers {
 };
 std::string format_release_message(const std::string& message, const ReleaseTrailers& trailers);
 
-std::string release_tag(std::uint64_t number);  // "refs/tags/r<N>"
+std::string release_tag(std::uint64_t number);                  // "refs/tags/r<N>"
 std::string release_name(std::optional<std::uint64_t> number);  // "rN", or "none"
 
 }  // namespace depsync::sync

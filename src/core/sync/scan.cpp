@@ -24,7 +24,7 @@ std::int64_t now_ns() {
 }
 
 class Scanner {
-public:
+  public:
     Scanner(const ScanOptions& options, const StatCache& old_cache, StatCache& new_cache)
         : m_options(options), m_old(old_cache), m_new(new_cache) {}
 
@@ -51,7 +51,8 @@ public:
                 continue;
             }
             if (is_dir) {
-                fs::UniqueFd sub(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+                fs::UniqueFd sub(
+                    ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
                 if (!sub) throw_errno("open folder " + path);
                 result.listing[path] = git::Entry{git::EntryKind::directory, {}};
                 scan_dir(sub.get(), path);
@@ -65,7 +66,7 @@ public:
         }
     }
 
-private:
+  private:
     const ScanOptions& m_options;
     const StatCache& m_old;
     StatCache& m_new;
@@ -122,12 +123,14 @@ private:
         git_oid oid;
         try {
             bool archive = fs::is_archive_name(name);
-            oid = m_options.writer ? m_options.writer->write_blob(fd.get(), key.size,
-                                                                  archive ? git::Compression::store
-                                                                          : git::Compression::fast)
-                                   : git::hash_blob(fd.get(), key.size);
+            oid = m_options.writer
+                      ? m_options.writer->write_blob(
+                            fd.get(), key.size, archive ? git::Compression::store : git::Compression::fast)
+                      : git::hash_blob(fd.get(), key.size);
         } catch (const git::FileChanged&) {
             result.changing.push_back(path);
+            // When only comparing, a file being written differs from any release: list it with a null id.
+            if (!m_options.writer) result.listing[path] = git::Entry{kind, {}};
             return;
         }
         struct stat after {};

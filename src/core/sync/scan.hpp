@@ -1,7 +1,7 @@
 #pragma once
 // Reads a deployment directory into a Listing: every folder, file, executable and symlink with its blob id.
-// Files whose stat fields match the stat cache are not read; others are hashed (and, when publishing, stored).
-// Symlinks are never followed.
+// Files whose stat fields match the stat cache are not read; others are hashed (and, when publishing,
+// stored). Symlinks are never followed.
 
 #include <filesystem>
 #include <string>
@@ -25,9 +25,9 @@ struct ScanOptions {
 
 struct ScanResult {
     git::Listing listing;
-    std::vector<std::string> changing;                             // changed while being read
+    std::vector<std::string> changing;                            // changed while being read
     std::vector<std::pair<std::string, std::string>> incomplete;  // archive path, defect
-    std::vector<std::string> skipped;                              // sockets, devices, unnamable entries
+    std::vector<std::string> skipped;                             // sockets, devices, unnamable entries
     std::size_t hashed = 0;
     std::size_t stale_temps_removed = 0;
 };

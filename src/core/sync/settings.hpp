@@ -12,17 +12,17 @@ enum class LocalChanges { overwrite, keep, refuse };
 
 struct Settings {
     Role role = Role::peer;
-    std::string node;                   // this node's name (default: host name)
-    std::filesystem::path dir;          // the deployment directory
-    std::filesystem::path repo;         // primary: the bare release repository
-    std::string remote;                 // peer: where releases are fetched from
-    std::filesystem::path state;        // lock, caches, journal, fetched copy, backups
-    std::vector<std::string> exclude;   // never published, never touched
+    std::string node;                     // this node's name (default: host name)
+    std::filesystem::path dir;            // the deployment directory
+    std::filesystem::path repo;           // primary: the bare release repository
+    std::string remote;                   // peer: where releases are fetched from
+    std::filesystem::path state;          // lock, caches, journal, fetched copy, backups
+    std::vector<std::string> exclude;     // never published, never touched
     std::vector<std::string> node_local;  // per-node files: never reported, touched or published
     LocalChanges local_changes = LocalChanges::overwrite;
-    double wait = 0;      // seconds to wait for another run's lock
-    double settle = 5;    // seconds publish waits for files still being written
-    int timeout = 120;    // seconds bounding a fetch
+    double wait = 0;            // seconds to wait for another run's lock
+    double settle = 5;          // seconds publish waits for files still being written
+    int timeout = 120;          // seconds bounding a fetch
     unsigned backup_keep = 10;  // backups kept in state/backup
 };
 
@@ -34,6 +34,7 @@ struct StatePaths {
     std::filesystem::path stat_cache() const { return root / "statcache"; }
     std::filesystem::path deployed() const { return root / "deployed"; }
     std::filesystem::path journal() const { return root / "journal"; }
+    std::filesystem::path pinned() const { return root / "pinned"; }
     std::filesystem::path repo() const { return root / "repo.git"; }
     std::filesystem::path backups() const { return root / "backup"; }
 };

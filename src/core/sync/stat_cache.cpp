@@ -41,8 +41,8 @@ StatCache StatCache::load(const std::filesystem::path& file) {
         unsigned long long size = 0, ino = 0;
         unsigned mode = 0;
         int racy = 0, consumed = 0;
-        if (std::sscanf(line.c_str(), "%40s %lld %lld %llu %llu %o %d %n", hex, &mt, &ct, &size, &ino, &mode, &racy,
-                        &consumed) < 7 ||
+        if (std::sscanf(line.c_str(), "%40s %lld %lld %llu %llu %o %d %n", hex, &mt, &ct, &size, &ino, &mode,
+                        &racy, &consumed) < 7 ||
             consumed <= 0)
             return StatCache{};
         CachedFile f;
@@ -61,8 +61,8 @@ void StatCache::save(const std::filesystem::path& file) const {
     for (const auto& [path, f] : m_files) {
         std::snprintf(buf, sizeof buf, "%s %lld %lld %llu %llu %o %d ", git::to_hex(f.oid).c_str(),
                       static_cast<long long>(f.stat.mtime_ns), static_cast<long long>(f.stat.ctime_ns),
-                      static_cast<unsigned long long>(f.stat.size), static_cast<unsigned long long>(f.stat.ino),
-                      f.stat.mode, f.racy ? 1 : 0);
+                      static_cast<unsigned long long>(f.stat.size),
+                      static_cast<unsigned long long>(f.stat.ino), f.stat.mode, f.racy ? 1 : 0);
         out += buf;
         out += path;
         out += '\n';
@@ -77,7 +77,8 @@ const CachedFile* StatCache::find(const std::string& path, const StatKey& stat) 
     return &it->second;
 }
 
-void StatCache::put(const std::string& path, const StatKey& stat, const git_oid& oid, std::int64_t scan_start_ns) {
+void StatCache::put(const std::string& path, const StatKey& stat, const git_oid& oid,
+                    std::int64_t scan_start_ns) {
     if (path.find('\n') != std::string::npos) return;
     m_files[path] = CachedFile{stat, oid, stat.mtime_ns >= scan_start_ns - racy_window_ns};
 }

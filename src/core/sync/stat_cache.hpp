@@ -1,6 +1,6 @@
 #pragma once
-// What a scan learned about each file: its stat fields and its blob id. A file whose stat fields are unchanged
-// is not read again, which makes scanning an unchanged tree cost one lstat per entry.
+// What a scan learned about each file: its stat fields and its blob id. A file whose stat fields are
+// unchanged is not read again, which makes scanning an unchanged tree cost one lstat per entry.
 //
 // Entries whose mtime falls within a second of the scan are stored as "racy": a write in that same second
 // would not change the stat fields, so they are hashed again next time.
@@ -37,7 +37,7 @@ struct CachedFile {
 };
 
 class StatCache {
-public:
+  public:
     // Loads the cache; a missing or unreadable file gives an empty cache (everything is hashed once).
     static StatCache load(const std::filesystem::path& file);
     void save(const std::filesystem::path& file) const;
@@ -48,7 +48,7 @@ public:
     void clear() { m_files.clear(); }
     std::size_t size() const { return m_files.size(); }
 
-private:
+  private:
     std::unordered_map<std::string, CachedFile> m_files;
 };
 

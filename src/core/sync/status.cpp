@@ -17,7 +17,8 @@ NodeStatus read_status(const Settings& settings) {
         if (!repo)
             throw Error("no repository at " + settings.repo.string() + " (run 'depsync init primary' first)",
                         ExitCode::usage);
-        if (auto head = git::resolve_ref(repo.get(), primary_ref)) s.release = describe_release(repo.get(), *head);
+        if (auto head = git::resolve_ref(repo.get(), primary_ref))
+            s.release = describe_release(repo.get(), *head);
         return s;
     }
     git::RepositoryPtr repo = git::open_repository(state.repo());

@@ -1,0 +1,103 @@
+// depsync log and diff: what each release changed, from the node's local repository.
+
+#include <iostream>
+
+#include "cli/context.hpp"
+#include "cli/output.hpp"
+#include "core/git/handle.hpp"
+#include "core/sync/history.hpp"
+
+namespace depsync::cli {
+namespace {
+
+std::string change_json(const git::PathChange& c) {
+    return JsonObject().add("status", std::string(1, c.status)).add("path", c.path).str();
+}
+
+void run_log(Context& ctx) {
+    sync::NodeRepo node = sync::open_node_repo(make_settings(ctx.global));
+    auto entries = sync::release_log(node, ctx.cmd.limit);
+    if (ctx.cmd.json) {
+        std::vector<std::string> items;
+        for (const auto& e : entries) {
+            JsonObject o;
+            o.add("release", static_cast<std::uint64_t>(e.release.number))
+                .add("commit", git::to_hex(e.release.commit))
+                .add("time", iso_time(e.release.time))
+                .add("node", e.release.node)
+                .add("host", e.release.host)
+                .add("message", e.release.subject)
+                .add("added", static_cast<std::uint64_t>(e.counts.added))
+                .add("modified", static_cast<std::uint64_t>(e.counts.modified))
+                .add("deleted", static_cast<std::uint64_t>(e.counts.deleted));
+            if (e.release.restores) {
+                o.add("restores", static_cast<std::uint64_t>(*e.release.restores));
+            } else {
+                o.add_null("restores");
+            }
+            items.push_back(o.str());
+        }
+        std::cout << json_array(items) << "\n";
+        return;
+    }
+    if (entries.empty()) std::cout << "no releases yet\n";
+    for (const auto& e : entries) {
+        std::cout << "r" << e.release.number << "  " << git::short_hex(e.release.commit) << "  "
+                  << iso_time(e.release.time) << "  " << e.release.node
+                  << (e.release.host.empty() || e.release.host == e.release.node ? "" : "@" + e.release.host)
+                  << "  " << counts_text(e.counts) << "  " << e.release.subject;
+        if (e.release.restores) std::cout << "  [restores r" << *e.release.restores << "]";
+        std::cout << "\n";
+    }
+}
+
+void run_diff(Context& ctx) {
+    sync::NodeRepo node = sync::open_node_repo(make_settings(ctx.global));
+    git_oid from = sync::resolve_release(node, ctx.cmd.rev);
+    git_oid to;
+    if (!ctx.cmd.rev2.empty()) {
+        to = sync::resolve_release(node, ctx.cmd.rev2);
+    } else if (node.current) {
+        to = *node.current;
+    } else {
+        throw Error("this node runs no release yet: name both releases", ExitCode::usage);
+    }
+    auto changes = sync::diff_releases(node, from, to);
+    if (ctx.cmd.json) {
+        std::vector<std::string> items;
+        for (const auto& c : changes) items.push_back(change_json(c));
+        std::cout << JsonObject()
+                         .add("from", static_cast<std::uint64_t>(
+                                          sync::describe_release(node.repo.get(), from).number))
+                         .add("to",
+                              static_cast<std::uint64_t>(sync::describe_release(node.repo.get(), to).number))
+                         .add_raw("changes", json_array(items))
+                         .str()
+                  << "\n";
+        return;
+    }
+    for (const auto& c : changes) std::cout << c.status << " " << c.path << "\n";
+}
+
+}  // namespace
+
+void add_history(CLI::App& app, Context& ctx) {
+    auto* log = app.add_subcommand("log", "List releases, newest first (works offline on a peer)");
+    log->add_option("-n,--max-count", ctx.cmd.limit, "How many releases (0: all)")->capture_default_str();
+    log->add_flag("--json", ctx.cmd.json, "Machine-readable output");
+    log->footer(
+        "Each line: rN, commit, time, node@host, (+added ~modified -deleted), message; rollbacks say\n"
+        "which release they restored. Example: depsync log -n 5");
+    log->callback([&ctx] { run_log(ctx); });
+
+    auto* diff = app.add_subcommand("diff", "Paths that differ between two releases");
+    diff->add_option("REV", ctx.cmd.rev, "Release: rN, commit id (7+ hex), tag, or 'previous'")->required();
+    diff->add_option("REV2", ctx.cmd.rev2, "Second release (default: the one this node runs)");
+    diff->add_flag("--json", ctx.cmd.json, "Machine-readable output");
+    diff->footer(
+        "Lines 'A path', 'M path', 'D path' (folders end in '/'; renames show as D + A).\n"
+        "Example: depsync diff r3 r5");
+    diff->callback([&ctx] { run_diff(ctx); });
+}
+
+}  // namespace depsync::cli

@@ -1,0 +1,62 @@
+// depsync rollback (primary), pin and unpin (peer): choose which release runs.
+
+#include <iostream>
+
+#include "cli/context.hpp"
+#include "cli/output.hpp"
+#include "core/git/handle.hpp"
+#include "core/sync/pull.hpp"
+#include "core/sync/rollback.hpp"
+
+namespace depsync::cli {
+
+void add_rollback(CLI::App& app, Context& ctx) {
+    auto* rollback =
+        app.add_subcommand("rollback", "Make an earlier release current again, cluster-wide (primary)");
+    rollback->add_option("REV", ctx.cmd.rev, "Release to restore: rN, commit id, tag, or 'previous'")
+        ->required();
+    rollback->add_option("-m,--message", ctx.cmd.message, "Release message");
+    rollback->add_flag("--force", ctx.cmd.force, "Save unpublished local changes to backup, then roll back");
+    rollback->footer(
+        "Creates a new release whose content is exactly REV's and applies it to this directory;\n"
+        "history is never rewritten, peers follow on their next pull.\n"
+        "Prints 'rollback: rN restores rK'. Example: depsync rollback previous -m 'Orders 1.0.1 broke'");
+    rollback->callback([&ctx] {
+        sync::RollbackResult r =
+            sync::rollback(make_settings(ctx.global), {ctx.cmd.rev, ctx.cmd.message, ctx.cmd.force});
+        if (!r.created) {
+            std::cout << "nothing to roll back: r" << r.release.number << " already has the content of r"
+                      << r.restored.number << "\n";
+            return;
+        }
+        std::cout << "rollback: r" << r.release.number << " restores r" << r.restored.number << "\n";
+        if (!r.backup_dir.empty())
+            std::cout << "saved unpublished changes to " << r.backup_dir.string() << "\n";
+    });
+
+    auto* pin = app.add_subcommand("pin", "Apply a release on this peer and hold it there until unpin");
+    pin->add_option("REV", ctx.cmd.rev, "Release: rN, commit id, tag, or 'previous'")->required();
+    pin->footer(
+        "Later pulls fetch and report 'pinned at rK (upstream at rN)' but change nothing.\n"
+        "Example: depsync pin r41");
+    pin->callback([&ctx] {
+        sync::PullOptions options;
+        options.to = ctx.cmd.rev;
+        options.pin = true;
+        sync::PullResult r = sync::pull(make_settings(ctx.global), options);
+        std::cout << "pinned at r" << r.to->number << " (upstream at r" << r.upstream->number << ")\n";
+    });
+
+    auto* unpin = app.add_subcommand("unpin", "Release the pin; the next pull moves to the newest release");
+    unpin->callback([&ctx] {
+        auto was = sync::unpin(make_settings(ctx.global));
+        if (was) {
+            std::cout << "unpinned (was pinned at r" << *was
+                      << "); the next pull moves to the newest release\n";
+        } else {
+            std::cout << "not pinned\n";
+        }
+    });
+}
+
+}  // namespace depsync::cli

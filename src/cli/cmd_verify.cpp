@@ -1,0 +1,57 @@
+// depsync verify: what differs locally from the deployed release; depsync backups: what pulls saved.
+
+#include <iostream>
+
+#include "cli/context.hpp"
+#include "cli/output.hpp"
+#include "core/sync/deploy.hpp"
+#include "core/sync/history.hpp"
+
+namespace depsync::cli {
+
+void add_verify(CLI::App& app, Context& ctx) {
+    auto* verify =
+        app.add_subcommand("verify", "List local differences from the deployed release (exit 4 if any)");
+    verify->add_flag("--full", ctx.cmd.full, "Hash every file (also catches edits that kept size and mtime)");
+    verify->add_flag("--json", ctx.cmd.json, "Machine-readable output");
+    verify->footer(
+        "Lines 'M path' (modified), 'A path' (added locally), 'D path' (missing).\n"
+        "Exit 0 when clean, 4 when anything differs. Paths matched by exclude or node_local are ignored.");
+    verify->callback([&ctx] {
+        sync::VerifyResult r = sync::verify_directory(make_settings(ctx.global), ctx.cmd.full);
+        if (ctx.cmd.json) {
+            std::vector<std::string> modified, added, missing;
+            for (const auto& c : r.changes) {
+                auto& list = c.status == 'M' ? modified : c.status == 'A' ? added : missing;
+                list.push_back(json_string(c.path));
+            }
+            std::cout << JsonObject()
+                             .add("release", static_cast<std::uint64_t>(r.release->number))
+                             .add("clean", r.changes.empty())
+                             .add_raw("modified", json_array(modified))
+                             .add_raw("added", json_array(added))
+                             .add_raw("missing", json_array(missing))
+                             .str()
+                      << "\n";
+        } else if (r.changes.empty()) {
+            std::cout << "clean: the directory matches r" << r.release->number << "\n";
+        } else {
+            for (const auto& c : r.changes) std::cout << c.status << " " << c.path << "\n";
+        }
+        if (!r.changes.empty()) ctx.exit_code = ExitCode::drift;
+    });
+
+    auto* backups =
+        app.add_subcommand("backups", "List local files saved by pulls before they were overwritten");
+    backups->footer(
+        "Backups live in STATE/backup/<time>-rN/ with the files' relative paths; the newest\n"
+        "backup_keep (default 10) are kept, older ones are removed after each pull.");
+    backups->callback([&ctx] {
+        auto list = sync::list_backups(make_settings(ctx.global));
+        if (list.empty()) std::cout << "no backups\n";
+        for (const auto& b : list)
+            std::cout << b.path.string() << "  " << b.files << " file(s), " << b.bytes << " bytes\n";
+    });
+}
+
+}  // namespace depsync::cli

@@ -1,0 +1,53 @@
+#pragma once
+// Making a node's deployment directory hold a given release: the shared core of pull, pin, pull --to and the
+// primary's rollback. Scans the directory, plans against the release it held before, and applies.
+//
+// The journal (state/journal) names the target before the first file is touched. The caller records the
+// outcome (deployed record or branch update) and then calls finish_deploy(), which removes the journal.
+
+#include <filesystem>
+#include <optional>
+#include <vector>
+
+#include <git2.h>
+
+#include "core/fs/pattern.hpp"
+#include "core/sync/apply.hpp"
+#include "core/sync/settings.hpp"
+
+namespace depsync::sync {
+
+struct DeployRequest {
+    git_oid target{};
+    std::uint64_t target_number = 0;
+    std::optional<git_oid> from;         // the release the directory held; nullopt before the first
+    std::optional<git_oid> interrupted;  // target of a killed apply (from the journal)
+    bool dry_run = false;
+    LocalChanges policy = LocalChanges::overwrite;
+    std::string backup_label;  // suffix of the backup folder name, e.g. "r12"
+};
+
+struct DeployResult {
+    Plan plan;
+    std::filesystem::path backup_dir;  // set when local files were saved
+    std::size_t stale_temps_removed = 0;
+};
+
+// Paths neither published nor touched: `exclude` plus `node_local`.
+fs::PathMatcher untouchable_paths(const Settings& settings);
+
+DeployResult deploy_release(const Settings& settings, git_repository* repo, const DeployRequest& request);
+void finish_deploy(const Settings& settings);
+
+// Removes the oldest backups beyond settings.backup_keep.
+void prune_backups(const Settings& settings);
+
+struct BackupInfo {
+    std::filesystem::path path;
+    std::size_t files = 0;
+    std::uint64_t bytes = 0;
+};
+// Saved backups, oldest first.
+std::vector<BackupInfo> list_backups(const Settings& settings);
+
+}  // namespace depsync::sync

@@ -1,0 +1,107 @@
+#include "core/sync/node_repo.hpp"
+
+#include <cctype>
+
+#include "core/error.hpp"
+#include "core/git/repository.hpp"
+#include "core/sync/node_state.hpp"
+#include "core/sync/release.hpp"
+
+namespace depsync::sync {
+namespace {
+
+[[noreturn]] void unknown(const std::string& rev, const std::string& why) {
+    throw Error("unknown release '" + rev + "': " + why + " (see 'depsync log')", ExitCode::usage);
+}
+
+bool is_hex(const std::string& s) {
+    for (char c : s)
+        if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+    return !s.empty();
+}
+
+std::optional<git_oid> find_number(git_repository* repo, const git_oid& tip, std::uint64_t number) {
+    git_oid cur = tip;
+    for (;;) {
+        Release r = describe_release(repo, cur);
+        if (r.number == number) return cur;
+        if (r.number < number) return std::nullopt;
+        git::CommitPtr c = git::lookup_commit(repo, cur);
+        if (git_commit_parentcount(c.get()) == 0) return std::nullopt;
+        cur = *git_commit_parent_id(c.get(), 0);
+    }
+}
+
+}  // namespace
+
+NodeRepo open_node_repo(const Settings& settings) {
+    NodeRepo node;
+    if (settings.role == Role::primary) {
+        node.repo = git::open_repository(settings.repo);
+        if (!node.repo)
+            throw Error("no repository at " + settings.repo.string() + " (run 'depsync init primary' first)",
+                        ExitCode::usage);
+        node.tip = git::resolve_ref(node.repo.get(), primary_ref);
+        node.current = node.tip;
+        return node;
+    }
+    StatePaths state(settings.state);
+    node.repo = git::open_repository(state.repo());
+    if (!node.repo)
+        throw Error("no fetched releases in " + state.root.string() + " (run 'depsync pull' first)",
+                    ExitCode::usage);
+    node.tip = git::resolve_ref(node.repo.get(), upstream_ref);
+    if (auto deployed = read_record(state.deployed())) node.current = deployed->commit;
+    return node;
+}
+
+git_oid resolve_release(const NodeRepo& node, const std::string& rev) {
+    git_repository* repo = node.repo.get();
+    if (!node.tip) unknown(rev, "no release has been published yet");
+    std::optional<git_oid> found;
+    if (rev == "previous") {
+        if (!node.current) unknown(rev, "this node runs no release yet");
+        git::CommitPtr c = git::lookup_commit(repo, *node.current);
+        if (git_commit_parentcount(c.get()) == 0) unknown(rev, "the current release is the first");
+        found = *git_commit_parent_id(c.get(), 0);
+    } else if (rev.size() > 1 && rev[0] == 'r' && std::isdigit(static_cast<unsigned char>(rev[1]))) {
+        std::uint64_t n = 0;
+        try {
+            std::size_t used = 0;
+            n = std::stoull(rev.substr(1), &used);
+            if (used != rev.size() - 1) unknown(rev, "not a release number");
+        } catch (const std::logic_error&) {
+            unknown(rev, "not a release number");
+        }
+        found = find_number(repo, *node.tip, n);
+        if (!found) unknown(rev, "no such release number");
+    } else {
+        git_object* obj = nullptr;
+        int rc = git_revparse_single(&obj, repo, ("refs/tags/" + rev).c_str());
+        if (rc < 0 && is_hex(rev)) {
+            if (rev.size() < 7) unknown(rev, "a commit prefix needs at least 7 hex digits");
+            git_oid prefix;
+            git::check(git_oid_fromstrn(&prefix, rev.c_str(), rev.size()), "parse " + rev);
+            rc = git_object_lookup_prefix(&obj, repo, &prefix, rev.size(), GIT_OBJECT_COMMIT);
+            if (rc == GIT_EAMBIGUOUS) {
+                git_error_clear();
+                throw Error(
+                    "ambiguous release '" + rev + "': several commits start with it; give more digits",
+                    ExitCode::usage);
+            }
+        }
+        if (rc < 0) {
+            git_error_clear();
+            unknown(rev, "not a release number, commit id or tag");
+        }
+        git::ObjectPtr owned(obj);
+        git_object* peeled = nullptr;
+        git::check(git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT), "resolve " + rev);
+        git::ObjectPtr owned_peeled(peeled);
+        found = *git_object_id(peeled);
+    }
+    if (!git::contains(repo, *node.tip, *found)) unknown(rev, "it is not part of the release history");
+    return *found;
+}
+
+}  // namespace depsync::sync
