@@ -1,8 +1,8 @@
 #pragma once
 
 // Deterministic test data shaped like a WSO2 Micro Integrator deployment directory
-// (<MI_HOME>/repository/deployment/server, see docs in shared/DOMAIN.md), and the changes
-// operators make to it. Used by unit and end-to-end tests and by the benchmark harness.
+// (<MI_HOME>/repository/deployment/server), and the changes operators make to it. Used by unit and
+// end-to-end tests and by the benchmark harness.
 //
 // Everything is driven by a std::mt19937_64 seeded by the caller, so the same seed gives
 // byte-identical files on every machine. Failures throw std::runtime_error.
