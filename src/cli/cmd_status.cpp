@@ -37,9 +37,14 @@ void add_status(CLI::App& app, Context& ctx) {
             JsonObject o;
             o.add("role", sync::role_name(s.role)).add("node", s.node).add("dir", s.dir);
             add_release(o, "", s.release);
+            if (s.drift) {
+                o.add("drift", static_cast<std::uint64_t>(*s.drift));
+            } else {
+                o.add_null("drift");
+            }
             if (s.role == sync::Role::peer) {
                 add_release(o, "upstream_", s.upstream);
-                o.add("interrupted", s.interrupted);
+                o.add("pinned", s.pinned).add("interrupted", s.interrupted);
             }
             std::cout << o.str() << "\n";
             return;
@@ -48,8 +53,11 @@ void add_status(CLI::App& app, Context& ctx) {
                   << "node:     " << s.node << "\n"
                   << "dir:      " << s.dir << "\n"
                   << "release:  " << release_line(s.release) << "\n";
+        if (s.drift)
+            std::cout << "drift:    " << *s.drift << " path(s) differ locally (see 'depsync verify')\n";
         if (s.role == sync::Role::peer) {
-            std::cout << "upstream: " << release_line(s.upstream) << "\n";
+            std::cout << "upstream: " << release_line(s.upstream)
+                      << (s.pinned ? "  (pinned: pull holds this node)" : "") << "\n";
             if (s.interrupted)
                 std::cout << "note:     an apply was interrupted; the next pull completes it\n";
         }

@@ -2,9 +2,16 @@
 
 #include "core/error.hpp"
 #include "core/git/repository.hpp"
+#include "core/sync/history.hpp"
 #include "core/sync/node_state.hpp"
 
 namespace depsync::sync {
+
+namespace {
+std::optional<std::size_t> drift_count(const Settings& settings) {
+    return verify_directory(settings, false).changes.size();
+}
+}  // namespace
 
 NodeStatus read_status(const Settings& settings) {
     NodeStatus s;
@@ -24,8 +31,12 @@ NodeStatus read_status(const Settings& settings) {
     git::RepositoryPtr repo = git::open_repository(state.repo());
     std::optional<DeployedRecord> deployed = read_record(state.deployed());
     s.interrupted = std::filesystem::exists(state.journal());
+    s.pinned = std::filesystem::exists(state.pinned());
     if (!repo) return s;
-    if (deployed) s.release = describe_release(repo.get(), deployed->commit);
+    if (deployed) {
+        s.release = describe_release(repo.get(), deployed->commit);
+        s.drift = drift_count(settings);
+    }
     if (auto up = git::resolve_ref(repo.get(), upstream_ref)) s.upstream = describe_release(repo.get(), *up);
     return s;
 }

@@ -13,9 +13,11 @@ struct NodeStatus {
     Role role = Role::peer;
     std::string node;
     std::string dir;
-    std::optional<Release> release;   // deployed (peer) or current (primary)
-    std::optional<Release> upstream;  // peer: newest release fetched
-    bool interrupted = false;         // an apply was interrupted; the next pull completes it
+    std::optional<Release> release;    // deployed (peer) or current (primary)
+    std::optional<Release> upstream;   // peer: newest release fetched
+    bool interrupted = false;          // an apply was interrupted; the next pull completes it
+    bool pinned = false;               // peer: held at its release until 'depsync unpin'
+    std::optional<std::size_t> drift;  // paths that differ locally from the release (verify's count)
 };
 
 NodeStatus read_status(const Settings& settings);
