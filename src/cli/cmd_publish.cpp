@@ -19,6 +19,11 @@ void add_publish(CLI::App& app, Context& ctx) {
     cmd->callback([&ctx] {
         sync::Settings settings = make_settings(ctx.global);
         sync::PublishResult r = sync::publish(settings, {ctx.cmd.message});
+        for (const auto& m : r.mirrors) {
+            if (m.pushed) std::cout << "mirror " << m.url << ": pushed\n";
+            if (!m.error.empty())
+                std::cout << "mirror " << m.url << ": FAILED, retried on the next publish\n";
+        }
         if (!r.published) {
             std::cout << "nothing to publish: "
                       << sync::release_name(r.release ? std::optional(r.release->number) : std::nullopt)

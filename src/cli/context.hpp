@@ -18,7 +18,8 @@ struct GlobalOptions {
     bool quiet = false;
     // Config keys; each can also be given as --key on the command line.
     std::string role, node, dir, repo, remote, state, local_changes;
-    std::vector<std::string> exclude, node_local;
+    std::vector<std::string> exclude, node_local, mirror;
+    std::string known_hosts, ssh_key, ca_file, credentials;
     double wait = 0, settle = 5;
     int timeout = 120;
     unsigned backup_keep = 10;

@@ -63,6 +63,18 @@ void add_global_options(CLI::App& app, Context& ctx, bool init) {
     app.add_option("--timeout", g.timeout, "Seconds bounding a fetch")->group(keys);
     app.add_option("--backup-keep,--backup_keep", g.backup_keep, "Backups kept in the state folder")
         ->group(keys);
+    app.add_option("--known-hosts,--known_hosts", g.known_hosts,
+                   "ssh host keys are verified against this file (default ~/.ssh/known_hosts)")
+        ->group(keys);
+    app.add_option("--ssh-key,--ssh_key", g.ssh_key, "ssh private key (ed25519 or ecdsa); default: ssh-agent")
+        ->group(keys);
+    app.add_option("--ca-file,--ca_file", g.ca_file, "https: CA bundle for a private CA")->group(keys);
+    app.add_option("--credentials", g.credentials,
+                   "https: file with 'token = ...' or 'username = ...' and 'password = ...' (mode 600)")
+        ->group(keys);
+    app.add_option("--mirror", g.mirror, "Primary: remote every release is pushed to (repeatable)")
+        ->group(keys)
+        ->take_all();
 }
 
 void setup_logging(const Context& ctx) {

@@ -1,4 +1,9 @@
+#include <sys/stat.h>
+
 #include <cstdlib>
+#include <sstream>
+
+#include "core/fs/atomic_file.hpp"
 
 #include "cli/context.hpp"
 #include "core/sync/publish.hpp"
@@ -9,6 +14,49 @@ std::string default_config_path() {
     const char* env = std::getenv("DEPSYNC_CONFIG");
     return (env && *env) ? env : "/etc/depsync/depsync.conf";
 }
+
+namespace {
+
+// Files that hold or name secrets must not be readable by group or others.
+void require_private(const std::string& file, const std::string& why) {
+    struct stat st {};
+    if (::stat(file.c_str(), &st) == 0 && (st.st_mode & 077) != 0)
+        throw Error(file + " " + why + " but is readable by group or others; run 'chmod 600 " + file + "'",
+                    ExitCode::usage);
+}
+
+void read_credentials(const GlobalOptions& g, sync::Settings& s) {
+    if (const char* token = std::getenv("DEPSYNC_HTTPS_TOKEN")) s.https_secret = token;
+    if (const char* user = std::getenv("DEPSYNC_HTTPS_USERNAME")) s.https_user = user;
+    if (const char* pass = std::getenv("DEPSYNC_HTTPS_PASSWORD")) s.https_secret = pass;
+    if (g.credentials.empty()) return;
+    require_private(g.credentials, "holds credentials");
+    auto text = fs::read_file(g.credentials);
+    if (!text) throw Error("credentials file " + g.credentials + " does not exist", ExitCode::usage);
+    std::istringstream in(*text);
+    std::string line;
+    while (std::getline(in, line)) {
+        auto eq = line.find('=');
+        if (line.empty() || line[0] == '#' || eq == std::string::npos) continue;
+        auto trim = [](std::string v) {
+            v.erase(0, v.find_first_not_of(" \t"));
+            v.erase(v.find_last_not_of(" \t\r") + 1);
+            return v;
+        };
+        std::string key = trim(line.substr(0, eq)), value = trim(line.substr(eq + 1));
+        if (key == "token" || key == "password") {
+            s.https_secret = value;
+        } else if (key == "username") {
+            s.https_user = value;
+        } else {
+            throw Error("unknown key '" + key + "' in credentials file " + g.credentials +
+                            " (expected token, or username and password)",
+                        ExitCode::usage);
+        }
+    }
+}
+
+}  // namespace
 
 sync::Settings make_settings(const GlobalOptions& g) {
     sync::Settings s;
@@ -55,6 +103,14 @@ sync::Settings make_settings(const GlobalOptions& g) {
     s.settle = g.settle;
     s.timeout = g.timeout;
     s.backup_keep = g.backup_keep;
+    s.known_hosts = g.known_hosts;
+    s.ssh_key = g.ssh_key;
+    s.ca_file = g.ca_file;
+    s.mirrors = g.mirror;
+    if (!g.ssh_key.empty() || !g.credentials.empty())
+        require_private(g.config_file, "names secrets (ssh_key or credentials)");
+    if (!g.ssh_key.empty()) require_private(g.ssh_key, "is a private key");
+    read_credentials(g, s);
     return s;
 }
 

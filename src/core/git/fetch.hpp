@@ -1,15 +1,16 @@
 #pragma once
-// Fetching one branch of a remote into a local ref.
+// Fetching one branch of a remote into a local ref, and pushing refs to a remote.
 
 #include <git2.h>
 
-#include <optional>
 #include <string>
+#include <vector>
+
+#include "core/git/transport.hpp"
 
 namespace depsync::git {
 
 struct FetchRequest {
-    std::string url;
     std::string remote_ref;  // e.g. refs/heads/main
     std::string local_ref;   // e.g. refs/remotes/origin/main
 };
@@ -21,6 +22,10 @@ enum class FetchOutcome {
 };
 
 // Throws Error(usage) when the remote has refs but not remote_ref: it is not the kind of repository expected.
-FetchOutcome fetch_branch(git_repository* repo, const FetchRequest& request);
+// The local ref moves only after every object has arrived.
+FetchOutcome fetch_branch(git_repository* repo, TransportSession& session, const FetchRequest& request);
+
+// Pushes refspecs (e.g. "+refs/heads/main:refs/heads/main") to the session's remote.
+void push_refs(git_repository* repo, TransportSession& session, const std::vector<std::string>& refspecs);
 
 }  // namespace depsync::git

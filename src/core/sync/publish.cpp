@@ -79,6 +79,7 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     if (current && git_oid_equal(&current->tree, &tree)) {
         cache.save(state.stat_cache());
         result.release = current;
+        result.mirrors = push_mirrors(settings, repo.get());
         return result;
     }
 
@@ -97,6 +98,7 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     cache.save(state.stat_cache());
     result.published = true;
     result.release = describe_release(repo.get(), commit);
+    result.mirrors = push_mirrors(settings, repo.get());
     spdlog::info("published r{} ({} files hashed)", trailers.number, scan.hashed);
     return result;
 }

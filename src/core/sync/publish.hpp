@@ -3,10 +3,12 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/git/tree_io.hpp"
 #include "core/sync/release.hpp"
 #include "core/sync/settings.hpp"
+#include "core/sync/transfer.hpp"
 
 namespace depsync::sync {
 
@@ -18,6 +20,7 @@ struct PublishResult {
     bool published = false;          // false: the tree equals the current release
     std::optional<Release> release;  // the new release, or the current one when nothing was published
     git::ChangeCounts counts;
+    std::vector<MirrorReport> mirrors;
 };
 
 PublishResult publish(const Settings& settings, const PublishOptions& options);

@@ -7,11 +7,11 @@
 
 #include "core/error.hpp"
 #include "core/fs/lock.hpp"
-#include "core/git/fetch.hpp"
 #include "core/git/repository.hpp"
 #include "core/sync/deploy.hpp"
 #include "core/sync/node_repo.hpp"
 #include "core/sync/node_state.hpp"
+#include "core/sync/transfer.hpp"
 
 namespace depsync::sync {
 namespace {
@@ -36,7 +36,7 @@ PullResult pull(const Settings& settings, const PullOptions& options) {
 
     NodeRepo node;
     node.repo = git::init_bare(state.repo(), release_branch);
-    git::fetch_branch(node.repo.get(), {settings.remote, primary_ref, upstream_ref});
+    fetch_upstream(settings, node.repo.get());
     git_repository* repo = node.repo.get();
 
     PullResult result;

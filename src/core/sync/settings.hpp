@@ -24,6 +24,12 @@ struct Settings {
     double settle = 5;          // seconds publish waits for files still being written
     int timeout = 120;          // seconds bounding a fetch
     unsigned backup_keep = 10;  // backups kept in state/backup
+    // Transports (ssh, https) and mirrors.
+    std::filesystem::path known_hosts;  // default: ~/.ssh/known_hosts
+    std::filesystem::path ssh_key;      // default: ssh-agent
+    std::filesystem::path ca_file;
+    std::string https_user, https_secret;  // from the credentials file or the environment
+    std::vector<std::string> mirrors;      // primary: remotes every release is pushed to
 };
 
 // Files and folders inside the state folder.

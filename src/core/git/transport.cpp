@@ -1,0 +1,276 @@
+#include "core/git/transport.hpp"
+
+#include <libssh2.h>
+#include <openssl/evp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/fs/atomic_file.hpp"
+#include "core/git/handle.hpp"
+
+namespace depsync::git {
+namespace {
+
+std::string base64(const unsigned char* data, std::size_t len) {
+    std::string out(4 * ((len + 2) / 3) + 1, '\0');
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(len));
+    out.resize(static_cast<std::size_t>(n));
+    return out;
+}
+
+std::string base64_decode(const std::string& text) {
+    std::string out(text.size(), '\0');
+    int n =
+        EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                        reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+    if (n < 0) return {};
+    out.resize(static_cast<std::size_t>(n));
+    return out;
+}
+
+struct KeyType {
+    const char* name;
+    int knownhost_bits;
+};
+
+KeyType key_type(git_cert_ssh_raw_type_t raw) {
+    switch (raw) {
+        case GIT_CERT_SSH_RAW_TYPE_RSA:
+            return {"ssh-rsa", LIBSSH2_KNOWNHOST_KEY_SSHRSA};
+        case GIT_CERT_SSH_RAW_TYPE_DSS:
+            return {"ssh-dss", LIBSSH2_KNOWNHOST_KEY_SSHDSS};
+        case GIT_CERT_SSH_RAW_TYPE_KEY_ECDSA_256:
+            return {"ecdsa-sha2-nistp256", LIBSSH2_KNOWNHOST_KEY_ECDSA_256};
+        case GIT_CERT_SSH_RAW_TYPE_KEY_ECDSA_384:
+            return {"ecdsa-sha2-nistp384", LIBSSH2_KNOWNHOST_KEY_ECDSA_384};
+        case GIT_CERT_SSH_RAW_TYPE_KEY_ECDSA_521:
+            return {"ecdsa-sha2-nistp521", LIBSSH2_KNOWNHOST_KEY_ECDSA_521};
+        case GIT_CERT_SSH_RAW_TYPE_KEY_ED25519:
+            return {"ssh-ed25519", LIBSSH2_KNOWNHOST_KEY_ED25519};
+        default:
+            return {"unknown", LIBSSH2_KNOWNHOST_KEY_UNKNOWN};
+    }
+}
+
+struct SessionDeleter {
+    void operator()(LIBSSH2_SESSION* s) const { libssh2_session_free(s); }
+};
+struct KnownHostsDeleter {
+    void operator()(LIBSSH2_KNOWNHOSTS* h) const { libssh2_knownhost_free(h); }
+};
+
+std::string current_user() {
+    if (const passwd* pw = ::getpwuid(::getuid())) return pw->pw_name;
+    return "root";
+}
+
+}  // namespace
+
+std::string ssh_fingerprint(const unsigned char* sha256) {
+    std::string b64 = base64(sha256, 32);
+    while (!b64.empty() && b64.back() == '=') b64.pop_back();
+    return "SHA256:" + b64;
+}
+
+std::string ssh_key_type(const std::filesystem::path& private_key) {
+    std::filesystem::path pub = private_key;
+    pub += ".pub";
+    if (auto text = fs::read_file(pub)) return text->substr(0, text->find(' '));
+    auto text = fs::read_file(private_key);
+    if (!text) return {};
+    if (text->find("BEGIN RSA PRIVATE KEY") != std::string::npos) return "ssh-rsa";
+    if (text->find("BEGIN EC PRIVATE KEY") != std::string::npos) return "ecdsa";
+    // OpenSSH format: the public key's type name sits near the start of the base64 body.
+    std::istringstream in(*text);
+    std::string line, body;
+    while (std::getline(in, line))
+        if (!line.empty() && line[0] != '-') body += line;
+    std::string raw = base64_decode(body.substr(0, 400));
+    for (const char* name : {"ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+                             "ecdsa-sha2-nistp521", "ssh-rsa", "ssh-dss"})
+        if (raw.find(name) != std::string::npos) return name;
+    return {};
+}
+
+TransportSession::TransportSession(const std::string& url, TransportOptions options)
+    : m_url_text(url), m_url(parse_remote_url(url)), m_options(std::move(options)) {
+    if (m_url.has_password)
+        throw Error(
+            "remote URL contains a password: put credentials in the file named by 'credentials' instead",
+            ExitCode::usage);
+}
+
+git_remote_callbacks TransportSession::callbacks() {
+    git_remote_callbacks cb = GIT_REMOTE_CALLBACKS_INIT;
+    cb.certificate_check = &TransportSession::certificate_check;
+    cb.credentials = &TransportSession::credentials;
+    cb.push_update_reference = &TransportSession::push_update_reference;
+    cb.payload = this;
+    return cb;
+}
+
+void TransportSession::prepare_process() const {
+    // libgit2 offers the server only the key type of the first entry it finds for the host in
+    // $HOME/.ssh/known_hosts, and fails outright on a line it cannot parse. HOME points at a private folder
+    // here, so it gets a copy of the configured file's usable lines: the server is then asked for a key type
+    // depsync knows, and the real verification happens in certificate_check.
+    if (m_url.scheme == Scheme::ssh) {
+        const char* home = std::getenv("HOME");
+        if (!home) return;
+        std::filesystem::path dir = std::filesystem::path(home) / ".ssh";
+        fs::create_directories(dir, 0700);
+        std::unique_ptr<LIBSSH2_SESSION, SessionDeleter> session(libssh2_session_init());
+        std::string usable;
+        std::ifstream in(m_options.known_hosts);
+        std::string line;
+        while (session && std::getline(in, line)) {
+            if (line.empty() || line[0] == '#') continue;
+            std::unique_ptr<LIBSSH2_KNOWNHOSTS, KnownHostsDeleter> probe(
+                libssh2_knownhost_init(session.get()));
+            if (probe && libssh2_knownhost_readline(probe.get(), line.c_str(), line.size(),
+                                                    LIBSSH2_KNOWNHOST_FILE_OPENSSH) == 0)
+                usable += line + "\n";
+        }
+        fs::write_file_atomically(dir / "known_hosts", usable, 0600, fs::Fsync::no);
+    }
+    if (!m_options.ca_file.empty())
+        check(git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, m_options.ca_file.c_str(), nullptr),
+              "use CA file " + m_options.ca_file.string());
+}
+
+void TransportSession::fail(const std::string& what) const {
+    std::string detail = m_failure.empty() ? last_error_text() : m_failure;
+    throw Error("cannot " + what + ": " + detail);
+}
+
+int TransportSession::push_update_reference(const char* refname, const char* status, void* payload) {
+    auto* self = static_cast<TransportSession*>(payload);
+    if (status) self->m_push_rejections += std::string(refname) + ": " + status + "\n";
+    return 0;
+}
+
+int TransportSession::refuse(std::string message, int code) {
+    m_failure = std::move(message);
+    git_error_set_str(GIT_ERROR_NET, m_failure.c_str());
+    return code;
+}
+
+int TransportSession::certificate_check(git_cert* cert, int valid, const char* host, void* payload) {
+    auto* self = static_cast<TransportSession*>(payload);
+    if (cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2)
+        return self->check_host_key(*reinterpret_cast<git_cert_hostkey*>(cert), host ? host : "");
+    if (valid) return 0;
+    return self->refuse(std::string("the TLS certificate of ") + (host ? host : "the server") +
+                            " is not trusted (for a private CA set 'ca_file' in the config)",
+                        GIT_ECERTIFICATE);
+}
+
+int TransportSession::check_host_key(const git_cert_hostkey& key, const std::string& host) {
+    if (!(key.type & GIT_CERT_SSH_RAW) || !(key.type & GIT_CERT_SSH_SHA256))
+        return refuse("cannot verify the ssh host key of " + host + ": the key was not provided",
+                      GIT_ECERTIFICATE);
+    KeyType type = key_type(key.raw_type);
+    std::string fingerprint = ssh_fingerprint(key.hash_sha256);
+    int port = m_url.port == 0 ? 22 : m_url.port;
+    std::string known_name = port == 22 ? host : "[" + host + "]:" + std::to_string(port);
+    std::string file = m_options.known_hosts.string();
+    std::string add_line = known_name + " " + type.name + " " +
+                           base64(reinterpret_cast<const unsigned char*>(key.hostkey), key.hostkey_len);
+
+    std::unique_ptr<LIBSSH2_SESSION, SessionDeleter> session(libssh2_session_init());
+    std::unique_ptr<LIBSSH2_KNOWNHOSTS, KnownHostsDeleter> hosts(
+        session ? libssh2_knownhost_init(session.get()) : nullptr);
+    if (!hosts)
+        return refuse("cannot verify the ssh host key of " + host + ": out of memory", GIT_ECERTIFICATE);
+    std::ifstream in(file);
+    if (!in)
+        return refuse("cannot verify the ssh host key of " + known_name + ": known_hosts file " + file +
+                          " cannot be read. Its " + type.name + " key fingerprint is " + fingerprint +
+                          "; if that is right, add this line to " + file + ":\n  " + add_line,
+                      GIT_ECERTIFICATE);
+    // Read line by line: one line libssh2 cannot parse (a key type it does not know) must not break the rest.
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty() || line[0] == '#') continue;
+        libssh2_knownhost_readline(hosts.get(), line.c_str(), line.size(), LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+    }
+    libssh2_knownhost* found = nullptr;
+    int rc = libssh2_knownhost_checkp(
+        hosts.get(), host.c_str(), port, key.hostkey, key.hostkey_len,
+        LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | type.knownhost_bits, &found);
+    switch (rc) {
+        case LIBSSH2_KNOWNHOST_CHECK_MATCH:
+            return 0;
+        case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
+            return refuse(
+                "HOST KEY CHANGED for " + known_name + "! The server presented the " + type.name + " key " +
+                    fingerprint + ", which is not the one recorded in " + file +
+                    ". Someone may be intercepting the connection. Nothing was fetched. If the key was "
+                    "rotated on purpose, replace the entry for " +
+                    known_name + " in " + file + ".",
+                GIT_ECERTIFICATE);
+        case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
+            return refuse("unknown ssh host " + known_name + ": its " + std::string(type.name) +
+                              " key fingerprint is " + fingerprint + ". If that is right, add this line to " +
+                              file + ":\n  " + add_line,
+                          GIT_ECERTIFICATE);
+        default:
+            return refuse("cannot verify the ssh host key of " + known_name + " against " + file,
+                          GIT_ECERTIFICATE);
+    }
+}
+
+int TransportSession::credentials(git_credential** out, const char* /*url*/, const char* username_from_url,
+                                  unsigned int allowed_types, void* payload) {
+    auto* self = static_cast<TransportSession*>(payload);
+    std::string user = (username_from_url && *username_from_url) ? username_from_url : current_user();
+    if (allowed_types & GIT_CREDENTIAL_SSH_KEY) {
+        if (self->m_key_attempts++ > 0) {
+            std::string key = self->m_options.ssh_key.string();
+            if (!key.empty() && ssh_key_type(self->m_options.ssh_key) == "ssh-rsa")
+                return self->refuse(
+                    "the server refused the RSA key " + key +
+                        ": this libssh2 signs RSA keys with SHA-1, which OpenSSH 8.8 and later "
+                        "refuse. Use an ed25519 or ecdsa key (ssh-keygen -t ed25519) and set "
+                        "ssh_key to it.",
+                    GIT_EAUTH);
+            return self->refuse("the server refused " +
+                                    (key.empty() ? "the ssh-agent's keys" : "the key " + key) + " for user " +
+                                    user + " (is its public key in the server's authorized_keys?)",
+                                GIT_EAUTH);
+        }
+        if (!self->m_options.ssh_key.empty()) {
+            std::filesystem::path pub = self->m_options.ssh_key;
+            pub += ".pub";
+            bool has_pub = ::access(pub.c_str(), R_OK) == 0;
+            return git_credential_ssh_key_new(out, user.c_str(), has_pub ? pub.c_str() : nullptr,
+                                              self->m_options.ssh_key.c_str(), nullptr);
+        }
+        if (!std::getenv("SSH_AUTH_SOCK"))
+            return self->refuse("no ssh_key configured and no ssh-agent running (SSH_AUTH_SOCK is not set)",
+                                GIT_EAUTH);
+        return git_credential_ssh_key_from_agent(out, user.c_str());
+    }
+    if (allowed_types & GIT_CREDENTIAL_USERNAME) return git_credential_username_new(out, user.c_str());
+    if (allowed_types & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
+        if (self->m_options.https_secret.empty())
+            return self->refuse(
+                "the server asks for credentials: name a credentials file in the config "
+                "('credentials') or set DEPSYNC_HTTPS_TOKEN",
+                GIT_EAUTH);
+        if (self->m_password_attempts++ > 0)
+            return self->refuse("the server refused the configured credentials", GIT_EAUTH);
+        std::string name = self->m_options.https_user.empty() ? "depsync" : self->m_options.https_user;
+        return git_credential_userpass_plaintext_new(out, name.c_str(), self->m_options.https_secret.c_str());
+    }
+    return self->refuse("the server asks for an authentication method depsync does not support", GIT_EAUTH);
+}
+
+}  // namespace depsync::git

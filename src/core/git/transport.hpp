@@ -1,0 +1,68 @@
+#pragma once
+// What a connection to a remote needs beyond its URL: host-key verification for ssh (always on), client keys,
+// a private CA and credentials for https. Failures are explained in operator terms (unknown host with its
+// fingerprint and the line to add, changed key, refused RSA key, missing credentials).
+
+#include <git2.h>
+
+#include <filesystem>
+#include <string>
+
+#include "core/git/remote_url.hpp"
+
+namespace depsync::git {
+
+struct TransportOptions {
+    std::filesystem::path known_hosts;  // ssh host keys are verified against this file, always
+    std::filesystem::path ssh_key;      // private key file; empty: use ssh-agent
+    std::filesystem::path ca_file;      // https: CA bundle for a private CA
+    std::string https_user;             // https credentials (from a file or the environment, never argv)
+    std::string https_secret;
+};
+
+class TransportSession {
+  public:
+    TransportSession(const std::string& url, TransportOptions options);
+    TransportSession(const TransportSession&) = delete;
+    TransportSession& operator=(const TransportSession&) = delete;
+
+    // Callbacks whose payload is this session; it must outlive the connection.
+    git_remote_callbacks callbacks();
+
+    // Applies process-wide transport settings (the CA file). Call in the process that connects.
+    void prepare_process() const;
+
+    // Refs the remote refused during the last push ("ref: reason" lines), empty when all were accepted.
+    const std::string& push_rejections() const { return m_push_rejections; }
+
+    // Rethrows a libgit2 failure with the session's explanation when it has one.
+    [[noreturn]] void fail(const std::string& what) const;
+
+    const RemoteUrl& url() const { return m_url; }
+    const std::string& url_text() const { return m_url_text; }
+
+  private:
+    std::string m_url_text;
+    RemoteUrl m_url;
+    TransportOptions m_options;
+    std::string m_failure;  // set by callbacks: why the connection was refused
+    int m_key_attempts = 0;
+    int m_password_attempts = 0;
+    std::string m_push_rejections;
+
+    static int certificate_check(git_cert* cert, int valid, const char* host, void* payload);
+    static int credentials(git_credential** out, const char* url, const char* username_from_url,
+                           unsigned int allowed_types, void* payload);
+    static int push_update_reference(const char* refname, const char* status, void* payload);
+    int check_host_key(const git_cert_hostkey& key, const std::string& host);
+    int refuse(std::string message, int code);
+};
+
+// The SHA256 fingerprint of a raw ssh public key blob, as OpenSSH prints it ("SHA256:...").
+std::string ssh_fingerprint(const unsigned char* sha256);
+
+// "ssh-ed25519", "ecdsa-sha2-nistp256", ... for a key file, read from its .pub or the private key itself;
+// empty when unknown.
+std::string ssh_key_type(const std::filesystem::path& private_key);
+
+}  // namespace depsync::git

@@ -1,0 +1,118 @@
+#include "core/sync/transfer.hpp"
+
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+
+#include "core/error.hpp"
+#include "core/fs/atomic_file.hpp"
+#include "core/fs/bounded_child.hpp"
+#include "core/git/handle.hpp"
+#include "core/git/repository.hpp"
+#include "core/sync/release.hpp"
+
+namespace depsync::sync {
+namespace {
+
+std::filesystem::path private_home(const Settings& settings) {
+    std::filesystem::path home = settings.state / "home";
+    fs::create_directories(home, 0700);
+    return home;
+}
+
+// Runs `work` with a fresh handle on the repository at `repo_path`, in a bounded child.
+void run_transfer(const Settings& settings, const std::string& what, const std::filesystem::path& repo_path,
+                  const std::function<void(git_repository*)>& work) {
+    std::filesystem::path home = private_home(settings);
+    fs::run_bounded(what, settings.timeout, [&] {
+        ::setenv("HOME", home.c_str(), 1);
+        git::RepositoryPtr repo = git::open_repository(repo_path);
+        if (!repo) throw Error("cannot open repository " + repo_path.string());
+        work(repo.get());
+    });
+}
+
+std::string url_digest(const std::string& url) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(url.data(), url.size(), md, &len, EVP_sha1(), nullptr);
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (unsigned i = 0; i < 8; ++i) {
+        out += hex[md[i] >> 4];
+        out += hex[md[i] & 15];
+    }
+    return out;
+}
+
+}  // namespace
+
+git::TransportOptions transport_options(const Settings& settings) {
+    git::TransportOptions o;
+    o.known_hosts = settings.known_hosts;
+    if (o.known_hosts.empty()) {
+        const char* home = std::getenv("HOME");
+        o.known_hosts = std::filesystem::path(home ? home : "/root") / ".ssh" / "known_hosts";
+    }
+    o.ssh_key = settings.ssh_key;
+    o.ca_file = settings.ca_file;
+    o.https_user = settings.https_user;
+    o.https_secret = settings.https_secret;
+    return o;
+}
+
+git::FetchOutcome fetch_upstream(const Settings& settings, git_repository* repo) {
+    git::TransportOptions options = transport_options(settings);
+    git::FetchOutcome outcome = git::FetchOutcome::unchanged;
+    std::string what = "fetch from " + git::redact_url(settings.remote);
+    // Validate the URL in this process, so a typo is a usage error rather than a child's failure.
+    git::parse_remote_url(settings.remote);
+    std::filesystem::path outcome_file = settings.state / "home" / "fetch-outcome";
+    run_transfer(settings, what, git_repository_path(repo), [&](git_repository* child_repo) {
+        git::TransportSession session(settings.remote, options);
+        session.prepare_process();
+        auto result = git::fetch_branch(child_repo, session, {primary_ref, upstream_ref});
+        fs::write_file_atomically(outcome_file, std::to_string(static_cast<int>(result)), 0600,
+                                  fs::Fsync::no);
+    });
+    if (auto text = fs::read_file(outcome_file))
+        outcome = static_cast<git::FetchOutcome>(std::atoi(text->c_str()));
+    return outcome;
+}
+
+std::vector<MirrorReport> push_mirrors(const Settings& settings, git_repository* repo) {
+    std::vector<MirrorReport> reports;
+    std::optional<git_oid> head = git::resolve_ref(repo, primary_ref);
+    if (!head) return reports;
+    git::TransportOptions options = transport_options(settings);
+    for (const std::string& url : settings.mirrors) {
+        MirrorReport report;
+        report.url = git::redact_url(url);
+        std::filesystem::path record = settings.state / ("mirror-" + url_digest(url));
+        auto pushed = fs::read_file(record);
+        if (pushed && *pushed == git::to_hex(*head)) {
+            report.up_to_date = true;
+            reports.push_back(report);
+            continue;
+        }
+        try {
+            run_transfer(settings, "push to mirror " + report.url, git_repository_path(repo),
+                         [&](git_repository* child_repo) {
+                             git::TransportSession session(url, options);
+                             session.prepare_process();
+                             git::push_refs(child_repo, session,
+                                            {"+refs/heads/main:refs/heads/main", "+refs/tags/*:refs/tags/*"});
+                         });
+            fs::write_file_atomically(record, git::to_hex(*head), 0600);
+            report.pushed = true;
+        } catch (const Error& e) {
+            report.error = e.what();
+            spdlog::warn("mirror {}: {} (retried on the next publish)", report.url, e.what());
+        }
+        reports.push_back(report);
+    }
+    return reports;
+}
+
+}  // namespace depsync::sync

@@ -1,0 +1,34 @@
+#pragma once
+// Network transfers of a node: a peer's fetch of the release branch and the primary's pushes to mirrors.
+// Each runs in a child process bounded by the config's timeout, with HOME pointed at a private, empty folder
+// in the state folder: libgit2 would otherwise read the user's ~/.ssh/known_hosts itself (restricting the
+// host key types offered, and failing on any line it cannot parse). Host keys are verified by depsync against
+// the configured known_hosts file instead.
+
+#include <git2.h>
+
+#include <string>
+#include <vector>
+
+#include "core/git/fetch.hpp"
+#include "core/sync/settings.hpp"
+
+namespace depsync::sync {
+
+git::TransportOptions transport_options(const Settings& settings);
+
+// Fetches the primary's release branch into refs/remotes/origin/main of the peer's repository.
+git::FetchOutcome fetch_upstream(const Settings& settings, git_repository* repo);
+
+struct MirrorReport {
+    std::string url;  // redacted
+    bool pushed = false;
+    bool up_to_date = false;
+    std::string error;
+};
+
+// Pushes the release branch and release tags to every configured mirror that is not yet up to date.
+// Failures are reported, never thrown: the release exists on the primary and is retried next time.
+std::vector<MirrorReport> push_mirrors(const Settings& settings, git_repository* repo);
+
+}  // namespace depsync::sync
