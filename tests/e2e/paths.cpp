@@ -1,0 +1,17 @@
+// The build's paths, which CMake gives to the end-to-end suite only (see tests/CMakeLists.txt).
+
+#include "support/process.hpp"
+
+namespace depsync::testing {
+
+std::string depsync_bin() {
+    return DEPSYNC_BIN;
+}
+std::string testgen_bin() {
+    return DEPSYNC_TESTGEN_BIN;
+}
+std::string source_dir() {
+    return DEPSYNC_SOURCE_DIR;
+}
+
+}  // namespace depsync::testing
