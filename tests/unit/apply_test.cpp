@@ -197,6 +197,87 @@ TEST_CASE("plan_update turns each combination of deployed, target and local entr
     }
 }
 
+TEST_CASE("files left by an interrupted apply are not local changes") {
+    const auto O = LocalChanges::overwrite;
+    const auto K = LocalChanges::keep;
+    const auto R = LocalChanges::refuse;
+    const std::optional<Entry> none;
+    const std::vector<std::string> nothing;
+    struct Case {
+        const char* what;
+        std::optional<Entry> deployed, interrupted, target, local;
+        LocalChanges policy;
+        std::vector<std::string> steps;
+        bool drift;
+    };
+    const std::vector<Case> cases{
+        {"written by the interrupted apply, modified again",
+         f("a"),
+         f("b"),
+         f("c"),
+         f("b"),
+         O,
+         {"write p"},
+         false},
+        {"written by the interrupted apply, under keep",
+         f("a"),
+         f("b"),
+         f("c"),
+         f("b"),
+         K,
+         {"write p"},
+         false},
+        {"written by the interrupted apply, under refuse",
+         f("a"),
+         f("b"),
+         f("c"),
+         f("b"),
+         R,
+         {"write p"},
+         false},
+        {"the same target again", f("a"), f("b"), f("b"), f("b"), R, nothing, false},
+        {"added by the interrupted apply, dropped again",
+         none,
+         f("b"),
+         none,
+         f("b"),
+         R,
+         {"remove_file p"},
+         false},
+        {"added by the interrupted apply, under keep",
+         none,
+         f("b"),
+         none,
+         f("b"),
+         K,
+         {"remove_file p"},
+         false},
+        {"folder made by the interrupted apply", f("a"), d(), d(), d(), R, nothing, false},
+        {"edited after the interrupted apply", f("a"), f("b"), f("c"), f("x"), O, {"write p +backup"}, true},
+        {"edited after the interrupted apply, refuse", f("a"), f("b"), f("c"), f("x"), R, nothing, true},
+        {"not written yet by the interrupted apply", f("a"), f("b"), f("c"), f("a"), R, {"write p"}, false},
+    };
+    for (const Case& c : cases) {
+        INFO(c.what << " (" << policy_name(c.policy) << ")");
+        Listing interrupted = one("p", c.interrupted);
+        Plan plan = depsync::sync::plan_update(one("p", c.deployed), one("p", c.target), one("p", c.local),
+                                               c.policy, &interrupted);
+        CHECK(steps_of(plan) == c.steps);
+        CHECK((std::find(plan.drift.begin(), plan.drift.end(), "p") != plan.drift.end()) == c.drift);
+        CHECK(plan.kept.empty());
+    }
+}
+
+TEST_CASE("describe_plan gives one line per step and marks backups") {
+    Plan plan = depsync::sync::plan_update({{"a", f("1")}, {"gone", d()}}, {{"a", f("2")}, {"new", d()}},
+                                           {{"a", f("local")}, {"gone", d()}}, LocalChanges::overwrite);
+    auto lines = depsync::sync::describe_plan(plan);
+    REQUIRE(lines.size() == 3);
+    CHECK_THAT(lines[0], Contains("write") && Contains("a") && Contains("backup"));
+    CHECK_THAT(lines[1], Contains("remove folder gone/"));
+    CHECK_THAT(lines[2], Contains("create folder new/"));
+}
+
 TEST_CASE("plan_update removes the files of a removed folder before the folder and creates parents first") {
     Listing deployed{{"old", d()}, {"old/a.xml", f("a")}, {"old/sub", d()}, {"old/sub/b.xml", f("b")}};
     Listing target{{"new", d()}, {"new/sub", d()}, {"new/sub/c.xml", f("c")}};
