@@ -81,10 +81,11 @@ bool SafeTree::remove_dir(const std::string& rel) {
     return true;
 }
 
-void SafeTree::rename_into_place(const std::string& parent, const std::string& tmp_name,
-                                 const std::string& final_name) {
-    int fd = dir(parent);
-    if (::renameat(fd, tmp_name.c_str(), fd, final_name.c_str()) < 0) {
+void SafeTree::rename_into_place(const std::string& tmp_parent, const std::string& tmp_name,
+                                 const std::string& parent, const std::string& final_name) {
+    int from = dir(tmp_parent);
+    int to = dir(parent);
+    if (::renameat(from, tmp_name.c_str(), to, final_name.c_str()) < 0) {
         std::string rel = parent.empty() ? final_name : parent + "/" + final_name;
         throw_errno("move " + (m_root / rel).string() + " into place");
     }

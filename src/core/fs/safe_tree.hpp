@@ -26,8 +26,8 @@ class SafeTree {
     void remove_file(const std::string& rel);
     // Removes an empty folder; returns false when it still holds something.
     bool remove_dir(const std::string& rel);
-    void rename_into_place(const std::string& parent, const std::string& tmp_name,
-                           const std::string& final_name);
+    void rename_into_place(const std::string& tmp_parent, const std::string& tmp_name,
+                           const std::string& parent, const std::string& final_name);
 
     // Forgets cached folder descriptors (after folders were removed or replaced).
     void forget();

@@ -12,7 +12,7 @@ namespace depsync::git {
 std::uint64_t blob_size(git_odb* odb, const git_oid& id) {
     std::size_t len = 0;
     git_object_t type = GIT_OBJECT_INVALID;
-    check(git_odb_read_header(&len, &type, odb, &id), "read object " + short_hex(id));
+    check_object(git_odb_read_header(&len, &type, odb, &id), "read object " + short_hex(id));
     return len;
 }
 
@@ -28,19 +28,19 @@ void read_blob(git_odb* odb, const git_oid& id, const std::function<void(const c
             if (n < 0) {
                 std::string err = last_error_text();
                 git_odb_stream_free(stream);
-                throw Error("cannot read object " + short_hex(id) + ": " + err);
+                throw ObjectError("cannot read object " + short_hex(id) + ": " + err);
             }
             if (n == 0) break;
             sink(buf.data(), static_cast<std::size_t>(n));
             total += static_cast<std::size_t>(n);
         }
         git_odb_stream_free(stream);
-        if (total != len) throw Error("cannot read object " + short_hex(id) + ": truncated");
+        if (total != len) throw ObjectError("cannot read object " + short_hex(id) + ": truncated");
         return;
     }
     git_error_clear();
     git_odb_object* obj = nullptr;
-    check(git_odb_read(&obj, odb, &id), "read object " + short_hex(id));
+    check_object(git_odb_read(&obj, odb, &id), "read object " + short_hex(id));
     OdbObjectPtr owned(obj);
     sink(static_cast<const char*>(git_odb_object_data(obj)), git_odb_object_size(obj));
 }

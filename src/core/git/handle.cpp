@@ -4,6 +4,11 @@
 
 namespace depsync::git {
 
+int check_object(int rc, const std::string& what) {
+    if (rc < 0) throw ObjectError("cannot " + what + ": " + last_error_text());
+    return rc;
+}
+
 std::string last_error_text() {
     const git_error* e = git_error_last();
     return (e != nullptr && e->message != nullptr) ? std::string(e->message) : std::string("unknown error");

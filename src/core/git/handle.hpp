@@ -6,6 +6,8 @@
 #include <memory>
 #include <string>
 
+#include "core/error.hpp"
+
 namespace depsync::git {
 
 template <typename T, void (*Free)(T*)>
@@ -34,6 +36,16 @@ using ConfigPtr = Handle<git_config, git_config_free>;
 // Throws depsync::Error("cannot <what>: <libgit2 message>") when rc < 0; returns rc otherwise.
 // The libgit2 message is copied at once: it is thread-local and goes stale on the next call.
 int check(int rc, const std::string& what);
+
+// A stored object could not be read: missing, damaged, or failing its hash check. A peer repairs its copy by
+// fetching again; nothing visible has changed when this is thrown during an apply.
+class ObjectError : public Error {
+  public:
+    using Error::Error;
+};
+
+// Like check(), but throws ObjectError: for reads of objects that must exist.
+int check_object(int rc, const std::string& what);
 
 // The text of the last libgit2 error, copied ("unknown error" when there is none).
 std::string last_error_text();

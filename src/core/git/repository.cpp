@@ -72,7 +72,7 @@ bool update_ref(git_repository* repo, const std::string& ref, const git_oid& tar
 
 CommitPtr lookup_commit(git_repository* repo, const git_oid& id) {
     git_commit* raw = nullptr;
-    check(git_commit_lookup(&raw, repo, &id), "read commit " + short_hex(id));
+    check_object(git_commit_lookup(&raw, repo, &id), "read commit " + short_hex(id));
     return CommitPtr(raw);
 }
 

@@ -44,7 +44,7 @@ struct Reader {
 
     void read(const git_oid& tree_id, const std::string& prefix) {
         git_tree* raw = nullptr;
-        check(git_tree_lookup(&raw, repo, &tree_id), "read tree " + short_hex(tree_id));
+        check_object(git_tree_lookup(&raw, repo, &tree_id), "read tree " + short_hex(tree_id));
         TreePtr tree(raw);
         std::size_t count = git_tree_entrycount(tree.get());
         for (std::size_t i = 0; i < count; ++i) {
@@ -75,7 +75,7 @@ struct Reader {
                 read(entry.oid, path);
             } else if (entry.kind == EntryKind::symlink) {
                 git_blob* blob = nullptr;
-                check(git_blob_lookup(&blob, repo, &entry.oid), "read symlink " + path);
+                check_object(git_blob_lookup(&blob, repo, &entry.oid), "read symlink " + path);
                 BlobPtr owned(blob);
                 links[path] = std::string(static_cast<const char*>(git_blob_rawcontent(blob)),
                                           static_cast<std::size_t>(git_blob_rawsize(blob)));

@@ -49,7 +49,7 @@ std::string human_bytes(std::uint64_t n) {
 
 struct PendingFile {
     const Step* step;
-    std::string parent;
+    std::string tmp_parent;  // the final folder, or the root when that folder does not exist yet
     std::string tmp_name;
 };
 
@@ -59,12 +59,14 @@ class Executor {
 
     void run() {
         check_space();
-        std::vector<const Step*> dirs_later, files_later;
+        std::vector<const Step*> dirs_later;
+        // Every blob is read and written here, before anything visible changes: a damaged object or a full
+        // disk fails the apply with the directory untouched (but for new, empty folders).
         try {
             for (const Step& s : m_plan.steps)
                 if (s.kind == StepKind::make_dir && !try_make_dir(s)) dirs_later.push_back(&s);
             for (const Step& s : m_plan.steps)
-                if (s.kind == StepKind::write && !try_stage(s)) files_later.push_back(&s);
+                if (s.kind == StepKind::write) stage(s);
             m_tree.sync();
         } catch (...) {
             discard_staged();
@@ -74,11 +76,9 @@ class Executor {
         remove_entries();
         m_tree.forget();
         for (const Step* s : dirs_later) m_tree.make_dir(s->path);
-        for (const Step* s : files_later)
-            if (!try_stage(*s)) throw Error("cannot write " + (m_ctx.dir / s->path).string() + ": no folder");
         for (const PendingFile& f : m_pending)
-            m_tree.rename_into_place(f.parent, f.tmp_name, fs::name_of(f.step->path));
-        m_pending_done = true;
+            m_tree.rename_into_place(f.tmp_parent, f.tmp_name, fs::parent_path_of(f.step->path),
+                                     fs::name_of(f.step->path));
         m_tree.sync();
         record_stats();
     }
@@ -88,7 +88,6 @@ class Executor {
     const ApplyContext& m_ctx;
     fs::SafeTree m_tree;
     std::vector<PendingFile> m_pending;
-    bool m_pending_done = false;
     unsigned m_seq = 0;
 
     void check_space() {
@@ -116,10 +115,15 @@ class Executor {
         return true;
     }
 
-    bool try_stage(const Step& s) {
+    // Writes the file under a temp name in its final folder, or in the root when that folder is created only
+    // after removals (a file replaced by a folder); renames within one file system move it into place later.
+    void stage(const Step& s) {
         std::string parent = fs::parent_path_of(s.path);
         int dfd = m_tree.dir_if_exists(parent);
-        if (dfd < 0) return false;
+        if (dfd < 0) {
+            parent.clear();
+            dfd = m_tree.dir("");
+        }
         std::string tmp =
             std::string(fs::temp_prefix) + std::to_string(::getpid()) + "." + std::to_string(m_seq++);
         if (s.entry.kind == EntryKind::symlink) {
@@ -128,7 +132,7 @@ class Executor {
                            [&](const char* d, std::size_t n) { target.append(d, n); });
             if (::symlinkat(target.c_str(), dfd, tmp.c_str()) < 0) fail_write(s.path);
             m_pending.push_back({&s, parent, tmp});
-            return true;
+            return;
         }
         fs::UniqueFd fd(
             ::openat(dfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
@@ -146,7 +150,6 @@ class Executor {
             }
         });
         if (::fchmod(fd.get(), s.entry.kind == EntryKind::executable ? 0755 : 0644) < 0) fail_write(s.path);
-        return true;
     }
 
     [[noreturn]] void fail_write(const std::string& path) {
@@ -159,7 +162,7 @@ class Executor {
 
     void discard_staged() {
         for (const PendingFile& f : m_pending) {
-            int dfd = m_tree.dir_if_exists(f.parent);
+            int dfd = m_tree.dir_if_exists(f.tmp_parent);
             if (dfd >= 0) ::unlinkat(dfd, f.tmp_name.c_str(), 0);
         }
         m_pending.clear();
@@ -214,7 +217,7 @@ class Executor {
         for (const PendingFile& f : m_pending) {
             if (f.step->entry.kind == EntryKind::symlink) continue;
             struct stat st {};
-            int dfd = m_tree.dir(f.parent);
+            int dfd = m_tree.dir(fs::parent_path_of(f.step->path));
             if (::fstatat(dfd, fs::name_of(f.step->path).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
                 m_ctx.cache->put(f.step->path, StatKey::of(st), f.step->entry.oid, 0);
         }

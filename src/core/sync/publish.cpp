@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "core/fs/lock.hpp"
+#include "core/git/leftovers.hpp"
 #include "core/git/object_writer.hpp"
 #include "core/git/repository.hpp"
 #include "core/sync/rollback.hpp"
@@ -44,6 +45,8 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
         throw Error("cannot publish: no repository at " + settings.repo.string() +
                         " (run 'depsync init primary' first)",
                     ExitCode::usage);
+    // Plain git may push to this repository too; only its lock files older than a few seconds are stale.
+    git::clear_leftovers(repo.get(), std::chrono::seconds(2));
     complete_interrupted_rollback(settings, repo.get());
     git::ObjectWriter writer(std::filesystem::path(git_repository_path(repo.get())) / "objects");
     fs::PathMatcher exclude(settings.exclude);

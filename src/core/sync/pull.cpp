@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/fs/lock.hpp"
+#include "core/git/leftovers.hpp"
 #include "core/git/repository.hpp"
 #include "core/sync/deploy.hpp"
 #include "core/sync/node_repo.hpp"
@@ -27,16 +28,9 @@ void require_peer(const Settings& settings, const char* verb) {
             ExitCode::usage);
 }
 
-}  // namespace
-
-PullResult pull(const Settings& settings, const PullOptions& options) {
-    require_peer(settings, options.pin ? "pin" : "pull");
+// One pull against the peer's repository (fetched already when this is called).
+PullResult pull_once(const Settings& settings, const PullOptions& options, NodeRepo& node) {
     StatePaths state(settings.state);
-    fs::NodeLock lock(state.lock(), settings.wait);
-
-    NodeRepo node;
-    node.repo = git::init_bare(state.repo(), release_branch);
-    fetch_upstream(settings, node.repo.get());
     git_repository* repo = node.repo.get();
 
     PullResult result;
@@ -95,6 +89,40 @@ PullResult pull(const Settings& settings, const PullOptions& options) {
     finish_deploy(settings);
     result.outcome = PullOutcome::applied;
     return result;
+}
+
+}  // namespace
+
+PullResult pull(const Settings& settings, const PullOptions& options) {
+    require_peer(settings, options.pin ? "pin" : "pull");
+    StatePaths state(settings.state);
+    fs::NodeLock lock(state.lock(), settings.wait);
+    auto open_and_fetch = [&] {
+        NodeRepo node;
+        node.repo = git::init_bare(state.repo(), release_branch);
+        // Only depsync writes a peer's repository, and the node lock is held: any lock file is stale.
+        git::clear_leftovers(node.repo.get(), std::chrono::seconds(0));
+        fetch_upstream(settings, node.repo.get());
+        return node;
+    };
+    NodeRepo node = open_and_fetch();
+    try {
+        return pull_once(settings, options, node);
+    } catch (const git::ObjectError& e) {
+        // Objects are read (and hash-checked) before anything visible changes, so the directory is intact.
+        // A damaged copy cannot be fixed by fetching into it (fetch skips objects it believes it has):
+        // set it aside and fetch everything again.
+        spdlog::warn("the fetched releases in {} are damaged ({}); fetching them again",
+                     state.repo().string(), e.what());
+        node.repo.reset();
+        std::filesystem::path aside = state.root / "repo.git.damaged";
+        std::filesystem::remove_all(aside);
+        std::filesystem::rename(state.repo(), aside);
+        node = open_and_fetch();
+        PullResult result = pull_once(settings, options, node);
+        std::filesystem::remove_all(aside);
+        return result;
+    }
 }
 
 std::optional<std::uint64_t> unpin(const Settings& settings) {
