@@ -1,0 +1,107 @@
+# shellcheck shell=bash
+# Machine facts, results.md, results.png and the ratios printed at the end of a run.
+
+# tree_facts DIR: "N files, M folders (E empty), B MB, largest file L MB"
+tree_facts() {
+    local files folders empty bytes largest
+    files=$(find "$1" -type f | wc -l)
+    folders=$(find "$1" -mindepth 1 -type d | wc -l)
+    empty=$(find "$1" -mindepth 1 -type d -empty | wc -l)
+    bytes=$(find "$1" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f", s }')
+    largest=$(find "$1" -type f -printf '%s\n' | sort -n | tail -n 1)
+    LARGEST_BYTES=$largest
+    printf '%s files, %s folders (%s empty), %.1f MB, largest file %.1f MB' "$files" "$folders" \
+        "$empty" "$(bc <<<"scale=1; $bytes / 1048576")" "$(bc <<<"scale=1; $largest / 1048576")"
+}
+
+write_machine_facts() {
+    TREE_FACTS=$(tree_facts "$TREE")
+    local dirty
+    dirty=$(git -C "$REPO_ROOT" status --porcelain -- src 2>/dev/null | wc -l)
+    {
+        printf -- '- date: %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+        printf -- '- machine: %s CPUs (%s), %s MB memory, kernel %s\n' "$(nproc)" \
+            "$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)" \
+            "$(free -m | awk '/^Mem:/ { print $2 }')" "$(uname -sr)"
+        printf -- '- file system of the work folders: %s\n' "$(df -T "$OUT" | awk 'NR == 2 { print $2 }')"
+        printf -- '- load average at the start: %s (other work on the machine shows up as noise)\n' \
+            "$(cut -d' ' -f1-3 /proc/loadavg)"
+        printf -- '- depsync: %s, built from commit %s (%s modified files under src/ in the working tree)\n' \
+            "$("$DEPSYNC" --version 2>/dev/null)" "$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null)" \
+            "$dirty"
+        printf -- '- tools: %s; %s; %s; %s\n' "$(git --version)" "$(rsync --version | head -n 1)" \
+            "$(ssh -V 2>&1)" "$(gnuplot --version)"
+        printf -- '- tree (depsync-testgen large, scale %s, seed 1): %s\n' "$SCALE" "$TREE_FACTS"
+        [[ -n $TREE_100K ]] && printf -- '- scale-run tree (10 tenants x large at scale %s): %s\n' \
+            "$(bc <<<"scale=4; $SCALE / 10")" "$(tree_facts "$TREE_100K")"
+        printf -- '- repetitions: %s (medians reported); page cache warm (nothing is dropped between runs)\n' "$REPS"
+    } >"$FACTS"
+    printf '%s\n' "$LARGEST_BYTES" >"$OUT/largest-file-bytes"
+}
+
+write_report() {
+    local md="$OUT/results.md" table targets summary largest
+    table=$(mktemp) targets=$(mktemp) summary=$(mktemp)
+    largest=$(cat "$OUT/largest-file-bytes" 2>/dev/null || echo 0)
+    awk -v targets_out="$targets" -v summary_out="$summary" \
+        -v wall_dat="$OUT/chart-wall.dat" -v rss_dat="$OUT/chart-rss.dat" -v serve_dat="$OUT/chart-serve.dat" \
+        -v rss_limit_kb="$(( 64 * 1024 + largest / 1024 ))" \
+        -f "$BENCH_DIR/lib/report.awk" "$RAW" >"$table"
+
+    local title
+    title="depsync benchmark, $(sed -n 's/^- date: //p' "$FACTS" 2>/dev/null)"
+    gnuplot -e "dir='$OUT'; out='$OUT/results.png'; title='$title'" "$BENCH_DIR/lib/chart.gp" \
+        >"$OUT/gnuplot.log" 2>&1 || say "gnuplot failed (see $OUT/gnuplot.log)"
+
+    {
+        echo "# depsync benchmark results"
+        echo
+        cat "$FACTS" 2>/dev/null
+        echo
+        echo "## Targets (issue 6)"
+        echo
+        cat "$targets"
+        echo
+        echo "## All measurements"
+        echo
+        cat "$table"
+        echo
+        cat <<'EOF'
+How to read it: every figure is the median of the repetitions. *wall* is measured by the shell's
+microsecond clock around `/usr/bin/time timeout ... CMD` (the empty-command rows show that floor);
+*CPU* is user+sys of the command and its children (for the primary-CPU cases: the CPU the primary
+spends serving, see below); *peak RSS* is the largest process of the command's tree. `x rsync`, `x git`
+and `x floor` divide depsync's figure (wall; CPU for the primary-CPU cases) by the first rsync, git and
+floor row of the same case. The floors: `cp -a` of the tree for local copies, `ssh host true` for ssh,
+the empty command for no-op cases. The ms targets are judged net of the harness floor.
+
+Cases: the initial publish starts from an empty repository each repetition (state folder removed);
+the initial pull from an empty peer (folder, state and config removed and `init peer` run again); the
+no-op cases run with everything at the newest release; each incremental repetition applies the next
+standard change (`depsync-testgen mutate DIR standard-change --seed 1000+rep`: 10 edited XML files,
+one new 256 KB CApp, one deleted XML file) to the primary's tree, then times each tool's publish and
+each peer's pull of that change. rsync runs `rsync -a --delete` locally (so it deletes, like a sync)
+and the vendor's `rsync --delete -a -e ssh` to a node over the bench sshd. git uses default settings:
+a repository whose work tree is the deployment directory, `git push` to a bare repository, peers
+running `git fetch` then `git checkout -f`. Primary CPU for a no-op cycle of 10 peers: over ssh, the
+CPU of the bench sshd and everything it ran for those connections (from /proc/<sshd>/stat, after all
+were reaped); with a local path, the pulling depsync processes; for rsync, the primary's rsync and ssh.
+EOF
+        if [[ -s $NOTES ]]; then
+            echo
+            echo "## Notes from this run"
+            echo
+            cat "$NOTES"
+        fi
+        echo
+        echo "![results](results.png)"
+    } >"$md"
+
+    echo
+    echo "== depsync against the baselines (median; ratios = depsync / baseline) =="
+    cat "$summary"
+    echo
+    echo "results: $md"
+    echo "chart:   $OUT/results.png"
+    rm -f "$table" "$targets" "$summary"
+}
