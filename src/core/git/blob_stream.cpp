@@ -21,7 +21,8 @@ void read_blob(git_odb* odb, const git_oid& id, const std::function<void(const c
     std::size_t len = 0;
     git_object_t type = GIT_OBJECT_INVALID;
     if (git_odb_open_rstream(&stream, &len, &type, odb, &id) == 0) {
-        std::vector<char> buf(1 << 20);
+        // Reused across blobs: a fresh megabyte per file costs more than the copy itself for small files.
+        thread_local std::vector<char> buf(1 << 20);
         std::size_t total = 0;
         for (;;) {
             int n = git_odb_stream_read(stream, buf.data(), buf.size());

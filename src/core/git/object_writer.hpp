@@ -26,6 +26,10 @@ class ObjectWriter {
     // Throws FileChanged when the file does not hold exactly `size` bytes any more.
     git_oid write_blob(int fd, std::uint64_t size, Compression compression);
     git_oid write_blob(const std::string& content);
+    // Any object from memory (used when copying objects between repositories).
+    git_oid write_raw(git_object_t type, const void* data, std::size_t len);
+    // Hard-links (or copies) an existing loose object file of another repository into this one.
+    void adopt_loose(const std::filesystem::path& loose_file, const git_oid& oid);
 
     // Flushes every object written so far to stable storage (one syncfs for the whole batch).
     void sync();

@@ -219,7 +219,7 @@ class Executor {
             struct stat st {};
             int dfd = m_tree.dir(fs::parent_path_of(f.step->path));
             if (::fstatat(dfd, fs::name_of(f.step->path).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
-                m_ctx.cache->put(f.step->path, StatKey::of(st), f.step->entry.oid, 0);
+                m_ctx.cache->put(f.step->path, StatKey::of(st), f.step->entry.oid, now_ns());
         }
     }
 };

@@ -80,7 +80,7 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     std::optional<Release> current;
     if (head) current = describe_release(repo.get(), *head);
     if (current && git_oid_equal(&current->tree, &tree)) {
-        cache.save(state.stat_cache());
+        if (scan.cache_changed) cache.save(state.stat_cache());
         result.release = current;
         result.mirrors = push_mirrors(settings, repo.get());
         return result;

@@ -17,12 +17,6 @@
 namespace depsync::sync {
 namespace {
 
-std::int64_t now_ns() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
 class Scanner {
   public:
     Scanner(const ScanOptions& options, const StatCache& old_cache, StatCache& new_cache)
@@ -105,7 +99,7 @@ class Scanner {
         if (!m_options.full) {
             if (const CachedFile* hit = m_old.find(path, key)) {
                 result.listing[path] = git::Entry{kind, hit->oid};
-                m_new.put(path, key, hit->oid, 0);
+                m_new.keep(path, *hit);
                 return;
             }
         }
@@ -158,6 +152,7 @@ ScanResult scan_tree(const std::filesystem::path& root, const ScanOptions& optio
     StatCache fresh;
     Scanner scanner(options, cache, fresh);
     scanner.scan_dir(root_fd.get(), "");
+    scanner.result.cache_changed = scanner.result.hashed > 0 || fresh.size() != cache.size();
     cache = std::move(fresh);
     return std::move(scanner.result);
 }

@@ -1,6 +1,7 @@
 #include "core/sync/stat_cache.hpp"
 
 #include <cstdio>
+#include <ctime>
 #include <sstream>
 
 #include "core/fs/atomic_file.hpp"
@@ -9,8 +10,15 @@
 namespace depsync::sync {
 namespace {
 constexpr const char* magic = "depsync-statcache 1";
-constexpr std::int64_t racy_window_ns = 1'000'000'000;
+// Well above the kernel's timestamp granularity (one jiffy, at most 10 ms).
+constexpr std::int64_t racy_window_ns = 100'000'000;
 }  // namespace
+
+std::int64_t now_ns() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
 
 StatKey StatKey::of(const struct stat& st) {
     StatKey k;
@@ -78,9 +86,9 @@ const CachedFile* StatCache::find(const std::string& path, const StatKey& stat) 
 }
 
 void StatCache::put(const std::string& path, const StatKey& stat, const git_oid& oid,
-                    std::int64_t scan_start_ns) {
+                    std::int64_t read_at_ns) {
     if (path.find('\n') != std::string::npos) return;
-    m_files[path] = CachedFile{stat, oid, stat.mtime_ns >= scan_start_ns - racy_window_ns};
+    m_files[path] = CachedFile{stat, oid, stat.mtime_ns >= read_at_ns - racy_window_ns};
 }
 
 }  // namespace depsync::sync

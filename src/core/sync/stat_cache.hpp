@@ -2,8 +2,8 @@
 // What a scan learned about each file: its stat fields and its blob id. A file whose stat fields are
 // unchanged is not read again, which makes scanning an unchanged tree cost one lstat per entry.
 //
-// Entries whose mtime falls within a second of the scan are stored as "racy": a write in that same second
-// would not change the stat fields, so they are hashed again next time.
+// Entries whose mtime falls within 100 ms of the moment they were read are stored as "racy": a write in the
+// same timestamp tick would not change the stat fields, so they are hashed again next time.
 
 #include <sys/stat.h>
 
@@ -36,6 +36,9 @@ struct CachedFile {
     bool racy = false;
 };
 
+// The wall clock in nanoseconds, comparable with file timestamps.
+std::int64_t now_ns();
+
 class StatCache {
   public:
     // Loads the cache; a missing or unreadable file gives an empty cache (everything is hashed once).
@@ -43,7 +46,10 @@ class StatCache {
     void save(const std::filesystem::path& file) const;
 
     const CachedFile* find(const std::string& path, const StatKey& stat) const;
-    void put(const std::string& path, const StatKey& stat, const git_oid& oid, std::int64_t scan_start_ns);
+    // `read_at_ns`: when the file's stat was taken; a file modified shortly before that is stored as racy.
+    void put(const std::string& path, const StatKey& stat, const git_oid& oid, std::int64_t read_at_ns);
+    // Keeps an entry that was found unchanged (and so is not racy).
+    void keep(const std::string& path, const CachedFile& file) { m_files[path] = file; }
     void erase(const std::string& path) { m_files.erase(path); }
     void clear() { m_files.clear(); }
     std::size_t size() const { return m_files.size(); }

@@ -9,6 +9,7 @@
 #include "core/fs/atomic_file.hpp"
 #include "core/fs/bounded_child.hpp"
 #include "core/git/handle.hpp"
+#include "core/git/local_fetch.hpp"
 #include "core/git/repository.hpp"
 #include "core/sync/release.hpp"
 
@@ -67,7 +68,9 @@ git::FetchOutcome fetch_upstream(const Settings& settings, git_repository* repo)
     git::FetchOutcome outcome = git::FetchOutcome::unchanged;
     std::string what = "fetch from " + git::redact_url(settings.remote);
     // Validate the URL in this process, so a typo is a usage error rather than a child's failure.
-    git::parse_remote_url(settings.remote);
+    git::RemoteUrl url = git::parse_remote_url(settings.remote);
+    if (url.scheme == git::Scheme::local)
+        return git::fetch_local(repo, url.path, {primary_ref, upstream_ref});
     std::filesystem::path outcome_file = settings.state / "home" / "fetch-outcome";
     run_transfer(settings, what, git_repository_path(repo), [&](git_repository* child_repo) {
         git::TransportSession session(settings.remote, options);

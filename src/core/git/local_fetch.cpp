@@ -1,0 +1,122 @@
+#include "core/git/local_fetch.hpp"
+
+#include <sys/stat.h>
+
+#include "core/error.hpp"
+#include "core/git/handle.hpp"
+#include "core/git/object_writer.hpp"
+#include "core/git/repository.hpp"
+
+namespace depsync::git {
+namespace {
+
+class Copier {
+  public:
+    Copier(git_repository* src, git_repository* dst)
+        : m_src(src),
+          m_src_objects(std::filesystem::path(git_repository_path(src)) / "objects"),
+          m_writer(std::filesystem::path(git_repository_path(dst)) / "objects") {
+        git_odb* raw = nullptr;
+        check(git_repository_odb(&raw, src), "open source objects");
+        m_src_odb.reset(raw);
+        raw = nullptr;
+        check(git_repository_odb(&raw, dst), "open objects");
+        m_dst_odb.reset(raw);
+    }
+
+    void copy_commit(const git_oid& id) {
+        if (git_odb_exists(m_dst_odb.get(), &id)) return;
+        CommitPtr commit = lookup_commit(m_src, id);
+        copy_tree(*git_commit_tree_id(commit.get()));
+        store(id);
+    }
+
+    void sync() { m_writer.sync(); }
+
+  private:
+    git_repository* m_src;
+    std::filesystem::path m_src_objects;
+    ObjectWriter m_writer;
+    OdbPtr m_src_odb;
+    OdbPtr m_dst_odb;
+
+    void copy_tree(const git_oid& id) {
+        if (git_odb_exists(m_dst_odb.get(), &id)) return;
+        git_tree* raw = nullptr;
+        check_object(git_tree_lookup(&raw, m_src, &id), "read tree " + short_hex(id));
+        TreePtr tree(raw);
+        for (std::size_t i = 0, n = git_tree_entrycount(tree.get()); i < n; ++i) {
+            const git_tree_entry* e = git_tree_entry_byindex(tree.get(), i);
+            switch (git_tree_entry_type(e)) {
+                case GIT_OBJECT_TREE:
+                    copy_tree(*git_tree_entry_id(e));
+                    break;
+                case GIT_OBJECT_BLOB:
+                    if (!git_odb_exists(m_dst_odb.get(), git_tree_entry_id(e))) store(*git_tree_entry_id(e));
+                    break;
+                default:
+                    break;  // submodule links point outside the repository
+            }
+        }
+        store(id);
+    }
+
+    void store(const git_oid& id) {
+        std::string hex = to_hex(id);
+        std::filesystem::path loose = m_src_objects / hex.substr(0, 2) / hex.substr(2);
+        struct stat st {};
+        if (::stat(loose.c_str(), &st) == 0) {
+            m_writer.adopt_loose(loose, id);
+            return;
+        }
+        git_odb_object* raw = nullptr;
+        check_object(git_odb_read(&raw, m_src_odb.get(), &id), "read object " + short_hex(id));
+        OdbObjectPtr obj(raw);
+        m_writer.write_raw(git_odb_object_type(obj.get()), git_odb_object_data(obj.get()),
+                           git_odb_object_size(obj.get()));
+    }
+};
+
+}  // namespace
+
+FetchOutcome fetch_local(git_repository* repo, const std::filesystem::path& source,
+                         const FetchRequest& request) {
+    RepositoryPtr src = open_repository(source);
+    if (!src) throw Error(source.string() + " is not a git repository", ExitCode::usage);
+    std::optional<git_oid> tip = resolve_ref(src.get(), request.remote_ref);
+    if (!tip) {
+        git_reference_iterator* it = nullptr;
+        check(git_reference_iterator_new(&it, src.get()), "list refs of " + source.string());
+        git_reference* ref = nullptr;
+        bool any = git_reference_next(&ref, it) == 0;
+        if (ref) git_reference_free(ref);
+        git_reference_iterator_free(it);
+        git_error_clear();
+        if (!any) return FetchOutcome::empty;
+        throw Error(source.string() + " is not a depsync repository (it has no " + request.remote_ref + ")",
+                    ExitCode::usage);
+    }
+    std::optional<git_oid> have = resolve_ref(repo, request.local_ref);
+    if (have && git_oid_equal(&*have, &*tip)) return FetchOutcome::unchanged;
+
+    git_revwalk* raw_walk = nullptr;
+    check(git_revwalk_new(&raw_walk, src.get()), "walk history");
+    RevwalkPtr walk(raw_walk);
+    git_revwalk_sorting(walk.get(), GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE);
+    check(git_revwalk_push(walk.get(), &*tip), "walk history");
+    // Commits we already hold (and so their whole history) need not be walked.
+    if (have) {
+        git_odb* src_odb = nullptr;
+        check(git_repository_odb(&src_odb, src.get()), "open source objects");
+        OdbPtr owned(src_odb);
+        if (git_odb_exists(src_odb, &*have)) git_revwalk_hide(walk.get(), &*have);
+    }
+    Copier copier(src.get(), repo);
+    git_oid id;
+    while (git_revwalk_next(&id, walk.get()) == 0) copier.copy_commit(id);
+    copier.sync();
+    update_ref(repo, request.local_ref, *tip, have, "depsync fetch");
+    return FetchOutcome::updated;
+}
+
+}  // namespace depsync::git
