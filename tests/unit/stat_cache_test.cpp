@@ -64,16 +64,31 @@ TEST_CASE("a cached entry is found only with exactly the stat fields it was stor
     CHECK(cache.find("a/b.xml", k) == nullptr);
 }
 
-TEST_CASE("an entry modified within a second of the scan is racy and never a hit") {
+TEST_CASE("an entry modified just before it was read is racy and never a hit") {
     StatCache cache;
-    StatKey recent = key(scan_start - second / 2);
+    StatKey recent =
+        key(scan_start - 50'000'000);  // 50 ms before it was read: the same timestamp tick is possible
     cache.put("recent.xml", recent, hash_blob("x"), scan_start);
     CHECK(cache.size() == 1);
     CHECK(cache.find("recent.xml", recent) == nullptr);
 
-    StatKey future = key(scan_start + 10 * second);
+    StatKey future = key(scan_start + 10 * second);  // a clock that was set back
     cache.put("future.xml", future, hash_blob("x"), scan_start);
     CHECK(cache.find("future.xml", future) == nullptr);
+
+    StatKey settled = key(scan_start - second);
+    cache.put("settled.xml", settled, hash_blob("x"), scan_start);
+    CHECK(cache.find("settled.xml", settled) != nullptr);
+}
+
+TEST_CASE("an entry kept from an earlier scan stays a hit") {
+    StatCache first;
+    first.put("a.xml", old_key, hash_blob("a"), scan_start);
+    const auto* hit = first.find("a.xml", old_key);
+    REQUIRE(hit != nullptr);
+    StatCache second;
+    second.keep("a.xml", *hit);
+    CHECK(second.find("a.xml", old_key) != nullptr);
 }
 
 TEST_CASE("erase and clear forget entries") {
