@@ -1,10 +1,14 @@
 // depsync pull: fetch the newest release and apply it to this peer's deployment directory.
 
+#include <chrono>
 #include <iostream>
+#include <random>
+#include <thread>
 
 #include "cli/context.hpp"
 #include "cli/output.hpp"
 #include "core/sync/pull.hpp"
+#include "core/sync/run_record.hpp"
 
 namespace depsync::cli {
 namespace {
@@ -19,7 +23,16 @@ void print_result(const sync::PullResult& r) {
             std::cout << "up to date at " << sync::release_name(from) << "\n";
             return;
         case sync::PullOutcome::pinned:
-            std::cout << "pinned at r" << r.to->number << " (upstream at r" << r.upstream->number << ")\n";
+            std::cout << (r.held_reason.empty() ? "pinned" : "held") << " at r" << r.to->number
+                      << " (upstream at r" << r.upstream->number << ")";
+            if (!r.held_reason.empty())
+                std::cout << ": " << r.held_reason << "; run 'depsync unpin' to release";
+            std::cout << "\n";
+            return;
+        case sync::PullOutcome::reverted:
+            std::cout << sync::release_name(from) << " -> r" << r.to->number << " "
+                      << counts_text(r.plan.counts) << "\nreverted to " << sync::release_name(from)
+                      << " and held there: " << r.on_change_error << "\n";
             return;
         case sync::PullOutcome::planned:
             std::cout << "would apply " << sync::release_name(from) << " -> r" << r.to->number << " "
@@ -56,13 +69,38 @@ void add_pull(CLI::App& app, Context& ctx) {
         "Only changed files are written, each to a dot-prefixed temp file renamed into place;\n"
         "removals happen before new files appear. Exit 3 when another run holds the lock (see --wait).\n"
         "Example (cron): * * * * * root depsync -q pull");
+    cmd->add_option("--jitter", ctx.cmd.jitter,
+                    "Wait a random 0..SECONDS first, so a cluster's cron runs do not all start at once");
     cmd->callback([&ctx] {
         sync::Settings settings = make_settings(ctx.global);
         sync::PullOptions options;
         options.dry_run = ctx.cmd.dry_run;
         options.accept_rewrite = ctx.cmd.accept_rewrite;
         if (!ctx.cmd.to.empty()) options.to = ctx.cmd.to;
-        print_result(sync::pull(settings, options));
+        if (ctx.cmd.jitter > 0) {
+            std::mt19937_64 rng(std::random_device{}());
+            std::uniform_real_distribution<double> delay(0, ctx.cmd.jitter);
+            std::this_thread::sleep_for(std::chrono::duration<double>(delay(rng)));
+        }
+        auto start = std::chrono::steady_clock::now();
+        auto elapsed = [&] {
+            return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        };
+        sync::PullResult r;
+        try {
+            r = sync::pull(settings, options);
+        } catch (const Error& e) {
+            // A lost race for the lock is not a failure of this node.
+            if (!options.dry_run && e.code() != ExitCode::locked && e.code() != ExitCode::usage)
+                sync::record_run(settings.state, elapsed(), e.what());
+            throw;
+        }
+        if (!options.dry_run) sync::record_run(settings.state, elapsed(), r.on_change_error);
+        print_result(r);
+        if (!r.on_change_error.empty()) {
+            if (r.outcome != sync::PullOutcome::reverted) std::cout << r.on_change_error << "\n";
+            ctx.exit_code = ExitCode::failure;
+        }
     });
 }
 

@@ -20,6 +20,8 @@ struct GlobalOptions {
     std::string role, node, dir, repo, remote, state, local_changes;
     std::vector<std::string> exclude, node_local, mirror;
     std::string known_hosts, ssh_key, ca_file, credentials;
+    std::string validate, on_change, on_change_failure;
+    int hook_timeout = 300;
     double wait = 0, settle = 5;
     int timeout = 120;
     unsigned backup_keep = 10;
@@ -35,6 +37,7 @@ struct CommandOptions {
     bool force = false;
     std::string rev, rev2, to;
     std::size_t limit = 20;
+    double jitter = 0;
 };
 
 struct Context {

@@ -75,6 +75,19 @@ void add_global_options(CLI::App& app, Context& ctx, bool init) {
     app.add_option("--mirror", g.mirror, "Primary: remote every release is pushed to (repeatable)")
         ->group(keys)
         ->take_all();
+    app.add_option(
+           "--validate", g.validate,
+           "Primary: command run on the directory before publishing; non-zero exit blocks the release")
+        ->group(keys);
+    app.add_option("--on-change,--on_change", g.on_change,
+                   "Peer: command run after a pull changed something (see DEPSYNC_* variables in the README)")
+        ->group(keys);
+    app.add_option("--on-change-failure,--on_change_failure", g.on_change_failure,
+                   "record (default) or revert: go back to the previous release and hold there")
+        ->group(keys)
+        ->check(CLI::IsMember({"record", "revert"}));
+    app.add_option("--hook-timeout,--hook_timeout", g.hook_timeout, "Seconds bounding validate and on_change")
+        ->group(keys);
 }
 
 void setup_logging(const Context& ctx) {

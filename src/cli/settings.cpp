@@ -107,6 +107,15 @@ sync::Settings make_settings(const GlobalOptions& g) {
     s.ssh_key = g.ssh_key;
     s.ca_file = g.ca_file;
     s.mirrors = g.mirror;
+    s.validate = g.validate;
+    s.on_change = g.on_change;
+    s.hook_timeout = g.hook_timeout;
+    if (g.on_change_failure == "revert") {
+        s.revert_on_change_failure = true;
+    } else if (!g.on_change_failure.empty() && g.on_change_failure != "record") {
+        throw Error("invalid on_change_failure '" + g.on_change_failure + "' (expected record or revert)",
+                    ExitCode::usage);
+    }
     if (!g.ssh_key.empty() || !g.credentials.empty())
         require_private(g.config_file, "names secrets (ssh_key or credentials)");
     if (!g.ssh_key.empty()) require_private(g.ssh_key, "is a private key");

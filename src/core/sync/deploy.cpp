@@ -73,7 +73,7 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
             ": local changes on paths it changes (local_changes = refuse); nothing was applied:" + list);
     }
 
-    write_record(state.journal(), DeployedRecord{request.target, request.target_number, std::time(nullptr)});
+    write_record(state.journal(), record_now(request.target, request.target_number));
     git_odb* odb = nullptr;
     git::check(git_repository_odb(&odb, repo), "open object database");
     git::OdbPtr owned_odb(odb);

@@ -1,5 +1,6 @@
 #include "core/sync/node_state.hpp"
 
+#include <ctime>
 #include <sstream>
 
 #include "core/error.hpp"
@@ -27,6 +28,8 @@ std::optional<DeployedRecord> read_record(const std::filesystem::path& file) {
                 r.release = std::stoull(value);
             } else if (key == "applied_at") {
                 r.applied_at = std::stoll(value);
+            } else if (key == "reason") {
+                r.reason = value;
             }
         } catch (const std::exception&) {
             throw Error("state file " + file.string() + " is damaged (line '" + line +
@@ -37,10 +40,19 @@ std::optional<DeployedRecord> read_record(const std::filesystem::path& file) {
     return r;
 }
 
+DeployedRecord record_now(const git_oid& commit, std::uint64_t number) {
+    DeployedRecord r;
+    r.commit = commit;
+    r.release = number;
+    r.applied_at = std::time(nullptr);
+    return r;
+}
+
 void write_record(const std::filesystem::path& file, const DeployedRecord& r) {
     fs::write_file_atomically(file,
                               "commit=" + git::to_hex(r.commit) + "\nrelease=" + std::to_string(r.release) +
-                                  "\napplied_at=" + std::to_string(r.applied_at) + "\n",
+                                  "\napplied_at=" + std::to_string(r.applied_at) + "\n" +
+                                  (r.reason.empty() ? std::string() : "reason=" + r.reason + "\n"),
                               0600);
 }
 

@@ -14,7 +14,11 @@ struct DeployedRecord {
     git_oid commit{};
     std::uint64_t release = 0;
     std::int64_t applied_at = 0;
+    std::string reason;  // pinned record: why the node is held (empty: pinned by the operator)
 };
+
+// A record of `commit` (release `number`) stamped with the current time.
+DeployedRecord record_now(const git_oid& commit, std::uint64_t number);
 
 std::optional<DeployedRecord> read_record(const std::filesystem::path& file);
 void write_record(const std::filesystem::path& file, const DeployedRecord& record);

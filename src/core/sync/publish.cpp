@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "core/fs/atomic_file.hpp"
+#include "core/fs/command.hpp"
 #include "core/fs/lock.hpp"
 #include "core/git/leftovers.hpp"
 #include "core/git/object_writer.hpp"
@@ -24,6 +26,25 @@ std::string list_problems(const ScanResult& scan) {
         out += "\n  " + path + ": incomplete archive (" + why + ")";
     for (const auto& path : scan.changing) out += "\n  " + path + ": still being written";
     return out;
+}
+
+// Runs the operator's validate command on the directory as scanned; a failure blocks the release.
+void validate_release(const Settings& settings, const git::Listing& previous, const git::Listing& next,
+                      std::uint64_t number) {
+    StatePaths state(settings.state);
+    std::string list;
+    for (const auto& c : git::diff_listings(previous, next))
+        list += std::string(1, c.status) + " " + c.path + "\n";
+    fs::write_file_atomically(state.changed_files(), list, 0600, fs::Fsync::no);
+    fs::CommandResult run = fs::run_command(settings.validate,
+                                            {{"DEPSYNC_DIR", settings.dir.string()},
+                                             {"DEPSYNC_RELEASE", std::to_string(number)},
+                                             {"DEPSYNC_CHANGED_FILES", state.changed_files().string()},
+                                             {"DEPSYNC_NODE", settings.node}},
+                                            settings.hook_timeout);
+    if (!run.ok())
+        throw Error("cannot publish: validate failed (" + run.describe() + "); nothing was published" +
+                    (run.output.empty() ? std::string() : ":\n" + run.output));
 }
 
 }  // namespace
@@ -89,6 +110,7 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     git::Listing previous = current ? git::read_tree(repo.get(), current->tree) : git::Listing{};
     result.counts = git::count_changes(previous, scan.listing);
     ReleaseTrailers trailers{current ? current->number + 1 : 1, settings.node, host_name(), std::nullopt};
+    if (!settings.validate.empty()) validate_release(settings, previous, scan.listing, trailers.number);
     git::CommitFields fields{tree, head, format_release_message(options.message, trailers), settings.node,
                              "depsync@" + trailers.host};
     git_oid commit = git::write_commit(repo.get(), fields);

@@ -4,14 +4,18 @@
 #include <sys/stat.h>
 
 #include <ctime>
+#include <map>
 
 #include "core/error.hpp"
+#include "core/fs/atomic_file.hpp"
+#include "core/fs/command.hpp"
 #include "core/fs/lock.hpp"
 #include "core/git/leftovers.hpp"
 #include "core/git/repository.hpp"
 #include "core/sync/deploy.hpp"
 #include "core/sync/node_repo.hpp"
 #include "core/sync/node_state.hpp"
+#include "core/sync/run_record.hpp"
 #include "core/sync/transfer.hpp"
 
 namespace depsync::sync {
@@ -53,11 +57,11 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
         target = resolve_release(node, *options.to);
     } else if (pinned) {
         target = pinned->commit;
+        result.held_reason = pinned->reason;
     }
     result.to = describe_release(repo, target);
     if (deployed && !journal && git_oid_equal(&deployed->commit, &target)) {
-        if (options.pin)
-            write_record(state.pinned(), DeployedRecord{target, result.to->number, std::time(nullptr)});
+        if (options.pin) write_record(state.pinned(), record_now(target, result.to->number));
         result.outcome = pinned && !options.to ? PullOutcome::pinned : PullOutcome::up_to_date;
         return result;
     }
@@ -83,15 +87,60 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
         result.outcome = PullOutcome::planned;
         return result;
     }
-    write_record(state.deployed(), DeployedRecord{target, result.to->number, std::time(nullptr)});
-    if (options.pin)
-        write_record(state.pinned(), DeployedRecord{target, result.to->number, std::time(nullptr)});
+    write_record(state.deployed(), record_now(target, result.to->number));
+    if (options.pin) write_record(state.pinned(), record_now(target, result.to->number));
     finish_deploy(settings);
     result.outcome = PullOutcome::applied;
     return result;
 }
 
 }  // namespace
+
+// Runs on_change after a pull changed something. When it fails and on_change_failure = revert, the node goes
+// back to the release it ran before and is held there (a pin with a reason) until the operator unpins it.
+void run_on_change(const Settings& settings, NodeRepo& node, PullResult& result) {
+    StatePaths state(settings.state);
+    std::string list;
+    for (const Step& s : result.plan.steps) {
+        char tag = s.kind == StepKind::write ? 'W' : s.kind == StepKind::make_dir ? 'A' : 'D';
+        list += std::string(1, tag) + " " + s.path + "\n";
+    }
+    fs::write_file_atomically(state.changed_files(), list, 0600, fs::Fsync::no);
+    std::map<std::string, std::string> env{
+        {"DEPSYNC_OLD_RELEASE", result.from ? std::to_string(result.from->number) : ""},
+        {"DEPSYNC_NEW_RELEASE", std::to_string(result.to->number)},
+        {"DEPSYNC_OLD_COMMIT", result.from ? git::to_hex(result.from->commit) : ""},
+        {"DEPSYNC_NEW_COMMIT", git::to_hex(result.to->commit)},
+        {"DEPSYNC_CHANGED_FILES", state.changed_files().string()},
+        {"DEPSYNC_DIR", settings.dir.string()},
+        {"DEPSYNC_NODE", settings.node},
+    };
+    fs::CommandResult run = fs::run_command(settings.on_change, env, settings.hook_timeout);
+    if (run.ok()) {
+        record_on_change(settings.state, "");
+        return;
+    }
+    std::string what =
+        "on_change failed for r" + std::to_string(result.to->number) + " (" + run.describe() + ")";
+    if (!run.output.empty()) spdlog::error("on_change output:\n{}", run.output);
+    record_on_change(settings.state, what);
+    result.on_change_error = what;
+    if (!settings.revert_on_change_failure || !result.from) return;
+
+    DeployRequest back;
+    back.target = result.from->commit;
+    back.target_number = result.from->number;
+    back.from = result.to->commit;
+    back.policy = LocalChanges::overwrite;
+    back.backup_label = "r" + std::to_string(result.from->number) + "-revert";
+    deploy_release(settings, node.repo.get(), back);
+    DeployedRecord held = record_now(result.from->commit, result.from->number);
+    write_record(state.deployed(), held);
+    held.reason = what + "; reverted to r" + std::to_string(result.from->number);
+    write_record(state.pinned(), held);
+    finish_deploy(settings);
+    result.outcome = PullOutcome::reverted;
+}
 
 PullResult pull(const Settings& settings, const PullOptions& options) {
     require_peer(settings, options.pin ? "pin" : "pull");
@@ -106,8 +155,9 @@ PullResult pull(const Settings& settings, const PullOptions& options) {
         return node;
     };
     NodeRepo node = open_and_fetch();
+    PullResult result;
     try {
-        return pull_once(settings, options, node);
+        result = pull_once(settings, options, node);
     } catch (const git::ObjectError& e) {
         // Objects are read (and hash-checked) before anything visible changes, so the directory is intact.
         // A damaged copy cannot be fixed by fetching into it (fetch skips objects it believes it has):
@@ -119,10 +169,12 @@ PullResult pull(const Settings& settings, const PullOptions& options) {
         std::filesystem::remove_all(aside);
         std::filesystem::rename(state.repo(), aside);
         node = open_and_fetch();
-        PullResult result = pull_once(settings, options, node);
+        result = pull_once(settings, options, node);
         std::filesystem::remove_all(aside);
-        return result;
     }
+    if (result.outcome == PullOutcome::applied && !result.plan.empty() && !settings.on_change.empty())
+        run_on_change(settings, node, result);
+    return result;
 }
 
 std::optional<std::uint64_t> unpin(const Settings& settings) {

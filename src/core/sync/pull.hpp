@@ -19,7 +19,7 @@ struct PullOptions {
     bool pin = false;               // and hold the node there until unpin
 };
 
-enum class PullOutcome { nothing_upstream, up_to_date, pinned, planned, applied };
+enum class PullOutcome { nothing_upstream, up_to_date, pinned, planned, applied, reverted };
 
 struct PullResult {
     PullOutcome outcome = PullOutcome::up_to_date;
@@ -29,6 +29,8 @@ struct PullResult {
     Plan plan;
     std::filesystem::path backup_dir;  // set when local changes were saved
     std::size_t stale_temps_removed = 0;
+    std::string held_reason;      // pinned because on_change failed (empty: pinned by the operator)
+    std::string on_change_error;  // on_change failed: what happened (the run then exits 1)
 };
 
 PullResult pull(const Settings& settings, const PullOptions& options);

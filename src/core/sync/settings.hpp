@@ -30,6 +30,11 @@ struct Settings {
     std::filesystem::path ca_file;
     std::string https_user, https_secret;  // from the credentials file or the environment
     std::vector<std::string> mirrors;      // primary: remotes every release is pushed to
+    // Operator commands.
+    std::string validate;                   // primary: run before publishing; non-zero blocks the release
+    std::string on_change;                  // peer: run after a pull changed something
+    bool revert_on_change_failure = false;  // on_change_failure = revert
+    int hook_timeout = 300;                 // seconds bounding validate and on_change
 };
 
 // Files and folders inside the state folder.
@@ -41,6 +46,7 @@ struct StatePaths {
     std::filesystem::path deployed() const { return root / "deployed"; }
     std::filesystem::path journal() const { return root / "journal"; }
     std::filesystem::path pinned() const { return root / "pinned"; }
+    std::filesystem::path changed_files() const { return root / "changed-files"; }
     std::filesystem::path repo() const { return root / "repo.git"; }
     std::filesystem::path backups() const { return root / "backup"; }
 };

@@ -1,0 +1,25 @@
+#pragma once
+// The facts of a node's last runs, kept in STATE/last-run for status, cluster views and metrics.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace depsync::sync {
+
+struct RunRecord {
+    std::int64_t last_attempt = 0;  // unix seconds
+    std::int64_t last_success = 0;
+    double last_duration = 0;  // seconds
+    std::uint64_t consecutive_failures = 0;
+    std::string last_error;       // empty after a success
+    std::string on_change_error;  // the last on_change failure, empty when it succeeded
+};
+
+RunRecord read_run_record(const std::filesystem::path& state);
+// Updates the record after a run: `error` empty for success.
+void record_run(const std::filesystem::path& state, double duration, const std::string& error);
+void record_on_change(const std::filesystem::path& state, const std::string& error);
+
+}  // namespace depsync::sync
