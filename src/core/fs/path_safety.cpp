@@ -37,6 +37,7 @@ std::optional<std::string> name_defect(std::string_view name) {
     }
     // git (with core.protectNTFS, its default) rejects .git with trailing dots or spaces and its 8.3 name.
     std::string l = lower(name);
+    l = l.substr(0, l.find(':'));  // NTFS alternate data streams: ".git::$INDEX_ALLOCATION"
     while (!l.empty() && (l.back() == '.' || l.back() == ' ')) l.pop_back();
     if (l == ".git" || l == "git~1") return "'.git' name";
     if (name.substr(0, temp_prefix.size()) == temp_prefix) return "reserved depsync temp name";

@@ -26,7 +26,9 @@ bool match_parts(const std::vector<std::string>& pat, std::size_t pi, const std:
                  std::size_t ni) {
     while (pi < pat.size()) {
         if (pat[pi] == "**") {
-            for (std::size_t k = ni; k <= path.size(); ++k)
+            // A trailing "**" matches what is inside, not the folder itself ("tmp/**" is not "tmp").
+            std::size_t first = pi + 1 == pat.size() ? ni + 1 : ni;
+            for (std::size_t k = first; k <= path.size(); ++k)
                 if (match_parts(pat, pi + 1, path, k)) return true;
             return false;
         }

@@ -70,6 +70,8 @@ class Executor {
             m_tree.sync();
         } catch (...) {
             discard_staged();
+            // The folders this run created go too, so a failed apply leaves no trace at all.
+            for (auto it = m_created.rbegin(); it != m_created.rend(); ++it) m_tree.remove_dir(*it);
             throw;
         }
         save_local_changes();
@@ -88,6 +90,7 @@ class Executor {
     const ApplyContext& m_ctx;
     fs::SafeTree m_tree;
     std::vector<PendingFile> m_pending;
+    std::vector<std::string> m_created;  // folders created before staging, removed again if staging fails
     unsigned m_seq = 0;
 
     void check_space() {
@@ -112,6 +115,7 @@ class Executor {
         if (::fstatat(parent, fs::name_of(s.path).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
             return S_ISDIR(st.st_mode);  // something else is in the way: it is removed first
         m_tree.make_dir(s.path);
+        m_created.push_back(s.path);
         return true;
     }
 
@@ -240,6 +244,15 @@ Plan plan_update(const git::Listing& deployed, const git::Listing& target, const
         plan.steps.push_back(std::move(s));
     };
 
+    std::set<std::string> kept_files;
+    auto kept_below = [&](const std::string& p) {
+        for (auto slash = p.rfind('/'); slash != std::string::npos; slash = p.rfind('/', slash - 1)) {
+            if (kept_files.count(p.substr(0, slash))) return true;
+            if (slash == 0) break;
+        }
+        return false;
+    };
+    auto local_is_file_like = [](const git::Entry* e) { return e && is_file_like(e->kind); };
     for (const std::string& p : paths) {
         const git::Entry* n = find(target, p);
         const git::Entry* o = find(deployed, p);
@@ -248,9 +261,16 @@ Plan plan_update(const git::Listing& deployed, const git::Listing& target, const
         // The local entry is what the deployed release put there: changing it loses nothing.
         bool clean = same(l, o) || (interrupted && l && same(l, find(*interrupted, p)));
         bool local_is_file = l && is_file_like(l->kind);
+        // Under a local file that is kept, the release cannot create a folder's content.
+        if (kept_below(p)) {
+            if (n) plan.kept.push_back(p);
+            continue;
+        }
         if (!clean && l) {
-            if (policy == LocalChanges::keep || (policy == LocalChanges::refuse && !o && !n)) {
+            // refuse stops the pull only for local changes on paths the release changes.
+            if (policy == LocalChanges::keep || (policy == LocalChanges::refuse && same(o, n))) {
                 plan.kept.push_back(p);
+                if (local_is_file_like(l)) kept_files.insert(p);
                 continue;
             }
             if (policy == LocalChanges::refuse) {

@@ -49,7 +49,7 @@ StatCache StatCache::load(const std::filesystem::path& file) {
         unsigned long long size = 0, ino = 0;
         unsigned mode = 0;
         int racy = 0, consumed = 0;
-        if (std::sscanf(line.c_str(), "%40s %lld %lld %llu %llu %o %d %n", hex, &mt, &ct, &size, &ino, &mode,
+        if (std::sscanf(line.c_str(), "%40s %lld %lld %llu %llu %o %d%n", hex, &mt, &ct, &size, &ino, &mode,
                         &racy, &consumed) < 7 ||
             consumed <= 0)
             return StatCache{};
@@ -57,7 +57,8 @@ StatCache StatCache::load(const std::filesystem::path& file) {
         if (git_oid_fromstr(&f.oid, hex) < 0) return StatCache{};
         f.stat = {mt, ct, size, ino, mode};
         f.racy = racy != 0;
-        cache.m_files[line.substr(static_cast<std::size_t>(consumed))] = f;
+        // Exactly one separator: a path may itself start with blanks.
+        cache.m_files[line.substr(static_cast<std::size_t>(consumed) + 1)] = f;
     }
     return cache;
 }
