@@ -1,0 +1,573 @@
+// Pull and publish over ssh against a real sshd on 127.0.0.1 started by each test: host keys verified against
+// the configured known_hosts file (never the user's), client keys, mirrors, and a server that stalls.
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+
+#include "cluster.hpp"
+#include "core/error.hpp"
+#include "core/git/remote_url.hpp"
+#include "support/sshd_server.hpp"
+#include "support/tcp_proxy.hpp"
+#include "support/tree_gen.hpp"
+
+namespace {
+
+using namespace depsync::e2e;
+namespace dt = depsync::testing;
+namespace stdfs = std::filesystem;
+using dt::SshKeyType;
+
+std::string in_quotes(const std::string& s) {
+    return "\"" + s + "\"";
+}
+
+// Sets config keys of a node: the line of a key already there is replaced, other keys are appended. The file
+// becomes mode 600, as depsync requires of a config naming a key file.
+void set_config(const stdfs::path& config, const std::vector<std::pair<std::string, std::string>>& keys) {
+    std::ifstream in(config);
+    std::string line, text;
+    std::vector<bool> done(keys.size(), false);
+    while (std::getline(in, line)) {
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            if (line.rfind(keys[i].first + " =", 0) == 0) {
+                line = keys[i].first + " = " + keys[i].second;
+                done[i] = true;
+            }
+        }
+        text += line + "\n";
+    }
+    for (std::size_t i = 0; i < keys.size(); ++i)
+        if (!done[i]) text += keys[i].first + " = " + keys[i].second + "\n";
+    write_file(config, text);
+    stdfs::permissions(config, stdfs::perms::owner_read | stdfs::perms::owner_write);
+}
+
+void write_lines(const stdfs::path& file, const std::vector<std::string>& lines) {
+    std::string text;
+    for (const auto& l : lines) text += l + "\n";
+    write_file(file, text);
+}
+
+// A cluster whose peers will reach the primary's repository through a real sshd.
+struct SshCluster {
+    Cluster cluster;
+    dt::SshdServer sshd;
+    stdfs::path ed25519_key, ecdsa_key;
+
+    explicit SshCluster(std::size_t peers = 1)
+        : cluster(peers),
+          sshd(cluster.root() / "sshd"),
+          ed25519_key(cluster.root() / "keys/id_ed25519"),
+          ecdsa_key(cluster.root() / "keys/id_ecdsa") {
+        dt::generate_ssh_key(ed25519_key, SshKeyType::ed25519);
+        dt::generate_ssh_key(ecdsa_key, SshKeyType::ecdsa);
+        sshd.authorize(pub(ed25519_key));
+        sshd.authorize(pub(ecdsa_key));
+        dt::generate_tree(cluster.primary().dir, dt::Profile::small, 5, 0.05);
+    }
+
+    static stdfs::path pub(const stdfs::path& key) {
+        stdfs::path p = key;
+        p += ".pub";
+        return p;
+    }
+
+    // A known_hosts file of the test's own, holding `lines`.
+    stdfs::path known_hosts(const std::string& name, const std::vector<std::string>& lines) const {
+        stdfs::path file = cluster.root() / ("known_hosts-" + name);
+        write_lines(file, lines);
+        return file;
+    }
+    std::vector<std::string> all_host_lines() const {
+        return {sshd.known_hosts_line(SshKeyType::ed25519), sshd.known_hosts_line(SshKeyType::ecdsa)};
+    }
+
+    // Points a peer at `url` with a key file and a known_hosts file.
+    void use_ssh(std::size_t peer, const std::string& url, const stdfs::path& key,
+                 const stdfs::path& known_hosts) const {
+        set_config(cluster.peer(peer).config, {{"remote", in_quotes(url)},
+                                               {"ssh_key", in_quotes(key.string())},
+                                               {"known_hosts", in_quotes(known_hosts.string())}});
+    }
+    std::string repo_url() const { return sshd.url(cluster.repo()); }
+
+    // Why a failure happened, with sshd's side of the story.
+    std::string describe_run(const ProcessResult& r) const {
+        return describe(r) + "--- sshd log:\n" + sshd.log();
+    }
+};
+
+#define REQUIRE_SSH_SUCCESS(setup, run_expression)                      \
+    do {                                                                \
+        const ::depsync::testing::ProcessResult& r_ = (run_expression); \
+        INFO((setup).describe_run(r_));                                 \
+        REQUIRE(r_.exit_code == 0);                                     \
+    } while (false)
+
+void require_same_tree(const stdfs::path& a, const stdfs::path& b) {
+    auto diff = differences(a, b);
+    INFO(dt::format_differences(diff));
+    REQUIRE(diff.empty());
+}
+
+// The deployment directory exactly as it is, every permission bit included.
+void require_unchanged(const dt::TreeListing& before, const stdfs::path& dir) {
+    auto diff = dt::diff_trees(before, dt::describe_tree(dir), {}, dt::ModeCheck::exact);
+    INFO("the deployment directory changed:" << dt::format_differences(diff));
+    REQUIRE(diff.empty());
+}
+
+std::string read_or_empty(const stdfs::path& file) {
+    std::error_code ec;
+    return stdfs::exists(file, ec) ? read_file(file) : std::string();
+}
+
+// The "published rN ..." line wherever it is in publish's output (mirror reports may come first).
+std::optional<PublishedLine> published_line(const std::string& out) {
+    std::size_t pos = out.find("published r");
+    if (pos == std::string::npos || (pos > 0 && out[pos - 1] != '\n')) return std::nullopt;
+    return parse_published(out.substr(pos));
+}
+
+std::string rev_parse(const stdfs::path& repo, const std::string& rev) {
+    ProcessResult r = git({"-C", repo.string(), "rev-parse", "--verify", "-q", rev});
+    return r.exit_code == 0 ? r.out.substr(0, r.out.find('\n')) : std::string();
+}
+
+}  // namespace
+
+TEST_CASE("ssh transport: peers pull from a host in their known_hosts with an ed25519 or an ecdsa key",
+          "[e2e][ssh]") {
+    const char* home = std::getenv("HOME");
+    const stdfs::path user_known_hosts = stdfs::path(home ? home : "/root") / ".ssh/known_hosts";
+    const std::string user_known_hosts_before = read_or_empty(user_known_hosts);
+
+    SshCluster s(2);
+    REQUIRE_SUCCESS(s.cluster.publish("first"));
+    stdfs::path kh = s.known_hosts("both", s.all_host_lines());
+    s.use_ssh(0, s.repo_url(), s.ed25519_key, kh);
+    s.use_ssh(1, s.repo_url(), s.ecdsa_key, kh);
+
+    for (std::size_t i = 0; i < 2; ++i) {
+        ProcessResult r = s.cluster.pull(i);
+        REQUIRE_SSH_SUCCESS(s, r);
+        auto line = parse_pulled(r.out);
+        REQUIRE(line);
+        CHECK(line->to == 1);
+        require_same_tree(s.cluster.primary().dir, s.cluster.peer(i).dir);
+    }
+    // The sshd saw both key types log in.
+    CHECK(s.sshd.log().find("Accepted publickey for " + dt::current_user_name()) != std::string::npos);
+    CHECK(s.sshd.log().find(": ED25519 ") != std::string::npos);
+    CHECK(s.sshd.log().find(": ECDSA ") != std::string::npos);
+
+    // A second release travels the same way, and the user's own known_hosts was never touched.
+    write_file(s.cluster.primary().dir / "userstores/added.xml", "<userstore name=\"added\"/>\n");
+    REQUIRE_SUCCESS(s.cluster.publish("second"));
+    ProcessResult r = s.cluster.pull(0);
+    REQUIRE_SSH_SUCCESS(s, r);
+    REQUIRE(parse_pulled(r.out));
+    CHECK(parse_pulled(r.out)->to == 2);
+    require_same_tree(s.cluster.primary().dir, s.cluster.peer(0).dir);
+    CHECK(read_or_empty(user_known_hosts) == user_known_hosts_before);
+}
+
+TEST_CASE("ssh transport: scp-like remotes user@host:path are ssh on port 22", "[e2e][ssh]") {
+    using depsync::git::parse_remote_url;
+    using depsync::git::Scheme;
+    auto scp = parse_remote_url("deploy@primary.example:/srv/depsync/releases.git");
+    CHECK(scp.scheme == Scheme::ssh);
+    CHECK(scp.user == "deploy");
+    CHECK(scp.host == "primary.example");
+    CHECK(scp.port == 0);
+    CHECK(scp.path == "/srv/depsync/releases.git");
+    auto relative = parse_remote_url("primary:releases.git");
+    CHECK(relative.scheme == Scheme::ssh);
+    CHECK(relative.user.empty());
+    CHECK(relative.path == "releases.git");
+    auto full = parse_remote_url("ssh://deploy@10.1.2.3:2222/srv/r.git");
+    CHECK(full.scheme == Scheme::ssh);
+    CHECK(full.port == 2222);
+    CHECK(full.path == "/srv/r.git");
+    CHECK(parse_remote_url("/srv/r.git").scheme == Scheme::local);
+    CHECK_THROWS_AS(parse_remote_url("ftp://host/r.git"), depsync::Error);
+
+    // A real pull needs a server on port 22: 127.0.0.2 is loopback too, and usually has port 22 free even
+    // where the machine runs its own sshd on 127.0.0.1.
+    Cluster cluster(1);
+    std::optional<dt::SshdServer> sshd;
+    try {
+        dt::SshdOptions options;
+        options.address = "127.0.0.2";
+        options.port = 22;
+        sshd.emplace(cluster.root() / "sshd22", options);
+    } catch (const std::exception& e) {
+        WARN("not tried for real: port 22 on 127.0.0.2 cannot be had here (" << e.what() << ")");
+        return;
+    }
+    stdfs::path key = cluster.root() / "keys/id_ed25519";
+    dt::generate_ssh_key(key, SshKeyType::ed25519);
+    sshd->authorize(SshCluster::pub(key));
+    dt::generate_tree(cluster.primary().dir, dt::Profile::small, 9, 0.05);
+    REQUIRE_SUCCESS(cluster.publish("first"));
+    stdfs::path kh = cluster.root() / "known_hosts";
+    // On port 22 known_hosts names the host without brackets or port.
+    CHECK(sshd->known_hosts_name() == "127.0.0.2");
+    write_lines(kh, {sshd->known_hosts_line(SshKeyType::ed25519)});
+    std::string url = dt::current_user_name() + "@127.0.0.2:" + cluster.repo().string();
+    std::vector<std::pair<std::string, std::string>> keys = {{"remote", in_quotes(url)},
+                                                             {"ssh_key", in_quotes(key.string())},
+                                                             {"known_hosts", in_quotes(kh.string())}};
+    set_config(cluster.peer(0).config, keys);
+    ProcessResult r = cluster.pull(0);
+    INFO(describe(r) << "--- sshd log:\n" << sshd->log());
+    REQUIRE(r.exit_code == 0);
+    require_same_tree(cluster.primary().dir, cluster.peer(0).dir);
+}
+
+TEST_CASE("ssh transport: an unknown host is refused with its fingerprint and the line to add",
+          "[e2e][ssh]") {
+    SshCluster s;
+    REQUIRE_SUCCESS(s.cluster.publish("first"));
+    const auto before = dt::describe_tree(s.cluster.peer(0).dir);
+
+    // A known_hosts that knows another host (with one of this server's keys, even) but not this one.
+    stdfs::path kh = s.known_hosts(
+        "other", {"primary.example " + dt::ssh_public_key_text(s.sshd.host_key_pub(SshKeyType::ed25519))});
+    s.use_ssh(0, s.repo_url(), s.ed25519_key, kh);
+    ProcessResult r = s.cluster.pull(0);
+    INFO(s.describe_run(r));
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("unknown ssh host " + s.sshd.known_hosts_name()) != std::string::npos);
+    static const std::regex offer(
+        R"(its (\S+) key fingerprint is (SHA256:\S+)\. If that is right, add this line to (\S+):\n  ([^\n]+))");
+    std::smatch m;
+    REQUIRE(std::regex_search(r.err, m, offer));
+    const std::string type = m[1];
+    REQUIRE((type == "ssh-ed25519" || type == "ecdsa-sha2-nistp256"));
+    SshKeyType offered = type == "ssh-ed25519" ? SshKeyType::ed25519 : SshKeyType::ecdsa;
+    // The fingerprint is the one OpenSSH prints for the server's key, and the line is the one to add.
+    CHECK(m[2] == dt::ssh_fingerprint_of(s.sshd.host_key_pub(offered)));
+    CHECK(m[3] == kh.string());
+    const std::string add_line = m[4];
+    CHECK(add_line == s.sshd.known_hosts_line(offered));
+    require_unchanged(before, s.cluster.peer(0).dir);
+
+    // The operator checks the fingerprint and adds the line: the same pull now succeeds.
+    write_file(kh, read_file(kh) + add_line + "\n");
+    ProcessResult again = s.cluster.pull(0);
+    REQUIRE_SSH_SUCCESS(s, again);
+    require_same_tree(s.cluster.primary().dir, s.cluster.peer(0).dir);
+}
+
+TEST_CASE("ssh transport: a missing known_hosts file refuses the host and says which file to create",
+          "[e2e][ssh]") {
+    SshCluster s;
+    REQUIRE_SUCCESS(s.cluster.publish("first"));
+    stdfs::path kh = s.cluster.root() / "no-such-known_hosts";
+    s.use_ssh(0, s.repo_url(), s.ed25519_key, kh);
+    ProcessResult r = s.cluster.pull(0);
+    INFO(s.describe_run(r));
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find(kh.string()) != std::string::npos);
+    CHECK(r.err.find("SHA256:") != std::string::npos);
+    CHECK(dt::describe_tree(s.cluster.peer(0).dir).empty());
+}
+
+TEST_CASE("ssh transport: a changed host key is refused loudly and nothing is applied", "[e2e][ssh]") {
+    SshCluster s;
+    REQUIRE_SUCCESS(s.cluster.publish("first"));
+    stdfs::path kh = s.known_hosts("right", s.all_host_lines());
+    s.use_ssh(0, s.repo_url(), s.ed25519_key, kh);
+    REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0));
+
+    // The server now presents keys other than the recorded ones: the recorded entries are an impostor's view.
+    write_file(s.cluster.primary().dir / "userstores/added.xml", "<userstore name=\"added\"/>\n");
+    REQUIRE_SUCCESS(s.cluster.publish("second"));
+    const auto before = dt::describe_tree(s.cluster.peer(0).dir);
+    for (SshKeyType type : {SshKeyType::ed25519, SshKeyType::ecdsa}) {
+        stdfs::path other = s.cluster.root() / (std::string("other_") + dt::ssh_keygen_type(type));
+        dt::generate_ssh_key(other, type);
+        stdfs::path other_pub = other;
+        other_pub += ".pub";
+        write_file(kh, (type == SshKeyType::ed25519 ? std::string() : read_file(kh)) +
+                           s.sshd.known_hosts_name() + " " + dt::ssh_public_key_text(other_pub) + "\n");
+    }
+    ProcessResult r = s.cluster.pull(0);
+    INFO(s.describe_run(r));
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("HOST KEY CHANGED for " + s.sshd.known_hosts_name()) != std::string::npos);
+    // It names the key the server really presented, so the operator can compare with the server's own.
+    CHECK(
+        (r.err.find(dt::ssh_fingerprint_of(s.sshd.host_key_pub(SshKeyType::ed25519))) != std::string::npos ||
+         r.err.find(dt::ssh_fingerprint_of(s.sshd.host_key_pub(SshKeyType::ecdsa))) != std::string::npos));
+    require_unchanged(before, s.cluster.peer(0).dir);
+}
+
+TEST_CASE("ssh transport: a client key the server does not accept is refused", "[e2e][ssh]") {
+    SshCluster s;
+    REQUIRE_SUCCESS(s.cluster.publish("first"));
+    stdfs::path stranger = s.cluster.root() / "keys/id_stranger";
+    dt::generate_ssh_key(stranger, SshKeyType::ed25519);
+    s.use_ssh(0, s.repo_url(), stranger, s.known_hosts("both", s.all_host_lines()));
+    ProcessResult r = s.cluster.pull(0);
+    INFO(s.describe_run(r));
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("refused the key " + stranger.string()) != std::string::npos);
+    CHECK(r.err.find("authorized_keys") != std::string::npos);
+    CHECK(dt::describe_tree(s.cluster.peer(0).dir).empty());
+}
+
+TEST_CASE("ssh transport: an RSA client key gets the reason it fails and what to use instead", "[e2e][ssh]") {
+    SshCluster s;
+    REQUIRE_SUCCESS(s.cluster.publish("first"));
+    stdfs::path rsa = s.cluster.root() / "keys/id_rsa";
+    dt::generate_ssh_key(rsa, SshKeyType::rsa);
+    // Authorized: the server refuses its SHA-1 signature, not the key.
+    s.sshd.authorize(SshCluster::pub(rsa));
+    s.use_ssh(0, s.repo_url(), rsa, s.known_hosts("both", s.all_host_lines()));
+    ProcessResult r = s.cluster.pull(0);
+    INFO(s.describe_run(r));
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("RSA key " + rsa.string()) != std::string::npos);
+    CHECK(r.err.find("SHA-1") != std::string::npos);
+    CHECK(r.err.find("ed25519") != std::string::npos);
+    CHECK(dt::describe_tree(s.cluster.peer(0).dir).empty());
+}
+
+TEST_CASE("ssh transport: unparseable known_hosts lines do not break the valid entries", "[e2e][ssh]") {
+    SshCluster s;
+    REQUIRE_SUCCESS(s.cluster.publish("first"));
+    const std::string name = s.sshd.known_hosts_name();
+    std::string bad;
+    SECTION("a line of plain text") {
+        bad = "this line is not a known_hosts entry";
+    }
+    SECTION("a marker without a host") {
+        bad = "@revoked";
+    }
+    SECTION("a key that is not base64") {
+        bad = name + " ssh-ed25519 !!!not-base64!!!";
+    }
+    SECTION("a key type this libssh2 does not know, for another host") {
+        bad = "other.example sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIA==";
+    }
+    INFO("bad line: " << bad);
+    // The valid entry is the server's ed25519 key only, after the bad line: a client that gave up at the bad
+    // line, or let it choose the key type to ask for, would fail.
+    stdfs::path kh =
+        s.known_hosts("messy", {"# a comment", "", bad, s.sshd.known_hosts_line(SshKeyType::ed25519)});
+    s.use_ssh(0, s.repo_url(), s.ed25519_key, kh);
+    REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0));
+    require_same_tree(s.cluster.primary().dir, s.cluster.peer(0).dir);
+}
+
+TEST_CASE("ssh transport: an entry this host cannot use, before the valid one, does not break the connection",
+          "[e2e][ssh][!mayfail]") {
+    // libgit2 1.5.1 asks the server only for the key type of the first entry it finds for the host.
+    SshCluster s;
+    REQUIRE_SUCCESS(s.cluster.publish("first"));
+    const std::string name = s.sshd.known_hosts_name();
+    std::string first;
+    SECTION("a key type this libssh2 does not know") {
+        first = name + " sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIA==";
+    }
+    SECTION("a key type the server does not have") {
+        stdfs::path rsa = s.cluster.root() / "keys/other_rsa";
+        dt::generate_ssh_key(rsa, SshKeyType::rsa);
+        first = name + " " + dt::ssh_public_key_text(SshCluster::pub(rsa));
+    }
+    INFO("first entry: " << first);
+    stdfs::path kh = s.known_hosts("first", {first, s.sshd.known_hosts_line(SshKeyType::ed25519)});
+    s.use_ssh(0, s.repo_url(), s.ed25519_key, kh);
+    REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0));
+    require_same_tree(s.cluster.primary().dir, s.cluster.peer(0).dir);
+}
+
+TEST_CASE("ssh transport: known_hosts with only one of the server's key types is enough", "[e2e][ssh]") {
+    SshCluster s(2);
+    REQUIRE_SUCCESS(s.cluster.publish("first"));
+    // The server offers both ed25519 and ecdsa; each peer knows only one of them.
+    s.use_ssh(0, s.repo_url(), s.ed25519_key,
+              s.known_hosts("ed25519", {s.sshd.known_hosts_line(SshKeyType::ed25519)}));
+    s.use_ssh(1, s.repo_url(), s.ed25519_key,
+              s.known_hosts("ecdsa", {s.sshd.known_hosts_line(SshKeyType::ecdsa)}));
+    for (std::size_t i = 0; i < 2; ++i) {
+        REQUIRE_SSH_SUCCESS(s, s.cluster.pull(i));
+        require_same_tree(s.cluster.primary().dir, s.cluster.peer(i).dir);
+    }
+}
+
+TEST_CASE("ssh transport: the primary pushes each release to a mirror, and a peer pulls from the mirror",
+          "[e2e][ssh][!mayfail]") {
+    SshCluster s;
+    const stdfs::path mirror = s.cluster.root() / "mirror.git";
+    REQUIRE(git({"init", "-q", "--bare", "-b", "main", mirror.string()}).exit_code == 0);
+    stdfs::path kh = s.known_hosts("both", s.all_host_lines());
+    const std::string mirror_url = s.sshd.url(mirror);
+    set_config(s.cluster.primary().config, {{"mirror", "[" + in_quotes(mirror_url) + "]"},
+                                            {"ssh_key", in_quotes(s.ed25519_key.string())},
+                                            {"known_hosts", in_quotes(kh.string())}});
+
+    ProcessResult published = s.cluster.publish("first");
+    REQUIRE_SSH_SUCCESS(s, published);
+    CHECK(published.out.find("mirror " + mirror_url + ": pushed") != std::string::npos);
+    CHECK(rev_parse(mirror, "refs/heads/main") == rev_parse(s.cluster.repo(), "refs/heads/main"));
+    CHECK(rev_parse(mirror, "refs/tags/r1") == rev_parse(s.cluster.repo(), "refs/tags/r1"));
+    ProcessResult fsck = git({"-C", mirror.string(), "fsck", "--strict"});
+    INFO(describe(fsck));
+    CHECK(fsck.exit_code == 0);
+
+    s.use_ssh(0, mirror_url, s.ecdsa_key, kh);
+    REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0));
+    require_same_tree(s.cluster.primary().dir, s.cluster.peer(0).dir);
+
+    // The next release follows; an unchanged publish finds the mirror up to date.
+    write_file(s.cluster.primary().dir / "userstores/added.xml", "<userstore name=\"added\"/>\n");
+    ProcessResult second = s.cluster.publish("second");
+    REQUIRE_SSH_SUCCESS(s, second);
+    CHECK(second.out.find("mirror " + mirror_url + ": pushed") != std::string::npos);
+    CHECK(rev_parse(mirror, "refs/heads/main") == rev_parse(s.cluster.repo(), "refs/heads/main"));
+    CHECK(rev_parse(mirror, "refs/tags/r2") == rev_parse(s.cluster.repo(), "refs/tags/r2"));
+    ProcessResult noop = s.cluster.publish("nothing new");
+    REQUIRE_SSH_SUCCESS(s, noop);
+    CHECK(noop.out.find("FAILED") == std::string::npos);
+    REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0));
+    require_same_tree(s.cluster.primary().dir, s.cluster.peer(0).dir);
+}
+
+TEST_CASE("ssh transport: a failed mirror push keeps the release and the next publish pushes it",
+          "[e2e][ssh][!mayfail]") {
+    SshCluster s;
+    const stdfs::path mirror = s.cluster.root() / "mirror.git";
+    REQUIRE(git({"init", "-q", "--bare", "-b", "main", mirror.string()}).exit_code == 0);
+    // Nothing listens on the mirror's port yet; later a forwarder to the sshd takes it.
+    const int mirror_port = dt::free_port();
+    const std::string mirror_url =
+        "ssh://" + dt::current_user_name() + "@127.0.0.1:" + std::to_string(mirror_port) + mirror.string();
+    const std::string mirror_name = "[127.0.0.1]:" + std::to_string(mirror_port);
+    stdfs::path kh = s.known_hosts(
+        "mirror", {mirror_name + " " + dt::ssh_public_key_text(s.sshd.host_key_pub(SshKeyType::ed25519)),
+                   mirror_name + " " + dt::ssh_public_key_text(s.sshd.host_key_pub(SshKeyType::ecdsa))});
+    set_config(s.cluster.primary().config, {{"mirror", "[" + in_quotes(mirror_url) + "]"},
+                                            {"ssh_key", in_quotes(s.ed25519_key.string())},
+                                            {"known_hosts", in_quotes(kh.string())}});
+
+    ProcessResult first = s.cluster.publish("first");
+    INFO(s.describe_run(first));
+    REQUIRE(first.exit_code == 0);
+    auto line = published_line(first.out);
+    REQUIRE(line);
+    CHECK(line->release == 1);
+    CHECK(first.out.find("mirror " + mirror_url + ": FAILED, retried on the next publish") !=
+          std::string::npos);
+    CHECK(first.err.find("retried on the next publish") != std::string::npos);
+    CHECK(!rev_parse(s.cluster.repo(), "refs/heads/main").empty());
+    CHECK(rev_parse(mirror, "refs/heads/main").empty());
+
+    dt::TcpProxy forwarder(s.sshd.port(), mirror_port);
+    ProcessResult next = s.cluster.publish("nothing new");
+    INFO(s.describe_run(next));
+    REQUIRE(next.exit_code == 0);
+    CHECK(parse_nothing_to_publish(next.out.substr(next.out.find("nothing to publish"))) ==
+          std::optional<std::uint64_t>(1));
+    CHECK(next.out.find("mirror " + mirror_url + ": pushed") != std::string::npos);
+    CHECK(rev_parse(mirror, "refs/heads/main") == rev_parse(s.cluster.repo(), "refs/heads/main"));
+    CHECK(rev_parse(mirror, "refs/tags/r1") == rev_parse(s.cluster.repo(), "refs/tags/r1"));
+    CHECK(git({"-C", mirror.string(), "fsck", "--strict"}).exit_code == 0);
+}
+
+TEST_CASE("ssh transport: publish prints its result line first when a mirror is configured",
+          "[e2e][ssh][!mayfail]") {
+    // The command-line contract: publish's first line is 'published rN <id> (...)'; mirror reports follow.
+    Cluster cluster(0);
+    write_file(cluster.primary().dir / "userstores/one.xml", "<userstore/>\n");
+    const int closed_port = dt::free_port();
+    set_config(cluster.primary().config,
+               {{"mirror",
+                 "[" + in_quotes("ssh://root@127.0.0.1:" + std::to_string(closed_port) + "/m.git") + "]"}});
+    ProcessResult r = cluster.publish("first");
+    INFO(describe(r));
+    REQUIRE(r.exit_code == 0);
+    CHECK(parse_published(r.out));
+}
+
+TEST_CASE(
+    "ssh transport: a server that accepts the connection and never answers ends the pull by the timeout",
+    "[e2e][ssh]") {
+    SshCluster s;
+    REQUIRE_SUCCESS(s.cluster.publish("first"));
+    stdfs::path kh = s.known_hosts("both", s.all_host_lines());
+    s.use_ssh(0, s.repo_url(), s.ed25519_key, kh);
+    REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0));
+    write_file(s.cluster.primary().dir / "userstores/added.xml", "<userstore name=\"added\"/>\n");
+    REQUIRE_SUCCESS(s.cluster.publish("second"));
+    const auto before = dt::describe_tree(s.cluster.peer(0).dir);
+
+    dt::TcpProxy silent(std::nullopt);
+    s.use_ssh(0,
+              "ssh://" + dt::current_user_name() + "@127.0.0.1:" + std::to_string(silent.port()) +
+                  s.cluster.repo().string(),
+              s.ed25519_key, kh);
+    auto start = std::chrono::steady_clock::now();
+    ProcessResult r = s.cluster.pull(0, {"--timeout", "2"});
+    auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    INFO(describe(r) << "took " << seconds << " s");
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("timeout") != std::string::npos);
+    CHECK(silent.connections() >= 1);
+    // Not a timing measurement: only that the run ended because of the timeout rather than hanging on.
+    CHECK(seconds < 30);
+    require_unchanged(before, s.cluster.peer(0).dir);
+}
+
+TEST_CASE("ssh transport: a connection that stalls or drops in the middle of the transfer applies nothing",
+          "[e2e][ssh]") {
+    SshCluster s;
+    REQUIRE_SUCCESS(s.cluster.publish("first"));
+    dt::TcpProxy proxy(s.sshd.port());
+    const std::string name = "[127.0.0.1]:" + std::to_string(proxy.port());
+    stdfs::path kh = s.known_hosts(
+        "proxy", {name + " " + dt::ssh_public_key_text(s.sshd.host_key_pub(SshKeyType::ed25519)),
+                  name + " " + dt::ssh_public_key_text(s.sshd.host_key_pub(SshKeyType::ecdsa))});
+    s.use_ssh(0,
+              "ssh://" + dt::current_user_name() + "@127.0.0.1:" + std::to_string(proxy.port()) +
+                  s.cluster.repo().string(),
+              s.ed25519_key, kh);
+    REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0));
+
+    // A release with 2 MB that does not compress, so the cut falls inside the pack.
+    dt::Rng rng(17);
+    dt::write_car(s.cluster.primary().dir / "carbonapps/Big_1.0.0.car", "Big", "1.0.0", 2 << 20, rng);
+    REQUIRE_SUCCESS(s.cluster.publish("second"));
+    const auto before = dt::describe_tree(s.cluster.peer(0).dir);
+    const std::uint64_t cut_at = 256 * 1024;
+    const std::uint64_t forwarded_before = proxy.bytes_to_clients();
+
+    SECTION("stalled") {
+        proxy.set_fault({dt::ProxyFault::Action::stall, cut_at, dt::ProxyFault::Direction::to_client});
+        ProcessResult r = s.cluster.pull(0, {"--timeout", "3"});
+        INFO(describe(r));
+        CHECK(r.exit_code == 1);
+        CHECK(r.err.find("timeout") != std::string::npos);
+    }
+    SECTION("dropped") {
+        proxy.set_fault({dt::ProxyFault::Action::drop, cut_at, dt::ProxyFault::Direction::to_client});
+        ProcessResult r = s.cluster.pull(0, {"--timeout", "30"});
+        INFO(describe(r));
+        CHECK(r.exit_code == 1);
+        CHECK(r.err.find("cannot") != std::string::npos);
+    }
+    // Exactly the bytes before the cut reached the peer: the fault struck inside the transfer.
+    CHECK(proxy.bytes_to_clients() - forwarded_before == cut_at);
+    require_unchanged(before, s.cluster.peer(0).dir);
+
+    // Once the connection behaves again, the same pull completes.
+    proxy.set_fault({});
+    REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0));
+    require_same_tree(s.cluster.primary().dir, s.cluster.peer(0).dir);
+}
