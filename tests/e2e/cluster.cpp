@@ -33,14 +33,17 @@ Cluster::Cluster(std::size_t peers) : m_primary(make_node(m_temp, "primary")) {
                           m_primary.dir.string(), "--repo", repo().string(), "--state",
                           m_primary.state.string(), "--node", m_primary.name}),
             "init the primary");
-    for (std::size_t i = 0; i < peers; ++i) {
-        Node peer = make_node(m_temp, "peer" + std::to_string(i + 1));
-        checked(testing::run({testing::depsync_bin(), "-c", peer.config.string(), "init", "peer", "--dir",
-                              peer.dir.string(), "--remote", repo().string(), "--state", peer.state.string(),
-                              "--node", peer.name}),
-                "init " + peer.name);
-        m_peers.push_back(peer);
-    }
+    for (std::size_t i = 0; i < peers; ++i) add_peer("peer" + std::to_string(i + 1), repo().string());
+}
+
+Node Cluster::add_peer(const std::string& name, const std::string& remote) {
+    Node peer = make_node(m_temp, name);
+    checked(testing::run({testing::depsync_bin(), "-c", peer.config.string(), "init", "peer", "--dir",
+                          peer.dir.string(), "--remote", remote, "--state", peer.state.string(), "--node",
+                          peer.name}),
+            "init " + peer.name);
+    m_peers.push_back(peer);
+    return m_peers.back();
 }
 
 ProcessResult Cluster::depsync(const Node& node, const std::vector<std::string>& args) const {

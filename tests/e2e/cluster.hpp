@@ -34,6 +34,9 @@ class Cluster {
     std::filesystem::path repo() const { return m_temp / "releases.git"; }
     const Node& primary() const { return m_primary; }
     const Node& peer(std::size_t index) const { return m_peers.at(index); }
+    // Sets up one more peer (index peer_count() before the call) fetching from `remote`; throws if init
+    // fails.
+    Node add_peer(const std::string& name, const std::string& remote);
     std::size_t peer_count() const { return m_peers.size(); }
 
     // `depsync -c CONF --settle 1 ARGS...` for the node; the short settle keeps a refused publish fast.
