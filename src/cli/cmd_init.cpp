@@ -26,7 +26,15 @@ std::string config_text(const sync::Settings& s, const std::vector<std::string>&
         "'.\n# Every key can also be given as --key on the command line; see 'depsync --help'.\n";
     out += "role = " + role + "\n";
     out += "node = " + quoted(s.node) + "\n";
-    out += "dir = " + quoted(s.dir.string()) + "\n";
+    if (s.roots.empty()) {
+        out += "dir = " + quoted(s.dir.string()) + "\n";
+    } else {
+        std::string roots;
+        for (const auto& r : s.roots)
+            roots += (roots.empty() ? "" : ", ") + quoted(r.name + "=" + r.dir.string());
+        out += "# Directories released together: NAME=PATH (the name is the folder in the release).\n";
+        out += "root = [" + roots + "]\n";
+    }
     if (s.role == sync::Role::primary) {
         out += "repo = " + quoted(s.repo.string()) + "\n";
     } else {
@@ -55,7 +63,14 @@ void run_init(Context& ctx, sync::Role role) {
         throw Error("init primary needs --repo BARE_REPO", ExitCode::usage);
     if (role == sync::Role::peer && g.remote.empty())
         throw Error("init peer needs --remote URL", ExitCode::usage);
-    if (g.dir.empty()) throw Error("init needs --dir DIR (the deployment directory)", ExitCode::usage);
+    if (g.dir.empty() && g.root.empty())
+        throw Error("init needs --dir DIR (the deployment directory) or --root NAME=DIR entries",
+                    ExitCode::usage);
+    for (std::string& r : g.root) {
+        auto eq = r.find('=');
+        if (eq != std::string::npos)
+            r = r.substr(0, eq + 1) + std::filesystem::absolute(r.substr(eq + 1)).lexically_normal().string();
+    }
     for (std::string* p : {&g.dir, &g.state, &g.repo})
         if (!p->empty()) *p = std::filesystem::absolute(*p).lexically_normal().string();
     if (role == sync::Role::peer && g.remote.find("://") == std::string::npos && !g.remote.empty() &&

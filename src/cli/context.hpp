@@ -18,7 +18,7 @@ struct GlobalOptions {
     bool quiet = false;
     // Config keys; each can also be given as --key on the command line.
     std::string role, node, dir, repo, remote, state, local_changes;
-    std::vector<std::string> exclude, node_local, mirror;
+    std::vector<std::string> exclude, node_local, mirror, root;
     std::string known_hosts, ssh_key, ca_file, credentials;
     std::string validate, on_change, on_change_failure;
     int hook_timeout = 300;
@@ -59,5 +59,6 @@ void add_status(CLI::App& app, Context& ctx);
 void add_history(CLI::App& app, Context& ctx);   // log, diff
 void add_rollback(CLI::App& app, Context& ctx);  // rollback, pin, unpin
 void add_verify(CLI::App& app, Context& ctx);    // verify, backups
+void add_watch(CLI::App& app, Context& ctx);
 
 }  // namespace depsync::cli

@@ -42,6 +42,10 @@ void add_global_options(CLI::App& app, Context& ctx, bool init) {
     app.add_option("--role", g.role, "primary or peer (written by init)")->group(keys);
     app.add_option("--node", g.node, "This node's name (default: host name)")->group(keys);
     app.add_option("--dir", g.dir, "The deployment directory")->group(keys);
+    app.add_option("--root", g.root,
+                   "NAME=PATH: one of several directories released together, instead of --dir (repeatable)")
+        ->group(keys)
+        ->take_all();
     app.add_option("--repo", g.repo, "Primary: the bare release repository")->group(keys);
     app.add_option("--remote", g.remote, "Peer: URL or path of the release repository")->group(keys);
     app.add_option("--state", g.state, "State folder: lock, caches, journal, fetched releases, backups")
@@ -124,6 +128,7 @@ int main(int argc, char** argv) {
     depsync::cli::add_history(app, ctx);
     depsync::cli::add_rollback(app, ctx);
     depsync::cli::add_verify(app, ctx);
+    depsync::cli::add_watch(app, ctx);
 
     try {
         app.parse(argc, argv);

@@ -73,9 +73,27 @@ sync::Settings make_settings(const GlobalOptions& g) {
     } else {
         throw Error("invalid role '" + g.role + "' (expected primary or peer)", ExitCode::usage);
     }
-    need(g.dir, "dir", "the deployment directory");
+    for (const std::string& spec : g.root) {
+        auto eq = spec.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+            throw Error("invalid root '" + spec + "' (expected NAME=/absolute/path)", ExitCode::usage);
+        sync::Root root{spec.substr(0, eq), spec.substr(eq + 1)};
+        if (root.name.find('/') != std::string::npos || root.name[0] == '.')
+            throw Error("invalid root name '" + root.name + "'", ExitCode::usage);
+        for (const auto& other : s.roots)
+            if (other.name == root.name)
+                throw Error("root '" + root.name + "' is named twice", ExitCode::usage);
+        if (!root.dir.is_absolute())
+            throw Error("root path " + root.dir.string() + " must be absolute", ExitCode::usage);
+        s.roots.push_back(root);
+    }
+    if (!s.roots.empty() && !g.dir.empty())
+        throw Error("configure either 'dir' or 'root' entries, not both", ExitCode::usage);
+    if (s.roots.empty()) need(g.dir, "dir", "the deployment directory");
     need(g.state, "state", "the state folder");
     s.dir = g.dir;
+    if (!s.dir.empty() && !s.dir.is_absolute())
+        throw Error("path " + s.dir.string() + " must be absolute", ExitCode::usage);
     s.state = g.state;
     if (s.role == sync::Role::primary) {
         need(g.repo, "repo", "the release repository");
@@ -84,7 +102,7 @@ sync::Settings make_settings(const GlobalOptions& g) {
         need(g.remote, "remote", "the primary's repository URL or path");
         s.remote = g.remote;
     }
-    for (const auto* p : {&s.dir, &s.state})
+    for (const auto* p : {&s.state})
         if (!p->is_absolute()) throw Error("path " + p->string() + " must be absolute", ExitCode::usage);
     s.node = g.node.empty() ? sync::host_name() : g.node;
     s.exclude = g.exclude;

@@ -223,7 +223,8 @@ class Executor {
             struct stat st {};
             int dfd = m_tree.dir(fs::parent_path_of(f.step->path));
             if (::fstatat(dfd, fs::name_of(f.step->path).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
-                m_ctx.cache->put(f.step->path, StatKey::of(st), f.step->entry.oid, now_ns());
+                m_ctx.cache->put(m_ctx.cache_prefix + f.step->path, StatKey::of(st), f.step->entry.oid,
+                                 now_ns());
         }
     }
 };

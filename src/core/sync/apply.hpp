@@ -52,6 +52,7 @@ struct ApplyContext {
     git_odb* odb = nullptr;
     std::filesystem::path backup_dir;  // where local changes are saved (created on first use)
     StatCache* cache = nullptr;        // updated with the files written
+    std::string cache_prefix;          // "name/" for a named root: the cache is keyed by release paths
 };
 
 // Carries out the plan. On failure before step 3 nothing visible has changed (temp files are removed).

@@ -14,6 +14,17 @@
 namespace depsync::sync {
 namespace {
 
+// The part of a release listing that belongs to one root, with paths relative to it.
+git::Listing root_part(const git::Listing& listing, const Root& root) {
+    if (root.name.empty()) return listing;
+    git::Listing out;
+    std::string prefix = root.name + "/";
+    for (auto it = listing.lower_bound(prefix);
+         it != listing.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it)
+        out.emplace(it->first.substr(prefix.size()), it->second);
+    return out;
+}
+
 git::Listing without(const git::Listing& listing, const fs::PathMatcher& matcher) {
     if (matcher.empty()) return listing;
     git::Listing out;
@@ -23,9 +34,22 @@ git::Listing without(const git::Listing& listing, const fs::PathMatcher& matcher
     return out;
 }
 
-git::Listing listing_of(git_repository* repo, const git_oid& commit, const fs::PathMatcher& skip) {
-    git::CommitPtr c = git::lookup_commit(repo, commit);
-    return without(git::read_tree(repo, *git_commit_tree_id(c.get())), skip);
+std::string prefixed(const Root& root, const std::string& path) {
+    return root.name.empty() ? path : root.name + "/" + path;
+}
+
+// Adds one root's plan to the combined plan, with paths named as in the release.
+void merge_plan(Plan& total, Plan part, const Root& root) {
+    for (Step& s : part.steps) s.path = prefixed(root, s.path);
+    for (auto& p : part.drift) p = prefixed(root, p);
+    for (auto& p : part.kept) p = prefixed(root, p);
+    total.steps.insert(total.steps.end(), part.steps.begin(), part.steps.end());
+    total.drift.insert(total.drift.end(), part.drift.begin(), part.drift.end());
+    total.kept.insert(total.kept.end(), part.kept.begin(), part.kept.end());
+    total.counts.added += part.counts.added;
+    total.counts.modified += part.counts.modified;
+    total.counts.deleted += part.counts.deleted;
+    total.backups += part.backups;
 }
 
 std::string timestamp() {
@@ -45,25 +69,52 @@ fs::PathMatcher untouchable_paths(const Settings& settings) {
     return m;
 }
 
+git::Listing release_part(git_repository* repo, const git_oid& commit, const Root& root,
+                          const fs::PathMatcher& skip) {
+    git::CommitPtr c = git::lookup_commit(repo, commit);
+    return without(root_part(git::read_tree(repo, *git_commit_tree_id(c.get())), root), skip);
+}
+
+void check_roots(const Settings& settings, git_repository* repo, const git_oid& commit) {
+    if (settings.roots.empty()) return;
+    git::CommitPtr c = git::lookup_commit(repo, commit);
+    git::Listing all = git::read_tree(repo, *git_commit_tree_id(c.get()));
+    for (const auto& [path, entry] : all) {
+        if (path.find('/') != std::string::npos) continue;
+        bool mapped = false;
+        for (const Root& r : settings.roots) mapped = mapped || r.name == path;
+        if (!mapped || entry.kind != git::EntryKind::directory)
+            throw Error("release has '" + path + "', which is not a root of this node (add root = \"" + path +
+                            "=/local/path\" to the config)",
+                        ExitCode::usage);
+    }
+}
+
 DeployResult deploy_release(const Settings& settings, git_repository* repo, const DeployRequest& request) {
     StatePaths state(settings.state);
     fs::PathMatcher skip = untouchable_paths(settings);
+    std::vector<Root> roots = roots_of(settings);
     // read_tree validates every path of the release before anything is touched.
-    git::Listing target = listing_of(repo, request.target, skip);
-    git::Listing old = request.from ? listing_of(repo, *request.from, skip) : git::Listing{};
+    check_roots(settings, repo, request.target);
 
     StatCache cache = StatCache::load(state.stat_cache());
     ScanOptions scan_options;
     scan_options.exclude = &skip;
     scan_options.remove_stale_temps = !request.dry_run;
-    ScanResult local = scan_tree(settings.dir, scan_options, cache);
+    ScanResult local = scan_roots(roots, scan_options, cache);
 
     DeployResult result;
     result.stale_temps_removed = local.stale_temps_removed;
-    git::Listing interrupted;
-    if (request.interrupted) interrupted = listing_of(repo, *request.interrupted, skip);
-    result.plan =
-        plan_update(old, target, local.listing, request.policy, request.interrupted ? &interrupted : nullptr);
+    std::vector<Plan> plans;
+    for (const Root& root : roots) {
+        git::Listing target = release_part(repo, request.target, root, skip);
+        git::Listing old = request.from ? release_part(repo, *request.from, root, skip) : git::Listing{};
+        git::Listing interrupted;
+        if (request.interrupted) interrupted = release_part(repo, *request.interrupted, root, skip);
+        plans.push_back(plan_update(old, target, root_part(local.listing, root), request.policy,
+                                    request.interrupted ? &interrupted : nullptr));
+        merge_plan(result.plan, plans.back(), root);
+    }
     if (request.dry_run) return result;
     if (request.policy == LocalChanges::refuse && !result.plan.drift.empty()) {
         std::string list;
@@ -77,10 +128,14 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
     git_odb* odb = nullptr;
     git::check(git_repository_odb(&odb, repo), "open object database");
     git::OdbPtr owned_odb(odb);
-    ApplyContext ctx{settings.dir, odb, state.backups() / (timestamp() + "-" + request.backup_label), &cache};
-    execute_plan(result.plan, ctx);
+    std::filesystem::path backup_dir = state.backups() / (timestamp() + "-" + request.backup_label);
+    for (std::size_t i = 0; i < roots.size(); ++i) {
+        ApplyContext ctx{roots[i].dir, odb, backup_dir / roots[i].name, &cache,
+                         roots[i].name.empty() ? std::string() : roots[i].name + "/"};
+        execute_plan(plans[i], ctx);
+    }
     cache.save(state.stat_cache());
-    if (result.plan.backups > 0) result.backup_dir = ctx.backup_dir;
+    if (result.plan.backups > 0) result.backup_dir = backup_dir;
     return result;
 }
 

@@ -12,6 +12,7 @@
 #include <git2.h>
 
 #include "core/fs/pattern.hpp"
+#include "core/git/tree_io.hpp"
 #include "core/sync/apply.hpp"
 #include "core/sync/settings.hpp"
 
@@ -35,6 +36,13 @@ struct DeployResult {
 
 // Paths neither published nor touched: `exclude` plus `node_local`.
 fs::PathMatcher untouchable_paths(const Settings& settings);
+
+// A release's listing for one root (paths relative to it), without untouchable paths.
+git::Listing release_part(git_repository* repo, const git_oid& commit, const Root& root,
+                          const fs::PathMatcher& skip);
+
+// Throws Error(usage) when the release has a top-level folder that is not one of this node's named roots.
+void check_roots(const Settings& settings, git_repository* repo, const git_oid& commit);
 
 DeployResult deploy_release(const Settings& settings, git_repository* repo, const DeployRequest& request);
 void finish_deploy(const Settings& settings);

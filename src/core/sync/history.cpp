@@ -49,9 +49,11 @@ VerifyResult verify_directory(const Settings& settings, bool full) {
     result.release = describe_release(node.repo.get(), *node.current);
     fs::PathMatcher skip = untouchable_paths(settings);
     git::Listing expected;
-    for (auto& [path, entry] : release_listing(node.repo.get(), *node.current))
-        if (!fs::matches_path_or_parent(skip, path, entry.kind == git::EntryKind::directory))
-            expected.emplace(path, entry);
+    for (const Root& root : roots_of(settings)) {
+        if (!root.name.empty()) expected[root.name] = git::Entry{git::EntryKind::directory, {}};
+        for (auto& [path, entry] : release_part(node.repo.get(), *node.current, root, skip))
+            expected.emplace(root.name.empty() ? path : root.name + "/" + path, entry);
+    }
 
     StatePaths state(settings.state);
     // Read-only: the cache is used but not saved, so verify never races a running pull.
@@ -59,7 +61,7 @@ VerifyResult verify_directory(const Settings& settings, bool full) {
     ScanOptions options;
     options.exclude = &skip;
     options.full = full;
-    ScanResult scan = scan_tree(settings.dir, options, cache);
+    ScanResult scan = scan_roots(roots_of(settings), options, cache);
     result.hashed = scan.hashed;
     result.changes = git::diff_listings(expected, scan.listing);
     return result;

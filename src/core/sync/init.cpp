@@ -41,9 +41,11 @@ void tune_repository(git_repository* repo) {
 
 std::vector<std::string> init_node(const Settings& settings) {
     std::vector<std::string> report;
-    if (settings.dir.empty()) throw Error("init needs --dir (the deployment directory)", ExitCode::usage);
-    if (!settings.dir.is_absolute()) throw Error("--dir must be an absolute path", ExitCode::usage);
-    ensure_dir(settings.dir, 0755, "deployment directory", report);
+    for (const Root& root : roots_of(settings)) {
+        if (root.dir.empty()) throw Error("init needs --dir (the deployment directory)", ExitCode::usage);
+        if (!root.dir.is_absolute()) throw Error("--dir must be an absolute path", ExitCode::usage);
+        ensure_dir(root.dir, 0755, root.name.empty() ? "deployment directory" : "root " + root.name, report);
+    }
     ensure_dir(settings.state, 0700, "state folder", report);
     if (settings.role == Role::primary) {
         if (git::open_repository(settings.repo)) {

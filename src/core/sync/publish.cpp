@@ -81,7 +81,7 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
 
     // Files still being copied in are waited for, briefly; publishing them half-written is never an option.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(settings.settle);
-    ScanResult scan = scan_tree(settings.dir, scan_options, cache);
+    ScanResult scan = scan_roots(roots_of(settings), scan_options, cache);
     while (!scan.incomplete.empty() || !scan.changing.empty()) {
         if (std::chrono::steady_clock::now() >= deadline) {
             cache.save(state.stat_cache());
@@ -91,7 +91,7 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
         }
         spdlog::info("waiting for files still being written:{}", list_problems(scan));
         std::this_thread::sleep_for(std::chrono::milliseconds(250));
-        scan = scan_tree(settings.dir, scan_options, cache);
+        scan = scan_roots(roots_of(settings), scan_options, cache);
     }
     for (const auto& p : scan.skipped) spdlog::warn("not published (special file or unsafe name): {}", p);
 

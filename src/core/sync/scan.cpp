@@ -19,8 +19,8 @@ namespace {
 
 class Scanner {
   public:
-    Scanner(const ScanOptions& options, const StatCache& old_cache, StatCache& new_cache)
-        : m_options(options), m_old(old_cache), m_new(new_cache) {}
+    Scanner(const ScanOptions& options, const StatCache& old_cache, StatCache& new_cache, std::size_t strip)
+        : m_options(options), m_old(old_cache), m_new(new_cache), m_strip(strip) {}
 
     ScanResult result;
 
@@ -39,7 +39,10 @@ class Scanner {
                 continue;
             }
             bool is_dir = S_ISDIR(st.st_mode);
-            if (m_options.exclude && m_options.exclude->matches(path, is_dir)) continue;
+            // Patterns are relative to the root, whatever name the root has in the release.
+            if (m_options.exclude &&
+                m_options.exclude->matches(std::string_view(path).substr(m_strip), is_dir))
+                continue;
             if (fs::name_defect(name)) {
                 result.skipped.push_back(path);
                 continue;
@@ -64,6 +67,7 @@ class Scanner {
     const ScanOptions& m_options;
     const StatCache& m_old;
     StatCache& m_new;
+    std::size_t m_strip;  // length of "name/" for a named root
     std::int64_t m_start = now_ns();
 
     static std::vector<std::string> list(int dir_fd, const std::string& prefix) {
@@ -142,19 +146,43 @@ class Scanner {
 
 }  // namespace
 
-ScanResult scan_tree(const std::filesystem::path& root, const ScanOptions& options, StatCache& cache) {
-    fs::UniqueFd root_fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!root_fd) {
+namespace {
+
+fs::UniqueFd open_root(const std::filesystem::path& root) {
+    fs::UniqueFd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) {
         if (errno == ENOENT || errno == ENOTDIR)
             throw Error("deployment directory " + root.string() + " does not exist", ExitCode::usage);
         throw_errno("open deployment directory " + root.string());
     }
+    return fd;
+}
+
+}  // namespace
+
+ScanResult scan_roots(const std::vector<Root>& roots, const ScanOptions& options, StatCache& cache) {
     StatCache fresh;
-    Scanner scanner(options, cache, fresh);
-    scanner.scan_dir(root_fd.get(), "");
-    scanner.result.cache_changed = scanner.result.hashed > 0 || fresh.size() != cache.size();
+    ScanResult total;
+    for (const Root& root : roots) {
+        fs::UniqueFd fd = open_root(root.dir);
+        Scanner scanner(options, cache, fresh, root.name.empty() ? 0 : root.name.size() + 1);
+        if (!root.name.empty()) total.listing[root.name] = git::Entry{git::EntryKind::directory, {}};
+        scanner.scan_dir(fd.get(), root.name);
+        ScanResult& r = scanner.result;
+        total.listing.merge(r.listing);
+        total.changing.insert(total.changing.end(), r.changing.begin(), r.changing.end());
+        total.incomplete.insert(total.incomplete.end(), r.incomplete.begin(), r.incomplete.end());
+        total.skipped.insert(total.skipped.end(), r.skipped.begin(), r.skipped.end());
+        total.hashed += r.hashed;
+        total.stale_temps_removed += r.stale_temps_removed;
+    }
+    total.cache_changed = total.hashed > 0 || fresh.size() != cache.size();
     cache = std::move(fresh);
-    return std::move(scanner.result);
+    return total;
+}
+
+ScanResult scan_tree(const std::filesystem::path& root, const ScanOptions& options, StatCache& cache) {
+    return scan_roots({Root{"", root}}, options, cache);
 }
 
 }  // namespace depsync::sync

@@ -11,6 +11,7 @@
 #include "core/fs/pattern.hpp"
 #include "core/git/object_writer.hpp"
 #include "core/git/tree_io.hpp"
+#include "core/sync/settings.hpp"
 #include "core/sync/stat_cache.hpp"
 
 namespace depsync::sync {
@@ -35,5 +36,8 @@ struct ScanResult {
 
 // Scans `root`; `cache` is replaced by the entries seen in this scan. Throws Error when root is missing.
 ScanResult scan_tree(const std::filesystem::path& root, const ScanOptions& options, StatCache& cache);
+
+// Scans every root of a node; a named root's paths are prefixed with "name/" (and the folder "name" listed).
+ScanResult scan_roots(const std::vector<Root>& roots, const ScanOptions& options, StatCache& cache);
 
 }  // namespace depsync::sync

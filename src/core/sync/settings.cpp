@@ -2,6 +2,11 @@
 
 namespace depsync::sync {
 
+std::vector<Root> roots_of(const Settings& settings) {
+    if (!settings.roots.empty()) return settings.roots;
+    return {Root{"", settings.dir}};
+}
+
 const char* role_name(Role role) {
     return role == Role::primary ? "primary" : "peer";
 }

@@ -10,10 +10,18 @@ namespace depsync::sync {
 enum class Role { primary, peer };
 enum class LocalChanges { overwrite, keep, refuse };
 
+// One directory of a release. A node with a single directory has one root with an empty name (the release
+// tree is that directory); with several, each is a top-level folder of the release named after its root.
+struct Root {
+    std::string name;
+    std::filesystem::path dir;
+};
+
 struct Settings {
     Role role = Role::peer;
     std::string node;                     // this node's name (default: host name)
-    std::filesystem::path dir;            // the deployment directory
+    std::filesystem::path dir;            // the deployment directory (single root)
+    std::vector<Root> roots;              // several named roots instead of `dir`
     std::filesystem::path repo;           // primary: the bare release repository
     std::string remote;                   // peer: where releases are fetched from
     std::filesystem::path state;          // lock, caches, journal, fetched copy, backups
@@ -50,6 +58,9 @@ struct StatePaths {
     std::filesystem::path repo() const { return root / "repo.git"; }
     std::filesystem::path backups() const { return root / "backup"; }
 };
+
+// The node's roots: the named ones, or the single directory as an unnamed root.
+std::vector<Root> roots_of(const Settings& settings);
 
 const char* role_name(Role role);
 const char* local_changes_name(LocalChanges policy);

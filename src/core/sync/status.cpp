@@ -18,7 +18,9 @@ NodeStatus read_status(const Settings& settings) {
     s.role = settings.role;
     s.node = settings.node;
     s.dir = settings.dir.string();
+    for (const Root& r : settings.roots) s.dir += (s.dir.empty() ? "" : " ") + r.name + "=" + r.dir.string();
     StatePaths state(settings.state);
+    s.run = read_run_record(settings.state);
     if (settings.role == Role::primary) {
         git::RepositoryPtr repo = git::open_repository(settings.repo);
         if (!repo)
@@ -26,18 +28,27 @@ NodeStatus read_status(const Settings& settings) {
                         ExitCode::usage);
         if (auto head = git::resolve_ref(repo.get(), primary_ref))
             s.release = describe_release(repo.get(), *head);
+        s.releases_behind = 0;  // the primary defines the newest release
         return s;
     }
     git::RepositoryPtr repo = git::open_repository(state.repo());
     std::optional<DeployedRecord> deployed = read_record(state.deployed());
     s.interrupted = std::filesystem::exists(state.journal());
     s.pinned = std::filesystem::exists(state.pinned());
+    if (std::optional<DeployedRecord> pin = read_record(state.pinned()); pin && !pin->reason.empty()) {
+        s.held = true;
+        s.held_reason = pin->reason;
+    }
     if (!repo) return s;
     if (deployed) {
         s.release = describe_release(repo.get(), deployed->commit);
         s.drift = drift_count(settings);
     }
     if (auto up = git::resolve_ref(repo.get(), upstream_ref)) s.upstream = describe_release(repo.get(), *up);
+    if (s.upstream) {
+        std::uint64_t deployed_number = s.release ? s.release->number : 0;
+        s.releases_behind = s.upstream->number > deployed_number ? s.upstream->number - deployed_number : 0;
+    }
     return s;
 }
 

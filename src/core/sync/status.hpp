@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/sync/release.hpp"
+#include "core/sync/run_record.hpp"
 #include "core/sync/settings.hpp"
 
 namespace depsync::sync {
@@ -18,6 +19,10 @@ struct NodeStatus {
     bool interrupted = false;          // an apply was interrupted; the next pull completes it
     bool pinned = false;               // peer: held at its release until 'depsync unpin'
     std::optional<std::size_t> drift;  // paths that differ locally from the release (verify's count)
+    bool held = false;                 // peer: pinned by a failed on_change (held_reason says why)
+    std::string held_reason;
+    std::optional<std::uint64_t> releases_behind;  // peer: upstream number - deployed number
+    RunRecord run;                                 // the last runs' facts (STATE/last-run)
 };
 
 NodeStatus read_status(const Settings& settings);
