@@ -26,6 +26,40 @@ void add_release(JsonObject& o, const std::string& prefix, const std::optional<s
         .add(prefix + "time", iso_time(r->time));
 }
 
+// Keys for the cluster view and monitoring: held, the last runs' facts, releases behind. Empty texts are
+// null.
+void add_run_facts(JsonObject& o, const sync::NodeStatus& s) {
+    auto text_or_null = [&o](const char* key, const std::string& value) {
+        if (value.empty()) {
+            o.add_null(key);
+        } else {
+            o.add(key, value);
+        }
+    };
+    o.add("held", s.held);
+    text_or_null("held_reason", s.held_reason);
+    text_or_null("last_success", s.run.last_success ? iso_time(s.run.last_success) : "");
+    text_or_null("last_error", s.run.last_error);
+    o.add("consecutive_failures", s.run.consecutive_failures);
+    text_or_null("on_change_error", s.run.on_change_error);
+    if (s.releases_behind) {
+        o.add("releases_behind", *s.releases_behind);
+    } else {
+        o.add_null("releases_behind");
+    }
+}
+
+void print_run_facts(const sync::NodeStatus& s) {
+    if (s.releases_behind && *s.releases_behind > 0)
+        std::cout << "behind:   " << *s.releases_behind << " release(s) (run 'depsync pull')\n";
+    if (s.held) std::cout << "held:     " << s.held_reason << " (run 'depsync unpin' to release)\n";
+    std::cout << "last ok:  " << (s.run.last_success ? iso_time(s.run.last_success) : "never") << "\n";
+    if (!s.run.last_error.empty())
+        std::cout << "error:    " << s.run.last_error << " (" << s.run.consecutive_failures
+                  << " failed run(s) in a row)\n";
+    if (!s.run.on_change_error.empty()) std::cout << "on_change: " << s.run.on_change_error << "\n";
+}
+
 }  // namespace
 
 void add_status(CLI::App& app, Context& ctx) {
@@ -46,6 +80,7 @@ void add_status(CLI::App& app, Context& ctx) {
                 add_release(o, "upstream_", s.upstream);
                 o.add("pinned", s.pinned).add("interrupted", s.interrupted);
             }
+            add_run_facts(o, s);
             std::cout << o.str() << "\n";
             return;
         }
@@ -61,6 +96,7 @@ void add_status(CLI::App& app, Context& ctx) {
             if (s.interrupted)
                 std::cout << "note:     an apply was interrupted; the next pull completes it\n";
         }
+        print_run_facts(s);
     });
 }
 
