@@ -34,13 +34,19 @@ depsync_primary_init() {
         --node primary >>"$LOG_DIR/setup.log" 2>&1
 }
 
-# depsync_peer_init NAME REMOTE: an empty peer PEERS/NAME/{dir,state,conf}.
+# depsync_peer_init NAME REMOTE: an empty peer PEERS/NAME/{dir,state,conf}. An ssh peer's config
+# also names the bench's client key and known_hosts (a config naming a key must be private).
 depsync_peer_init() {
     local p="$PEERS/$1"
     rm -rf "$p"
     mkdir -p "$p"
     "$DEPSYNC" -q -c "$p/conf" init peer --dir "$p/dir" --remote "$2" --state "$p/state" --node "$1" \
         >>"$LOG_DIR/setup.log" 2>&1
+    if [[ $2 == ssh://* ]]; then
+        printf 'ssh_key = "%s"\nknown_hosts = "%s"\n' "$BENCH_HOME/.ssh/id_ed25519" \
+            "$BENCH_HOME/.ssh/known_hosts" >>"$p/conf"
+        chmod 600 "$p/conf"
+    fi
 }
 
 # Plain git on the primary: a repository whose work tree is the deployment directory (its git dir

@@ -37,21 +37,21 @@ RAW=""
 # largest process in the tree), M_RC and M_NOTE (the last line of output when CMD failed).
 M_LOG=/dev/null
 measure() {
-    local tf="$RUN_DIR/time.out" t0 t1 last
+    local tf="$RUN_DIR/time.out" t0 t1 last user sys
     t0=$EPOCHREALTIME
     /usr/bin/time -f '%e %U %S %M' -o "$tf" timeout --kill-after=10 "$CMD_TIMEOUT" "$@" >"$M_LOG" 2>&1
     M_RC=$?
     t1=$EPOCHREALTIME
     M_WALL=$(bc <<<"scale=6; ($t1 - $t0) / 1")
     last=$(tail -n 1 "$tf")
-    read -r _ u s M_RSS <<<"$last"
-    M_CPU=$(bc <<<"scale=2; $u + $s")
+    read -r _ user sys M_RSS <<<"$last"
+    M_CPU=$(bc <<<"scale=2; $user + $sys")
     M_NOTE=""
     if ((M_RC != 0)); then
         if ((M_RC == 124 || M_RC == 137)); then
             M_NOTE="timed out after $CMD_TIMEOUT s"
         else
-            M_NOTE=$(grep -v '^[[:space:]]*$' "$M_LOG" | tail -n 1 | tr '\t|' '  ' | cut -c1-160)
+            M_NOTE=$(grep -v '^[[:space:]]*$' "$M_LOG" | tail -n 1 | tr '\t|' '  ' | cut -c1-300)
             [[ -n $M_NOTE ]] || M_NOTE="exit status $M_RC"
         fi
     fi

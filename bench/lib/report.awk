@@ -92,6 +92,15 @@ function ratio(c, key, s,    b) {
     return metric(c, key) / metric(c, b)
 }
 
+# Chart label of a primary-CPU row.
+function short_label(key,    t) {
+    t = tool_of[key]
+    if (series[key] == "depsync") return t ~ /local path/ ? "depsync, local path" : "depsync, ssh"
+    if (series[key] == "rsync") return "rsync job over ssh"
+    if (series[key] == "git") return "git over ssh"
+    return t
+}
+
 function verdict(c, key,    n, parts, r, v, b, net, ref) {
     n = split(case_rule[c], parts, " ")
     if (parts[1] == "none") return "-"
@@ -184,8 +193,8 @@ END {
     }
 
     # Chart data: one line per case, columns depsync git gitpush rsync floor ("?" when absent).
-    print "case depsync git gitpush rsync floor" > wall_dat
-    print "case depsync git gitpush rsync floor" > rss_dat
+    print "# case depsync git gitpush rsync floor" > wall_dat
+    print "# case depsync git gitpush rsync floor" > rss_dat
     for (ci = 1; ci <= ncase; ci++) {
         c = case_id[ci]
         if (ntools[c] == 0 || c ~ /^serve/ || c == "scale-setup") continue
@@ -200,13 +209,13 @@ END {
         print lr > rss_dat
     }
     # Serving CPU per peer in ms: one line per tool, columns 10k 100k.
-    print "tool 10k 100k" > serve_dat
+    print "# tool 10k 100k" > serve_dat
     for (i = 1; i <= ntools["serve-noop-10"]; i++) {
         t = tool_at["serve-noop-10", i]
         k1 = "serve-noop-10" SUBSEP t
         k2 = "serve-noop-10-100k" SUBSEP t
         v1 = (m_wall[k1] >= 0) ? sprintf("%.2f", m_cpu[k1] * 100) : "?"
         v2 = ((k2 in m_wall) && m_wall[k2] >= 0) ? sprintf("%.2f", m_cpu[k2] * 100) : "?"
-        print "\"" t "\" " v1 " " v2 > serve_dat
+        print "\"" short_label(k1) "\" " v1 " " v2 > serve_dat
     }
 }

@@ -8,27 +8,29 @@ tree_facts() {
     folders=$(find "$1" -mindepth 1 -type d | wc -l)
     empty=$(find "$1" -mindepth 1 -type d -empty | wc -l)
     bytes=$(find "$1" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f", s }')
-    largest=$(find "$1" -type f -printf '%s\n' | sort -n | tail -n 1)
-    LARGEST_BYTES=$largest
+    largest=$(largest_file_bytes "$1")
     printf '%s files, %s folders (%s empty), %.1f MB, largest file %.1f MB' "$files" "$folders" \
         "$empty" "$(bc <<<"scale=1; $bytes / 1048576")" "$(bc <<<"scale=1; $largest / 1048576")"
 }
 
+largest_file_bytes() { find "$1" -type f -printf '%s\n' | sort -n | tail -n 1; }
+
 write_machine_facts() {
     TREE_FACTS=$(tree_facts "$TREE")
-    local dirty
-    dirty=$(git -C "$REPO_ROOT" status --porcelain -- src 2>/dev/null | wc -l)
+    local fs
     {
         printf -- '- date: %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
         printf -- '- machine: %s CPUs (%s), %s MB memory, kernel %s\n' "$(nproc)" \
             "$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)" \
             "$(free -m | awk '/^Mem:/ { print $2 }')" "$(uname -sr)"
-        printf -- '- file system of the work folders: %s\n' "$(df -T "$OUT" | awk 'NR == 2 { print $2 }')"
+        fs=$(findmnt -n -o FSTYPE,OPTIONS -T "$OUT" 2>/dev/null || df -T "$OUT" | awk 'NR == 2 { print $2 }')
+        printf -- '- file system of the work folders: %s' "$fs"
+        # Online discard makes every unlink or truncate that frees blocks wait for the device.
+        [[ $fs == *discard* ]] && printf ' (mounted with `discard`: freeing blocks waits for the device)'
+        echo
         printf -- '- load average at the start: %s (other work on the machine shows up as noise)\n' \
             "$(cut -d' ' -f1-3 /proc/loadavg)"
-        printf -- '- depsync: %s, built from commit %s (%s modified files under src/ in the working tree)\n' \
-            "$("$DEPSYNC" --version 2>/dev/null)" "$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null)" \
-            "$dirty"
+        printf -- '- depsync: %s, built from %s\n' "$("$DEPSYNC" --version 2>/dev/null)" "$BUILT_FROM"
         printf -- '- tools: %s; %s; %s; %s\n' "$(git --version)" "$(rsync --version | head -n 1)" \
             "$(ssh -V 2>&1)" "$(gnuplot --version)"
         printf -- '- tree (depsync-testgen large, scale %s, seed 1): %s\n' "$SCALE" "$TREE_FACTS"
@@ -36,7 +38,7 @@ write_machine_facts() {
             "$(bc <<<"scale=4; $SCALE / 10")" "$(tree_facts "$TREE_100K")"
         printf -- '- repetitions: %s (medians reported); page cache warm (nothing is dropped between runs)\n' "$REPS"
     } >"$FACTS"
-    printf '%s\n' "$LARGEST_BYTES" >"$OUT/largest-file-bytes"
+    largest_file_bytes "$TREE" >"$OUT/largest-file-bytes"
 }
 
 write_report() {
