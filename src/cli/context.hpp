@@ -25,6 +25,7 @@ struct GlobalOptions {
     double wait = 0, settle = 5;
     int timeout = 120;
     unsigned backup_keep = 10;
+    std::string metrics_file, log_file;
 };
 
 // Options of the subcommands; only the chosen subcommand's are set.

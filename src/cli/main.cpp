@@ -1,10 +1,12 @@
 // depsync: keeps the deployment directories of a server cluster identical through git releases.
 // main reads like a table of contents: options and config, subcommands, one place where errors end the run.
 
+#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <iostream>
 
 #include "cli/context.hpp"
@@ -92,21 +94,47 @@ void add_global_options(CLI::App& app, Context& ctx, bool init) {
         ->check(CLI::IsMember({"record", "revert"}));
     app.add_option("--hook-timeout,--hook_timeout", g.hook_timeout, "Seconds bounding validate and on_change")
         ->group(keys);
+    app.add_option(
+           "--metrics-file,--metrics_file", g.metrics_file,
+           "Prometheus textfile (node_exporter textfile collector) written after every pull and publish")
+        ->group(keys);
+    app.add_option("--log-file,--log_file", g.log_file,
+                   "Also log to this file (rotated at 10 MiB, 5 kept), at info level or more detail with -v")
+        ->group(keys);
 }
 
 void setup_logging(const Context& ctx) {
-    auto logger = spdlog::stderr_color_mt("depsync");
-    logger->set_pattern("depsync: %^%l%$: %v");
-    spdlog::set_default_logger(logger);
+    auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+    console->set_pattern("depsync: %^%l%$: %v");
     if (ctx.global.quiet) {
-        spdlog::set_level(spdlog::level::err);
+        console->set_level(spdlog::level::err);
     } else if (ctx.global.verbosity >= 2) {
-        spdlog::set_level(spdlog::level::debug);
+        console->set_level(spdlog::level::debug);
     } else if (ctx.global.verbosity == 1) {
-        spdlog::set_level(spdlog::level::info);
+        console->set_level(spdlog::level::info);
     } else {
-        spdlog::set_level(spdlog::level::warn);
+        console->set_level(spdlog::level::warn);
     }
+    std::vector<spdlog::sink_ptr> sinks{console};
+    auto level = console->level();
+    if (!ctx.global.log_file.empty()) {
+        // The file keeps every run's steps (info) even when stderr stays quiet, as cron and timers want.
+        std::shared_ptr<spdlog::sinks::rotating_file_sink_mt> file;
+        try {
+            file = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(ctx.global.log_file,
+                                                                          10 * 1024 * 1024, 5);
+        } catch (const spdlog::spdlog_ex& e) {
+            throw depsync::Error("cannot open log file " + ctx.global.log_file + ": " + e.what(),
+                                 depsync::ExitCode::usage);
+        }
+        file->set_pattern("%Y-%m-%dT%H:%M:%S%z [%P] %l: %v");
+        file->set_level(ctx.global.verbosity >= 2 ? spdlog::level::debug : spdlog::level::info);
+        level = std::min(level, file->level());
+        sinks.push_back(file);
+    }
+    auto logger = std::make_shared<spdlog::logger>("depsync", sinks.begin(), sinks.end());
+    logger->set_level(level);
+    spdlog::set_default_logger(logger);
 }
 
 }  // namespace

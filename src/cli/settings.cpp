@@ -128,6 +128,7 @@ sync::Settings make_settings(const GlobalOptions& g) {
     s.validate = g.validate;
     s.on_change = g.on_change;
     s.hook_timeout = g.hook_timeout;
+    s.metrics_file = g.metrics_file;
     if (g.on_change_failure == "revert") {
         s.revert_on_change_failure = true;
     } else if (!g.on_change_failure.empty() && g.on_change_failure != "record") {

@@ -43,6 +43,7 @@ struct Settings {
     std::string on_change;                  // peer: run after a pull changed something
     bool revert_on_change_failure = false;  // on_change_failure = revert
     int hook_timeout = 300;                 // seconds bounding validate and on_change
+    std::filesystem::path metrics_file;     // Prometheus textfile written after every run (empty: none)
 };
 
 // Files and folders inside the state folder.
