@@ -49,7 +49,7 @@ TEST_CASE("pull exits 3 while another process holds the node's lock, and waits f
     const stdfs::path lock = cluster.peer(0).state / "lock";
 
     dt::BackgroundProcess holder;
-    holder.start({"flock", lock.string(), "sleep", "2"});
+    holder.start({"flock", lock.string(), "sleep", "3"});
     wait_until_held(lock, holder);
 
     ProcessResult refused = cluster.pull(0);
