@@ -1,11 +1,14 @@
 // depsync publish: commit the deployment directory as the next release (primary).
 
+#include <chrono>
 #include <iostream>
 
 #include "cli/context.hpp"
 #include "cli/output.hpp"
 #include "core/git/handle.hpp"
+#include "core/sync/metrics.hpp"
 #include "core/sync/publish.hpp"
+#include "core/sync/run_record.hpp"
 
 namespace depsync::cli {
 
@@ -18,7 +21,23 @@ void add_publish(CLI::App& app, Context& ctx) {
         "Example: depsync publish -m 'deploy Orders 1.0.1'");
     cmd->callback([&ctx] {
         sync::Settings settings = make_settings(ctx.global);
-        sync::PublishResult r = sync::publish(settings, {ctx.cmd.message});
+        auto start = std::chrono::steady_clock::now();
+        auto elapsed = [&] {
+            return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        };
+        sync::PublishResult r;
+        try {
+            r = sync::publish(settings, {ctx.cmd.message});
+        } catch (const Error& e) {
+            // As for pull: a lost race for the lock or a usage error is not a failed run of this node.
+            if (e.code() != ExitCode::locked && e.code() != ExitCode::usage) {
+                sync::record_run(settings.state, elapsed(), e.what());
+                sync::write_metrics(settings);
+            }
+            throw;
+        }
+        sync::record_run(settings.state, elapsed(), "");
+        sync::write_metrics(settings);
         for (const auto& m : r.mirrors) {
             if (m.pushed) std::cout << "mirror " << m.url << ": pushed\n";
             if (!m.error.empty())

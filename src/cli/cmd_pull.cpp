@@ -7,6 +7,7 @@
 
 #include "cli/context.hpp"
 #include "cli/output.hpp"
+#include "core/sync/metrics.hpp"
 #include "core/sync/pull.hpp"
 #include "core/sync/run_record.hpp"
 
@@ -91,11 +92,16 @@ void add_pull(CLI::App& app, Context& ctx) {
             r = sync::pull(settings, options);
         } catch (const Error& e) {
             // A lost race for the lock is not a failure of this node.
-            if (!options.dry_run && e.code() != ExitCode::locked && e.code() != ExitCode::usage)
+            if (!options.dry_run && e.code() != ExitCode::locked && e.code() != ExitCode::usage) {
                 sync::record_run(settings.state, elapsed(), e.what());
+                sync::write_metrics(settings);
+            }
             throw;
         }
-        if (!options.dry_run) sync::record_run(settings.state, elapsed(), r.on_change_error);
+        if (!options.dry_run) {
+            sync::record_run(settings.state, elapsed(), r.on_change_error);
+            sync::write_metrics(settings);
+        }
         print_result(r);
         if (!r.on_change_error.empty()) {
             if (r.outcome != sync::PullOutcome::reverted) std::cout << r.on_change_error << "\n";
