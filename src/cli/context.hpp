@@ -21,6 +21,7 @@ struct GlobalOptions {
     std::vector<std::string> exclude, node_local, mirror, root;
     std::string known_hosts, ssh_key, ca_file, credentials;
     std::string validate, on_change, on_change_failure;
+    std::string signing_key, allowed_signers;
     int hook_timeout = 300;
     double wait = 0, settle = 5;
     int timeout = 120;

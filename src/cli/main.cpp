@@ -94,6 +94,12 @@ void add_global_options(CLI::App& app, Context& ctx, bool init) {
         ->check(CLI::IsMember({"record", "revert"}));
     app.add_option("--hook-timeout,--hook_timeout", g.hook_timeout, "Seconds bounding validate and on_change")
         ->group(keys);
+    app.add_option("--signing-key,--signing_key", g.signing_key,
+                   "Primary: ssh private key (ed25519/ecdsa) that signs every release (git's ssh format)")
+        ->group(keys);
+    app.add_option("--allowed-signers,--allowed_signers", g.allowed_signers,
+                   "Peer: apply only releases signed by a key in this file (git's allowed-signers format)")
+        ->group(keys);
     app.add_option(
            "--metrics-file,--metrics_file", g.metrics_file,
            "Prometheus textfile (node_exporter textfile collector) written after every pull and publish")
@@ -131,10 +137,17 @@ void setup_logging(const Context& ctx) {
         file->set_level(ctx.global.verbosity >= 2 ? spdlog::level::debug : spdlog::level::info);
         level = std::min(level, file->level());
         sinks.push_back(file);
+        spdlog::register_logger(std::make_shared<spdlog::logger>("depsync-file", file));
     }
     auto logger = std::make_shared<spdlog::logger>("depsync", sinks.begin(), sinks.end());
     logger->set_level(level);
     spdlog::set_default_logger(logger);
+}
+
+// The run's error on stderr and, when a log file is configured, in the file too.
+void print_error(const std::string& message) {
+    std::cerr << "depsync: error: " << message << "\n";
+    if (auto file = spdlog::get("depsync-file")) file->error("{}", message);
 }
 
 }  // namespace
@@ -170,10 +183,10 @@ int main(int argc, char** argv) {
         std::cerr << "depsync: error: " << e.what() << " (see depsync --help)\n";
         return static_cast<int>(depsync::ExitCode::usage);
     } catch (const depsync::Error& e) {
-        std::cerr << "depsync: error: " << e.what() << "\n";
+        print_error(e.what());
         return static_cast<int>(e.code());
     } catch (const std::exception& e) {
-        std::cerr << "depsync: error: " << e.what() << "\n";
+        print_error(e.what());
         return static_cast<int>(depsync::ExitCode::failure);
     }
     return static_cast<int>(ctx.exit_code);

@@ -126,6 +126,8 @@ sync::Settings make_settings(const GlobalOptions& g) {
     s.ca_file = g.ca_file;
     s.mirrors = g.mirror;
     s.validate = g.validate;
+    s.signing_key = g.signing_key;
+    s.allowed_signers = g.allowed_signers;
     s.on_change = g.on_change;
     s.hook_timeout = g.hook_timeout;
     s.metrics_file = g.metrics_file;
@@ -138,6 +140,7 @@ sync::Settings make_settings(const GlobalOptions& g) {
     if (!g.ssh_key.empty() || !g.credentials.empty())
         require_private(g.config_file, "names secrets (ssh_key or credentials)");
     if (!g.ssh_key.empty()) require_private(g.ssh_key, "is a private key");
+    if (!g.signing_key.empty()) require_private(g.signing_key, "is a private key");
     read_credentials(g, s);
     return s;
 }

@@ -48,9 +48,21 @@ git_oid write_commit(git_repository* repo, const CommitFields& fields) {
         parent_count = 1;
     }
     git_oid id;
-    check(git_commit_create(&id, repo, nullptr, sig, sig, "UTF-8", fields.message.c_str(), tree, parent_count,
-                            parents),
-          "write commit");
+    if (!fields.sign) {
+        check(git_commit_create(&id, repo, nullptr, sig, sig, "UTF-8", fields.message.c_str(), tree,
+                                parent_count, parents),
+              "write commit");
+        return id;
+    }
+    git_buf buffer = GIT_BUF_INIT;
+    check(git_commit_create_buffer(&buffer, repo, sig, sig, "UTF-8", fields.message.c_str(), tree,
+                                   parent_count, parents),
+          "prepare commit");
+    std::string content(buffer.ptr, buffer.size);
+    git_buf_dispose(&buffer);
+    std::string signature = fields.sign(content);
+    check(git_commit_create_with_signature(&id, repo, content.c_str(), signature.c_str(), "gpgsig"),
+          "write signed commit");
     return id;
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -27,6 +28,8 @@ struct CommitFields {
     std::string message;
     std::string author_name;
     std::string author_email;
+    // When set, the commit is signed: it receives the commit text and returns the armored signature.
+    std::function<std::string(const std::string&)> sign;
 };
 
 // Writes a commit object (no ref is touched).

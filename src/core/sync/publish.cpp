@@ -13,6 +13,7 @@
 #include "core/git/leftovers.hpp"
 #include "core/git/object_writer.hpp"
 #include "core/git/repository.hpp"
+#include "core/git/signing.hpp"
 #include "core/sync/rollback.hpp"
 #include "core/sync/scan.hpp"
 #include "core/sync/stat_cache.hpp"
@@ -60,6 +61,8 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
         throw Error("cannot publish: this node is a peer (publish runs on the primary)", ExitCode::usage);
     StatePaths state(settings.state);
     fs::NodeLock lock(state.lock(), settings.wait);
+    // A key that cannot sign is found before anything is written.
+    if (!settings.signing_key.empty()) git::check_signing_key(settings.signing_key);
 
     git::RepositoryPtr repo = git::open_repository(settings.repo);
     if (!repo)
@@ -111,8 +114,12 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     result.counts = git::count_changes(previous, scan.listing);
     ReleaseTrailers trailers{current ? current->number + 1 : 1, settings.node, host_name(), std::nullopt};
     if (!settings.validate.empty()) validate_release(settings, previous, scan.listing, trailers.number);
-    git::CommitFields fields{tree, head, format_release_message(options.message, trailers), settings.node,
-                             "depsync@" + trailers.host};
+    git::CommitFields fields{tree,
+                             head,
+                             format_release_message(options.message, trailers),
+                             settings.node,
+                             "depsync@" + trailers.host,
+                             release_signer(settings)};
     git_oid commit = git::write_commit(repo.get(), fields);
     writer.sync();
     // The branch is the publish point: a peer sees the release only once every object is in place.

@@ -71,6 +71,9 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
                     "); it was rewritten or is another repository. Nothing was applied (use --accept-rewrite "
                     "to apply it anyway)");
 
+    // Only signed releases are applied when allowed signers are configured: checked before anything is
+    // touched.
+    require_trusted_release(settings, repo, target);
     DeployRequest request;
     request.target = target;
     request.target_number = result.to->number;

@@ -2,7 +2,9 @@
 
 #include <sstream>
 
+#include "core/error.hpp"
 #include "core/git/repository.hpp"
+#include "core/git/signing.hpp"
 
 namespace depsync::sync {
 namespace {
@@ -69,6 +71,28 @@ std::string format_release_message(const std::string& message, const ReleaseTrai
     out += "Depsync-Host: " + t.host + "\n";
     if (t.restores) out += "Depsync-Restores: " + std::to_string(*t.restores) + "\n";
     return out;
+}
+
+std::function<std::string(const std::string&)> release_signer(const Settings& settings) {
+    if (settings.signing_key.empty()) return {};
+    git::check_signing_key(settings.signing_key);
+    std::filesystem::path key = settings.signing_key;
+    std::filesystem::path workdir = settings.state / "home";
+    return [key, workdir](const std::string& content) {
+        std::string sig = git::ssh_sign(content, key, workdir);
+        while (!sig.empty() && sig.back() == '\n') sig.pop_back();
+        return sig;
+    };
+}
+
+void require_trusted_release(const Settings& settings, git_repository* repo, const git_oid& commit) {
+    if (settings.allowed_signers.empty()) return;
+    git::SignatureCheck check =
+        git::verify_commit_signature(repo, commit, settings.allowed_signers, settings.state / "home");
+    if (check.state == git::SignatureState::good) return;
+    std::string why = check.state == git::SignatureState::unsigned_commit ? "it is not signed" : check.detail;
+    throw Error("refusing release " + git::short_hex(commit) + " (" + git::to_hex(commit) + "): " + why +
+                "; nothing was applied (allowed signers: " + settings.allowed_signers.string() + ")");
 }
 
 std::string release_tag(std::uint64_t number) {

@@ -6,8 +6,11 @@
 #include <git2.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+
+#include "core/sync/settings.hpp"
 
 namespace depsync::sync {
 
@@ -35,6 +38,13 @@ struct ReleaseTrailers {
     std::optional<std::uint64_t> restores;
 };
 std::string format_release_message(const std::string& message, const ReleaseTrailers& trailers);
+
+// A signer for CommitFields::sign when the node has a signing key, else an empty function.
+std::function<std::string(const std::string&)> release_signer(const Settings& settings);
+
+// Throws Error naming the commit and the reason unless the release is signed by an allowed key
+// (a no-op when no allowed_signers file is configured).
+void require_trusted_release(const Settings& settings, git_repository* repo, const git_oid& commit);
 
 std::string release_tag(std::uint64_t number);                  // "refs/tags/r<N>"
 std::string release_name(std::optional<std::uint64_t> number);  // "rN", or "none"

@@ -5,6 +5,7 @@
 #include "core/error.hpp"
 #include "core/fs/lock.hpp"
 #include "core/git/repository.hpp"
+#include "core/git/signing.hpp"
 #include "core/sync/deploy.hpp"
 #include "core/sync/history.hpp"
 #include "core/sync/node_repo.hpp"
@@ -54,6 +55,7 @@ RollbackResult rollback(const Settings& settings, const RollbackOptions& options
             ExitCode::usage);
     StatePaths state(settings.state);
     fs::NodeLock lock(state.lock(), settings.wait);
+    if (!settings.signing_key.empty()) git::check_signing_key(settings.signing_key);
     NodeRepo node = open_node_repo(settings);
     git_repository* repo = node.repo.get();
     complete_interrupted_rollback(settings, repo);
@@ -80,8 +82,12 @@ RollbackResult rollback(const Settings& settings, const RollbackOptions& options
     ReleaseTrailers trailers{head.number + 1, settings.node, host_name(), result.restored.number};
     std::string message =
         options.message.empty() ? "rollback to r" + std::to_string(result.restored.number) : options.message;
-    git::CommitFields fields{result.restored.tree, head.commit, format_release_message(message, trailers),
-                             settings.node, "depsync@" + trailers.host};
+    git::CommitFields fields{result.restored.tree,
+                             head.commit,
+                             format_release_message(message, trailers),
+                             settings.node,
+                             "depsync@" + trailers.host,
+                             release_signer(settings)};
     git_oid commit = git::write_commit(repo, fields);
 
     DeployRequest request;

@@ -44,6 +44,9 @@ struct Settings {
     bool revert_on_change_failure = false;  // on_change_failure = revert
     int hook_timeout = 300;                 // seconds bounding validate and on_change
     std::filesystem::path metrics_file;     // Prometheus textfile written after every run (empty: none)
+    // Signed releases.
+    std::filesystem::path signing_key;      // primary: ssh key (ed25519/ecdsa) every release is signed with
+    std::filesystem::path allowed_signers;  // peer: apply only releases signed by these keys (git's format)
 };
 
 // Files and folders inside the state folder.

@@ -1,0 +1,35 @@
+#pragma once
+// Release signatures in git's own ssh format: the commit's `gpgsig` header holds an armored SSHSIG signature
+// (namespace "git") over the commit without that header, so `git verify-commit` with gpg.format=ssh agrees.
+// Signing and verifying use the system's `ssh-keygen -Y`, the reference implementation of the format.
+
+#include <git2.h>
+
+#include <filesystem>
+#include <string>
+
+namespace depsync::git {
+
+// Throws Error(usage) unless `key` is a readable ed25519 or ecdsa private key.
+void check_signing_key(const std::filesystem::path& key);
+
+// The armored signature of `data` made with `key`; temp files go to `workdir` (a private folder).
+std::string ssh_sign(const std::string& data, const std::filesystem::path& key,
+                     const std::filesystem::path& workdir);
+
+enum class SignatureState { unsigned_commit, good, unknown_key, bad };
+
+struct SignatureCheck {
+    SignatureState state = SignatureState::unsigned_commit;
+    std::string principal;  // who signed (from allowed_signers), when known
+    std::string detail;     // ssh-keygen's words when it refused
+};
+
+// Checks the commit's signature against an allowed-signers file (git's format).
+SignatureCheck verify_commit_signature(git_repository* repo, const git_oid& commit,
+                                       const std::filesystem::path& allowed_signers,
+                                       const std::filesystem::path& workdir);
+
+const char* signature_state_name(SignatureState state);
+
+}  // namespace depsync::git
