@@ -47,9 +47,11 @@ FetchOutcome fetch_branch(git_repository* repo, TransportSession& session, const
     std::optional<git_oid> have = resolve_ref(repo, request.local_ref);
     if (have && git_oid_equal(&*have, &*tip)) return FetchOutcome::unchanged;
 
+    // Tags come along so that REV can name them on a peer.
     std::string spec = "+" + request.remote_ref + ":" + request.local_ref;
-    char* spec_ptr = spec.data();
-    git_strarray refspecs{&spec_ptr, 1};
+    std::string tags = "+refs/tags/*:refs/tags/*";
+    char* spec_ptrs[2] = {spec.data(), tags.data()};
+    git_strarray refspecs{spec_ptrs, 2};
     git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;
     opts.callbacks = session.callbacks();
     opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;

@@ -31,6 +31,22 @@ class Copier {
         store(id);
     }
 
+    // A tag object (annotated tag): its target first, then the tag itself.
+    void copy_tag(const git_oid& id) {
+        if (git_odb_exists(m_dst_odb.get(), &id)) return;
+        git_tag* raw = nullptr;
+        if (git_tag_lookup(&raw, m_src, &id) < 0) {
+            git_error_clear();
+            return;
+        }
+        git_oid target = *git_tag_target_id(raw);
+        git_object_t type = git_tag_target_type(raw);
+        git_tag_free(raw);
+        if (type == GIT_OBJECT_COMMIT) copy_commit(target);
+        if (type == GIT_OBJECT_TAG) copy_tag(target);
+        store(id);
+    }
+
     void sync() { m_writer.sync(); }
 
   private:
@@ -77,6 +93,35 @@ class Copier {
     }
 };
 
+// Release tags (and any other tags naming commits of the history) come along, so REV can name them on a peer.
+void copy_tags(git_repository* src, git_repository* dst, Copier& copier) {
+    git_strarray names{nullptr, 0};
+    if (git_tag_list(&names, src) < 0) {
+        git_error_clear();
+        return;
+    }
+    for (std::size_t i = 0; i < names.count; ++i) {
+        std::string ref = std::string("refs/tags/") + names.strings[i];
+        std::optional<git_oid> id = resolve_ref(src, ref);
+        if (!id) continue;
+        git_object_t type = GIT_OBJECT_INVALID;
+        std::size_t len = 0;
+        git_odb* odb = nullptr;
+        if (git_repository_odb(&odb, src) < 0) break;
+        OdbPtr owned(odb);
+        if (git_odb_read_header(&len, &type, odb, &*id) < 0) continue;
+        if (type == GIT_OBJECT_TAG) copier.copy_tag(*id);
+        if (type == GIT_OBJECT_COMMIT) copier.copy_commit(*id);
+        std::optional<git_oid> have = resolve_ref(dst, ref);
+        if (!have || !git_oid_equal(&*have, &*id)) {
+            git_reference* out = nullptr;
+            if (git_reference_create(&out, dst, ref.c_str(), &*id, 1, "depsync fetch tags") == 0)
+                git_reference_free(out);
+        }
+    }
+    git_strarray_dispose(&names);
+}
+
 }  // namespace
 
 FetchOutcome fetch_local(git_repository* repo, const std::filesystem::path& source,
@@ -114,6 +159,7 @@ FetchOutcome fetch_local(git_repository* repo, const std::filesystem::path& sour
     Copier copier(src.get(), repo);
     git_oid id;
     while (git_revwalk_next(&id, walk.get()) == 0) copier.copy_commit(id);
+    copy_tags(src.get(), repo, copier);
     copier.sync();
     update_ref(repo, request.local_ref, *tip, have, "depsync fetch");
     return FetchOutcome::updated;

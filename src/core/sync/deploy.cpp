@@ -108,6 +108,12 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
     std::vector<Plan> plans;
     for (const Root& root : roots) {
         git::Listing target = release_part(repo, request.target, root, skip);
+        // Folders that hold node-local or excluded files stay, even when the release does not have them.
+        for (const auto& dir : local.holds_excluded) {
+            if (!root.name.empty() && dir.rfind(root.name + "/", 0) != 0) continue;
+            std::string rel = root.name.empty() ? dir : dir.substr(root.name.size() + 1);
+            if (!target.count(rel)) target[rel] = git::Entry{git::EntryKind::directory, {}};
+        }
         git::Listing old = request.from ? release_part(repo, *request.from, root, skip) : git::Listing{};
         git::Listing interrupted;
         if (request.interrupted) interrupted = release_part(repo, *request.interrupted, root, skip);
@@ -152,8 +158,10 @@ void prune_backups(const Settings& settings) {
     for (const auto& e : std::filesystem::directory_iterator(state.backups(), ec))
         if (e.is_directory()) dirs.push_back(e.path());
     if (dirs.size() <= settings.backup_keep) return;
-    // Folder names start with a sortable timestamp.
-    std::sort(dirs.begin(), dirs.end());
+    // Oldest first by modification time (names sort wrongly within one second: -r10 before -r9).
+    std::sort(dirs.begin(), dirs.end(), [&](const auto& a, const auto& b) {
+        return std::filesystem::last_write_time(a, ec) < std::filesystem::last_write_time(b, ec);
+    });
     for (std::size_t i = 0; i + settings.backup_keep < dirs.size(); ++i)
         std::filesystem::remove_all(dirs[i], ec);
 }

@@ -63,6 +63,9 @@ VerifyResult verify_directory(const Settings& settings, bool full) {
     options.full = full;
     ScanResult scan = scan_roots(roots_of(settings), options, cache);
     result.hashed = scan.hashed;
+    // A folder that exists only for excluded or node-local files is not drift.
+    for (const auto& dir : scan.holds_excluded)
+        if (!expected.count(dir) && scan.listing.count(dir)) expected[dir] = scan.listing.at(dir);
     result.changes = git::diff_listings(expected, scan.listing);
     return result;
 }

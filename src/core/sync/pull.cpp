@@ -60,6 +60,10 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
         result.held_reason = pinned->reason;
     }
     result.to = describe_release(repo, target);
+    for (const Root& root : roots_of(settings))
+        if (!std::filesystem::is_directory(root.dir))
+            throw Error("deployment directory " + root.dir.string() +
+                        " does not exist (create it, then pull again)");
     if (deployed && !journal && git_oid_equal(&deployed->commit, &target)) {
         if (options.pin) write_record(state.pinned(), record_now(target, result.to->number));
         result.outcome = pinned && !options.to ? PullOutcome::pinned : PullOutcome::up_to_date;

@@ -41,8 +41,12 @@ class Scanner {
             bool is_dir = S_ISDIR(st.st_mode);
             // Patterns are relative to the root, whatever name the root has in the release.
             if (m_options.exclude &&
-                m_options.exclude->matches(std::string_view(path).substr(m_strip), is_dir))
+                m_options.exclude->matches(std::string_view(path).substr(m_strip), is_dir)) {
+                for (auto slash = path.rfind('/'); slash != std::string::npos && slash > 0;
+                     slash = path.rfind('/', slash - 1))
+                    result.holds_excluded.insert(path.substr(0, slash));
                 continue;
+            }
             if (fs::name_defect(name)) {
                 result.skipped.push_back(path);
                 continue;
@@ -174,6 +178,7 @@ ScanResult scan_roots(const std::vector<Root>& roots, const ScanOptions& options
         total.incomplete.insert(total.incomplete.end(), r.incomplete.begin(), r.incomplete.end());
         total.skipped.insert(total.skipped.end(), r.skipped.begin(), r.skipped.end());
         total.hashed += r.hashed;
+        total.holds_excluded.merge(r.holds_excluded);
         total.stale_temps_removed += r.stale_temps_removed;
     }
     total.cache_changed = total.hashed > 0 || fresh.size() != cache.size();

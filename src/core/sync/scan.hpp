@@ -4,6 +4,7 @@
 // stored). Symlinks are never followed.
 
 #include <filesystem>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,7 +32,8 @@ struct ScanResult {
     std::vector<std::string> skipped;                             // sockets, devices, unnamable entries
     std::size_t hashed = 0;
     std::size_t stale_temps_removed = 0;
-    bool cache_changed = false;  // the stat cache differs from what was loaded (worth saving)
+    std::set<std::string> holds_excluded;  // folders holding excluded (or node-local) entries: not removable
+    bool cache_changed = false;            // the stat cache differs from what was loaded (worth saving)
 };
 
 // Scans `root`; `cache` is replaced by the entries seen in this scan. Throws Error when root is missing.

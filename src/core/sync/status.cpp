@@ -26,8 +26,10 @@ NodeStatus read_status(const Settings& settings) {
         if (!repo)
             throw Error("no repository at " + settings.repo.string() + " (run 'depsync init primary' first)",
                         ExitCode::usage);
-        if (auto head = git::resolve_ref(repo.get(), primary_ref))
+        if (auto head = git::resolve_ref(repo.get(), primary_ref)) {
             s.release = describe_release(repo.get(), *head);
+            s.drift = drift_count(settings);  // unpublished changes
+        }
         s.releases_behind = 0;  // the primary defines the newest release
         return s;
     }
