@@ -108,12 +108,25 @@ cp_timed() {
 note() { printf '%s\n' "$*" >>"$NOTES"; }
 
 # verify_peer CASE TOOL DIR: the peer must hold exactly the primary's tree (git's .git aside).
+# Empty folders missing on a git peer are counted apart: git tracks no empty folders.
 verify_peer() {
-    local diffs
-    diffs=$(diff -rq --no-dereference -x .git "$SRC" "$3" 2>&1 | head -n 3 | tr '\n' ';')
-    if [[ -n $diffs ]]; then
-        note "- $1, $2: peer differs from the primary after the last repetition: ${diffs%;}"
-        say "  WARNING: $1 / $2: peer differs from the primary: ${diffs%;}"
+    local line diffs=() empty=0 where name
+    while IFS= read -r line; do
+        if [[ $line =~ ^Only\ in\ (.*):\ (.*)$ ]]; then
+            where=${BASH_REMATCH[1]} name=${BASH_REMATCH[2]}
+            if [[ $where == "$SRC"* && -d "$where/$name" && -z $(ls -A "$where/$name") ]]; then
+                ((empty++))
+                continue
+            fi
+        fi
+        diffs+=("$line")
+    done < <(diff -rq --no-dereference -x .git "$SRC" "$3" 2>&1)
+    if ((empty)); then
+        note "- $1, $2: the peer lacks $empty empty folder(s) of the primary (a server keeps running apps removed from a missing folder)"
+    fi
+    if ((${#diffs[@]})); then
+        note "- $1, $2: the peer differs from the primary after the last repetition (${#diffs[@]} differences): $(printf '%s; ' "${diffs[@]:0:3}")"
+        say "  WARNING: $1 / $2: peer differs from the primary: ${diffs[0]}"
     fi
 }
 
@@ -230,6 +243,7 @@ T_SERVE_DS_SSH="depsync pull x10 over ssh: sshd CPU"
 T_SERVE_DS_LOCAL="depsync pull x10, local path: pullers' CPU"
 T_SERVE_GIT_SSH="git fetch+checkout x10 over ssh: sshd CPU"
 T_SERVE_RSYNC="rsync --delete -a -e ssh x10: primary's rsync+ssh CPU"
+T_SERVE_SSH="ssh host true x10: sshd CPU"
 
 # Runs CMD... SERVE_PEERS times, stopping at the first failure (an argv, so that it can be timed).
 SERVE_LOOP='for ((i = 0; i < $1; i++)); do "${@:2}" || exit; done'
@@ -261,27 +275,27 @@ phase_serve() { # CASE
             "${LOOP[@]}" bash -c "$GIT_PULL" _ "$PEERS/git-ssh/dir"
         timed "$c" "$T_SERVE_RSYNC" rsync "$r" \
             "${LOOP[@]}" rsync --delete -a -e ssh "$SRC/" "benchnode:$PEERS/rsync-ssh/dir/"
+        serve_over_sshd "$c" "$T_SERVE_SSH" floor "$r" "${LOOP[@]}" ssh benchnode true
     done
 }
 
-# The 100,000-file variant: its own primary and peers, brought to the first release once (those
-# runs are recorded as single measurements for information), then the serving case.
-phase_scale_run() {
-    say "scale run: $(find "$TREE_100K" -type f | wc -l) files"
-    local c=scale-setup
-    make_env tree-100k "$TREE_100K"
+# For --scale-run: bring a tree's primary and peers to the first release, one run each (recorded in
+# case setup-LABEL for information), so that phase_serve can run on it.
+phase_serve_setup() { # LABEL
+    local c="setup-$1"
+    say "setting up the $1 tree: $(find "$SRC" -type f | wc -l) files"
     depsync_primary_init
-    timed "$c" "$T_DEPSYNC_PUB" depsync 1 "$DEPSYNC" -q -c "$D_PCONF" publish -m "bench: initial (100k)"
+    timed "$c" "$T_DEPSYNC_PUB" depsync 1 "$DEPSYNC" -q -c "$D_PCONF" publish -m "bench: initial ($1)"
     git_primary_init
-    git_commit_timed "$c" 1 "bench: initial (100k)"
+    git_commit_timed "$c" 1 "bench: initial ($1)"
     git_push_timed "$c" 1
     depsync_peer_init depsync-local "$D_REPO"
-    timed "$c" "$T_DEPSYNC_PULL (local, initial)" depsync 1 "$DEPSYNC" -q -c "$PEERS/depsync-local/conf" pull
+    timed "$c" "$T_DEPSYNC_PULL (local path, initial)" depsync 1 \
+        "$DEPSYNC" -q -c "$PEERS/depsync-local/conf" pull
     depsync_peer_init depsync-ssh "$SSH_BASE$D_REPO"
     timed "$c" "$T_DEPSYNC_PULL (ssh, initial)" depsync 1 "$DEPSYNC" -q -c "$PEERS/depsync-ssh/conf" pull
     git_peer_init git-ssh "$SSH_BASE$G_REMOTE"
     git_pull_timed "$c" 1 git-ssh
     mkdir -p "$PEERS/rsync-ssh"
     rsync_ssh_timed "$c" 1
-    phase_serve serve-noop-10-100k
 }

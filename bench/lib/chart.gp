@@ -1,7 +1,8 @@
 # results.png: median wall time and peak RSS per case, and the primary's CPU per no-op peer.
-# Called as: gnuplot -e "dir='bench/out'; out='bench/out/results.png'; title='...'" bench/lib/chart.gp
+# Called as: gnuplot -e "dir='bench/out'; out='bench/out/results.png'; title='...'; cases=1" chart.gp
+# cases=0 (a --scale-run) draws only the primary-CPU panel.
 
-set terminal pngcairo size 1500,1500 font "DejaVu Sans,10"
+if (cases) { set terminal pngcairo size 1500,1500 font "DejaVu Sans,10" } else { set terminal pngcairo size 1200,600 font "DejaVu Sans,10" }
 set output out
 set datafile missing "?"
 set style data histograms
@@ -13,7 +14,8 @@ set key top left horizontal
 set xtics rotate by -25 left nomirror
 set bmargin 7
 
-set multiplot layout 3,1 title title font ",13"
+if (cases) { set multiplot layout 3,1 title title font ",13" } else { set multiplot layout 1,1 title title font ",13" }
+if (cases) {
 
 set title "median wall time per case (log scale; lower is better)"
 set logscale y
@@ -32,6 +34,7 @@ plot dir."/chart-rss.dat" using 2:xtic(1) title "depsync" lc rgb "#1f77b4", \
      "" using 5 title "rsync" lc rgb "#2ca02c", \
      "" using 6 title "floor" lc rgb "#7f7f7f"
 
+}
 set title "primary CPU per no-op peer (median of cycles of 10 peers; lower is better)"
 unset logscale y
 set yrange [0:*]

@@ -20,10 +20,11 @@ BEGIN {
     def("pull-incr-local", "incremental pull, local path", "wall", "none", "(none)")
     def("pull-incr-ssh", "incremental pull, ssh", "wall", "ratio rsync 1", "<= rsync over ssh")
     def("serve-noop-10", "primary CPU, no-op cycle of 10 peers (10k-file tree)", "cpu", "none",
-        "over https <= 0.1 x rsync per node: not measured (no https server in the harness)")
+        "does not grow with the tree (see --scale-run); over https <= 0.1 x rsync per node: not measured (no https server in the harness)")
     def("serve-noop-10-100k", "primary CPU, no-op cycle of 10 peers (100k-file tree)", "cpu",
         "growth serve-noop-10 1.2", "<= 1.2 x the 10k-file tree's")
-    def("scale-setup", "100k-file tree: first release (one run each, for information)", "wall", "none", "")
+    def("setup-10k", "scale run, 10k-file tree: first release (one run each)", "wall", "none", "")
+    def("setup-100k", "scale run, 100k-file tree: first release (one run each)", "wall", "none", "")
 }
 
 function def(id, title, metric, rule, target) {
@@ -98,7 +99,15 @@ function short_label(key,    t) {
     if (series[key] == "depsync") return t ~ /local path/ ? "depsync, local path" : "depsync, ssh"
     if (series[key] == "rsync") return "rsync job over ssh"
     if (series[key] == "git") return "git over ssh"
+    if (series[key] == "floor") return "ssh host true (floor)"
     return t
+}
+
+# A 100k-tree row's CPU over the same tool's on the 10k tree; -1 when there is none.
+function growth(key,    ref) {
+    ref = "serve-noop-10" SUBSEP tool_of[key]
+    if (!(ref in m_wall) || m_wall[ref] < 0 || m_cpu[ref] <= 0 || m_wall[key] < 0) return -1
+    return m_cpu[key] / m_cpu[ref]
 }
 
 function verdict(c, key,    n, parts, r, v, b, net, ref) {
@@ -160,7 +169,7 @@ END {
             }
             rx = rg = rf = "-"
             tgt = vd = ""
-            if (series[key] == "depsync") {
+            if (series[key] == "depsync" && c !~ /^setup-/) {
                 rx = fmt_x(ratio(c, key, "rsync"))
                 rg = fmt_x(ratio(c, key, "git"))
                 rf = fmt_x(ratio(c, key, "floor"))
@@ -171,14 +180,21 @@ END {
                         fmt_s(metric(c, key)), vd >> targets_out
                     printf "%-45s %-50s %s\n", case_title[c], case_target[c], vd >> summary_out
                 }
-                if (c !~ /^serve/ && c != "scale-setup")
+                if (c !~ /^serve/ && c !~ /^setup-/)
                     printf "%-45s depsync %9s  x rsync %7s  x git %7s  x floor %7s\n", case_title[c],
                         fmt_s(m_wall[key]), rx, rg, rf >> summary_out
                 if (c ~ /^serve/) {
                     printf "%-45s %-45s %s per peer  x rsync %7s  x git %7s\n", case_title[c], t,
                         fmt_s(m_cpu[key] / 10), rx, rg >> summary_out
                 }
-                if (peak_rss[key] > max_rss) { max_rss = peak_rss[key]; max_rss_at = case_title[c] ", " t }
+            }
+            if (c == "serve-noop-10-100k" && series[key] != "depsync") {
+                r = growth(key)
+                if (r >= 0) vd = "for comparison: " fmt_x(r) " the 10k tree's"
+            }
+            if (series[key] == "depsync" && peak_rss[key] > max_rss) {
+                max_rss = peak_rss[key]
+                max_rss_at = case_title[c] ", " t
             }
             printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", case_title[c], label,
                 fmt_s(m_wall[key]), fmt_s(m_cpu[key]), fmt_mb(m_rss[key]), rx, rg, rf, tgt, vd
@@ -197,7 +213,7 @@ END {
     print "# case depsync git gitpush rsync floor" > rss_dat
     for (ci = 1; ci <= ncase; ci++) {
         c = case_id[ci]
-        if (ntools[c] == 0 || c ~ /^serve/ || c == "scale-setup") continue
+        if (ntools[c] == 0 || c ~ /^serve/ || c ~ /^setup-/) continue
         lw = lr = "\"" case_title[c] "\""
         split("depsync git gitpush rsync floor", ss, " ")
         for (j = 1; j <= 5; j++) {

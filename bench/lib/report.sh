@@ -52,7 +52,9 @@ write_report() {
 
     local title
     title="depsync benchmark, $(sed -n 's/^- date: //p' "$FACTS" 2>/dev/null)"
-    gnuplot -e "dir='$OUT'; out='$OUT/results.png'; title='$title'" "$BENCH_DIR/lib/chart.gp" \
+    local cases
+    cases=$(grep -vc '^#' "$OUT/chart-wall.dat")
+    gnuplot -e "dir='$OUT'; out='$OUT/results.png'; title='$title'; cases=$((cases > 0))" "$BENCH_DIR/lib/chart.gp" \
         >"$OUT/gnuplot.log" 2>&1 || say "gnuplot failed (see $OUT/gnuplot.log)"
 
     {
