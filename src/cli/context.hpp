@@ -62,5 +62,6 @@ void add_history(CLI::App& app, Context& ctx);   // log, diff
 void add_rollback(CLI::App& app, Context& ctx);  // rollback, pin, unpin
 void add_verify(CLI::App& app, Context& ctx);    // verify, backups
 void add_watch(CLI::App& app, Context& ctx);
+void add_cluster(CLI::App& app, Context& ctx);  // cluster status, cluster pull
 
 }  // namespace depsync::cli

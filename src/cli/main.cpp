@@ -170,6 +170,7 @@ int main(int argc, char** argv) {
     depsync::cli::add_rollback(app, ctx);
     depsync::cli::add_verify(app, ctx);
     depsync::cli::add_watch(app, ctx);
+    depsync::cli::add_cluster(app, ctx);
 
     try {
         app.parse(argc, argv);
