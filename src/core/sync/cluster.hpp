@@ -48,7 +48,8 @@ struct NodeCall {
 std::vector<std::string> node_argv(const ClusterNode& node, const RemoteOptions& options,
                                    const std::vector<std::string>& args);
 
-NodeCall run_on_node(const ClusterNode& node, const RemoteOptions& options, const std::vector<std::string>& args);
+NodeCall run_on_node(const ClusterNode& node, const RemoteOptions& options,
+                     const std::vector<std::string>& args);
 
 // Runs the command on every node at once (at most 32 at a time); results in the order of `nodes`.
 std::vector<NodeCall> run_on_nodes(const std::vector<ClusterNode>& nodes, const RemoteOptions& options,

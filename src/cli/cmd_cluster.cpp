@@ -1,0 +1,299 @@
+// depsync cluster status | pull: every node of a nodes file at once, over ssh or on this machine.
+
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "cli/cluster_view.hpp"
+#include "cli/context.hpp"
+#include "cli/html_report.hpp"
+#include "cli/output.hpp"
+#include "core/fs/atomic_file.hpp"
+#include "core/git/handle.hpp"
+#include "core/sync/history.hpp"
+
+namespace depsync::cli {
+namespace {
+
+struct ClusterOptions {
+    std::string nodes_file;
+    std::string html_file;
+    std::string remote_command = "depsync";
+    int node_timeout = 0;  // 0: the command's default
+    double wait_converged = -1;
+    bool json = false;
+};
+
+constexpr int status_timeout = 30;
+constexpr int pull_timeout = 600;
+
+std::filesystem::path this_binary() {
+    std::error_code ec;
+    std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    return ec ? std::filesystem::path("depsync") : self;
+}
+
+sync::RemoteOptions remote_options(const Context& ctx, const ClusterOptions& o, int default_timeout) {
+    sync::RemoteOptions r;
+    r.known_hosts = ctx.global.known_hosts;
+    r.ssh_key = ctx.global.ssh_key;
+    r.timeout = o.node_timeout > 0 ? o.node_timeout : default_timeout;
+    r.connect_timeout = std::max(1, std::min(ctx.global.timeout, r.timeout));
+    r.remote_command = o.remote_command;
+    r.local_command = this_binary();
+    return r;
+}
+
+ClusterView ask_status(const std::vector<sync::ClusterNode>& nodes, const sync::RemoteOptions& remote) {
+    std::vector<sync::NodeCall> calls = sync::run_on_nodes(nodes, remote, {"status", "--json"});
+    std::vector<NodeView> views;
+    for (std::size_t i = 0; i < nodes.size(); ++i) views.push_back(view_of(nodes[i], calls[i]));
+    return compare(std::move(views));
+}
+
+std::string release_text(const std::optional<std::uint64_t>& n) {
+    return n ? "r" + std::to_string(*n) : "-";
+}
+
+// The table's "last error" cell: why the node did not answer, why it is held, or its last failed run.
+std::string error_text(const NodeView& n) {
+    if (!n.error.empty()) return n.error;
+    if (n.held) return "held: " + n.held_reason;
+    if (!n.last_error.empty())
+        return n.last_error + " (" + std::to_string(n.consecutive_failures) + " failed run(s) in a row)";
+    if (!n.on_change_error.empty()) return n.on_change_error;
+    return "-";
+}
+
+void print_table(const ClusterView& view) {
+    std::vector<std::vector<std::string>> rows = {
+        {"NODE", "RELEASE", "COMMIT", "BEHIND", "DRIFT", "LAST SUCCESS", "REACHABLE", "LAST ERROR"}};
+    for (const NodeView& n : view.nodes) {
+        std::string error = error_text(n);
+        if (error.size() > 80) error = error.substr(0, 77) + "...";
+        rows.push_back({n.label(), release_text(n.release), n.commit.empty() ? "-" : n.commit.substr(0, 10),
+                        n.behind ? std::to_string(*n.behind) : "-", n.drift ? std::to_string(*n.drift) : "-",
+                        n.last_success.empty() ? (n.error.empty() ? "never" : "-") : n.last_success,
+                        n.reachable ? "yes" : "no", error});
+    }
+    std::vector<std::size_t> width(rows[0].size(), 0);
+    for (const auto& row : rows)
+        for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+    for (const auto& row : rows) {
+        std::string line;
+        for (std::size_t c = 0; c < row.size(); ++c)
+            line += c + 1 == row.size() ? row[c] : row[c] + std::string(width[c] - row[c].size() + 2, ' ');
+        std::cout << line << "\n";
+    }
+    std::size_t on_newest = 0, unreachable = 0;
+    for (const NodeView& n : view.nodes) {
+        on_newest += n.on_newest ? 1 : 0;
+        unreachable += n.reachable ? 0 : 1;
+    }
+    std::string newest = view.newest ? "r" + std::to_string(*view.newest) : "no release";
+    if (view.converged) {
+        std::cout << "converged: all " << view.nodes.size() << " node(s) on " << newest << "\n";
+    } else {
+        std::cout << "not converged: " << on_newest << " of " << view.nodes.size() << " node(s) on "
+                  << newest;
+        if (unreachable) std::cout << ", " << unreachable << " unreachable";
+        std::cout << "\n";
+    }
+}
+
+std::string view_json(const NodeView& n) {
+    JsonObject o;
+    auto text = [&o](const char* key, const std::string& value) {
+        if (value.empty()) {
+            o.add_null(key);
+        } else {
+            o.add(key, value);
+        }
+    };
+    auto number = [&o](const char* key, const std::optional<std::uint64_t>& value) {
+        if (value) {
+            o.add(key, *value);
+        } else {
+            o.add_null(key);
+        }
+    };
+    o.add("target", n.target);
+    text("node", n.name);
+    text("role", n.role);
+    o.add("reachable", n.reachable);
+    text("error", n.error);
+    number("release", n.release);
+    text("commit", n.commit);
+    number("upstream_release", n.upstream);
+    number("behind", n.behind);
+    o.add("on_newest", n.on_newest);
+    number("drift", n.drift);
+    text("last_success", n.last_success);
+    text("last_error", n.last_error);
+    o.add("consecutive_failures", n.consecutive_failures);
+    text("on_change_error", n.on_change_error);
+    o.add("held", n.held);
+    text("held_reason", n.held_reason);
+    o.add("pinned", n.pinned);
+    return o.str();
+}
+
+// The recent releases for the page: from this machine's node when -c names one, else from a node that
+// answered (the primary first).
+std::vector<ReleaseView> recent_releases(const Context& ctx, const std::vector<sync::ClusterNode>& nodes,
+                                         const ClusterView& view, const sync::RemoteOptions& remote) {
+    try {
+        sync::NodeRepo repo = sync::open_node_repo(make_settings(ctx.global));
+        std::vector<ReleaseView> out;
+        for (const sync::LogEntry& e : sync::release_log(repo, 10)) {
+            out.push_back({e.release.number, git::to_hex(e.release.commit), iso_time(e.release.time),
+                           e.release.node, e.release.subject, e.counts.added, e.counts.modified,
+                           e.counts.deleted});
+        }
+        return out;
+    } catch (const std::exception&) {
+        // No usable local node: ask one of the cluster's.
+    }
+    for (const char* role : {"primary", "peer"}) {
+        for (std::size_t i = 0; i < nodes.size(); ++i) {
+            if (!view.nodes[i].error.empty() || view.nodes[i].role != role) continue;
+            sync::NodeCall call = sync::run_on_node(nodes[i], remote, {"log", "--json", "-n", "10"});
+            if (!call.ok()) continue;
+            try {
+                return releases_of(call.out);
+            } catch (const std::exception&) {
+            }
+        }
+    }
+    return {};
+}
+
+void run_status(Context& ctx, const ClusterOptions& o) {
+    std::vector<sync::ClusterNode> nodes = sync::read_nodes_file(o.nodes_file);
+    sync::RemoteOptions remote = remote_options(ctx, o, status_timeout);
+    ClusterView view = ask_status(nodes, remote);
+    if (o.json) {
+        std::vector<std::string> items;
+        for (const NodeView& n : view.nodes) items.push_back(view_json(n));
+        std::cout << json_array(items) << "\n";
+    } else {
+        print_table(view);
+    }
+    if (!o.html_file.empty()) {
+        std::string page = render_html(view, recent_releases(ctx, nodes, view, remote), std::time(nullptr));
+        fs::write_file_atomically(o.html_file, page, 0644, fs::Fsync::no);
+    }
+    if (!view.converged) ctx.exit_code = ExitCode::failure;
+}
+
+std::string first_line(const std::string& text) {
+    return text.substr(0, text.find('\n'));
+}
+
+void run_pull(Context& ctx, const ClusterOptions& o) {
+    std::vector<sync::ClusterNode> nodes = sync::read_nodes_file(o.nodes_file);
+    sync::RemoteOptions status_remote = remote_options(ctx, o, status_timeout);
+    sync::RemoteOptions pull_remote = remote_options(ctx, o, pull_timeout);
+    // Roles first: only peers pull; the primary is reported as it is.
+    ClusterView before = ask_status(nodes, status_remote);
+    std::vector<sync::ClusterNode> peers;
+    std::vector<std::size_t> peer_index;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        if (before.nodes[i].error.empty() && before.nodes[i].role == "peer") {
+            peers.push_back(nodes[i]);
+            peer_index.push_back(i);
+        }
+    }
+    std::vector<sync::NodeCall> pulls = sync::run_on_nodes(peers, pull_remote, {"pull"});
+    bool all_ok = true;
+    std::size_t next_peer = 0;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        const NodeView& n = before.nodes[i];
+        std::string result;
+        if (!n.error.empty()) {
+            result = (n.reachable ? "FAILED: " : "UNREACHABLE: ") + n.error;
+            all_ok = false;
+        } else if (next_peer < peer_index.size() && peer_index[next_peer] == i) {
+            const sync::NodeCall& call = pulls[next_peer++];
+            if (call.ok()) {
+                result = first_line(call.out);
+            } else {
+                all_ok = false;
+                std::string said = first_line(call.out);
+                result = std::string(call.reached ? "FAILED" : "UNREACHABLE") +
+                         (call.reached && !call.timed_out ? " (exit " + std::to_string(call.exit_code) + ")"
+                                                          : "") +
+                         ": " + (said.empty() || !call.reached ? call.error : said + "; " + call.error);
+            }
+        } else {
+            result = n.role + " at " + release_text(n.release) + " (not pulled)";
+        }
+        std::cout << n.label() << ": " << result << "\n";
+    }
+    if (o.wait_converged >= 0) {
+        auto start = std::chrono::steady_clock::now();
+        auto deadline = start + std::chrono::duration<double>(o.wait_converged);
+        ClusterView view = ask_status(nodes, status_remote);
+        while (!view.converged && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::seconds(1));
+            view = ask_status(nodes, status_remote);
+        }
+        print_table(view);
+        if (!view.converged) all_ok = false;
+    }
+    if (!all_ok) ctx.exit_code = ExitCode::failure;
+}
+
+void add_common(CLI::App* cmd, ClusterOptions& o) {
+    cmd->add_option("--nodes", o.nodes_file,
+                    "Nodes file: per line 'user@host[:port] [CONFIG]' or a local config path; '#' comments")
+        ->required();
+    cmd->add_option("--remote-command", o.remote_command,
+                    "How to run depsync on remote nodes (shell text, e.g. 'sudo -n depsync')")
+        ->capture_default_str();
+    cmd->add_option("--node-timeout", o.node_timeout,
+                    "Seconds for each node to answer (default: status 30, pull 600); then it is killed");
+}
+
+}  // namespace
+
+void add_cluster(CLI::App& app, Context& ctx) {
+    // The options live as long as the app: the callbacks own them.
+    auto o = std::make_shared<ClusterOptions>();
+    auto* cluster =
+        app.add_subcommand("cluster", "Every node of the cluster at once, over ssh (status, pull)");
+    cluster->require_subcommand(1);
+    cluster->footer(
+        "Remote nodes are reached with the system ssh client: host keys are checked against known_hosts\n"
+        "(never added), no prompts (BatchMode), key from ssh_key or ssh's defaults, one connection per node\n"
+        "in parallel. Example: depsync cluster status --nodes /etc/depsync/nodes.txt");
+
+    auto* status =
+        cluster->add_subcommand("status", "One table: release, behind, drift, last success, errors");
+    add_common(status, *o);
+    status->add_flag("--json", o->json, "Machine-readable output: an array, one object per node");
+    status->add_option("--html", o->html_file,
+                       "Also write a self-contained HTML page with the table and releases");
+    status->footer(
+        "Asks every node for 'depsync status --json'. BEHIND counts releases behind the newest release any\n"
+        "node runs or has fetched. Exit 0 only when every node answered and runs the newest release, else "
+        "1.\n"
+        "Example: depsync cluster status --nodes nodes.txt --html /var/www/html/depsync.html");
+    status->callback([&ctx, o] { run_status(ctx, *o); });
+
+    auto* pull = cluster->add_subcommand("pull", "Make every peer pull now and report each result");
+    add_common(pull, *o);
+    pull->add_option("--wait-converged", o->wait_converged,
+                     "Then wait up to SECONDS until every node runs the newest release (exit 1 if not)");
+    pull->footer(
+        "Runs 'depsync pull' on every peer at once (the primary is listed, not pulled). Exit 0 when every\n"
+        "node answered and every pull succeeded (and, with --wait-converged, the cluster converged).\n"
+        "Example: depsync cluster pull --nodes nodes.txt --wait-converged 120");
+    pull->callback([&ctx, o] { run_pull(ctx, *o); });
+}
+
+}  // namespace depsync::cli
