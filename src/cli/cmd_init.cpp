@@ -50,7 +50,15 @@ std::string config_text(const sync::Settings& s, const std::vector<std::string>&
     if (s.role == sync::Role::peer)
         out +=
             "# What pull does with local edits: overwrite (saved to backup first), keep, refuse.\n"
-            "local_changes = overwrite\n";
+            "local_changes = " +
+            std::string(sync::local_changes_name(s.local_changes)) + "\n";
+    if (!s.node_local.empty()) {
+        std::string patterns;
+        for (const auto& p : s.node_local) patterns += (patterns.empty() ? "" : ", ") + quoted(p);
+        out += "# Per-node files: never reported, touched or published.\nnode_local = [" + patterns + "]\n";
+    }
+    if (s.wait > 0) out += "wait = " + std::to_string(s.wait) + "\n";
+    if (s.backup_keep != 10) out += "backup_keep = " + std::to_string(s.backup_keep) + "\n";
     return out;
 }
 
@@ -59,6 +67,11 @@ void run_init(Context& ctx, sync::Role role) {
     g.role = sync::role_name(role);
     if (g.state.empty()) g.state = default_state;
     if (g.exclude.empty()) g.exclude = {"*~", "*.bk", "*.swp", ".*.tmp"};
+    // Re-running init on a node that is set up: say what exists and change nothing.
+    if (std::filesystem::exists(g.config_file) && g.dir.empty() && g.root.empty()) {
+        std::cout << "config " << g.config_file << " exists (kept as it is); this node is set up\n";
+        return;
+    }
     if (role == sync::Role::primary && g.repo.empty())
         throw Error("init primary needs --repo BARE_REPO", ExitCode::usage);
     if (role == sync::Role::peer && g.remote.empty())

@@ -160,6 +160,10 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.fallthrough();
     add_global_options(app, ctx, is_init(argc, argv));
+    // Errors name the config file actually read: -c FILE, else $DEPSYNC_CONFIG, else the system default.
+    for (int i = 1; i + 1 < argc; ++i)
+        if (std::string(argv[i]) == "-c" || std::string(argv[i]) == "--config")
+            ctx.global.config_file = argv[i + 1];
     app.parse_complete_callback([&ctx] { setup_logging(ctx); });
 
     depsync::cli::add_init(app, ctx);
@@ -180,6 +184,10 @@ int main(int argc, char** argv) {
         return app.exit(e);
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
+    } catch (const CLI::ConfigError& e) {
+        std::cerr << "depsync: error: config " << ctx.global.config_file << ": " << e.what()
+                  << " (an unknown or misspelt key; see 'depsync --help' for the keys)\n";
+        return static_cast<int>(depsync::ExitCode::usage);
     } catch (const CLI::ParseError& e) {
         std::cerr << "depsync: error: " << e.what() << " (see depsync --help)\n";
         return static_cast<int>(depsync::ExitCode::usage);

@@ -2,10 +2,13 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -14,7 +17,31 @@
 namespace depsync::fs {
 
 namespace {
+
+// The pid holding an flock on the file, from /proc/locks (the lock file's own content may name an earlier run
+// or nothing at all when the holder is not depsync).
+std::string holder_from_proc(int fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) < 0) return {};
+    std::ifstream locks("/proc/locks");
+    std::string line;
+    std::string inode = ":" + std::to_string(st.st_ino);
+    while (std::getline(locks, line)) {
+        std::istringstream in(line);
+        std::string id, kind, mode, access, pid, dev;
+        in >> id >> kind;
+        if (kind == "->") in >> kind;
+        in >> mode >> access >> pid >> dev;
+        if (kind == "FLOCK" && dev.size() > inode.size() &&
+            dev.compare(dev.size() - inode.size(), inode.size(), inode) == 0)
+            return pid;
+    }
+    return {};
+}
+
 std::string holder_pid(int fd) {
+    std::string from_proc = holder_from_proc(fd);
+    if (!from_proc.empty()) return from_proc;
     char buf[32] = {};
     ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
     std::string pid = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();

@@ -26,6 +26,7 @@ std::string list_problems(const ScanResult& scan) {
     for (const auto& [path, why] : scan.incomplete)
         out += "\n  " + path + ": incomplete archive (" + why + ")";
     for (const auto& path : scan.changing) out += "\n  " + path + ": still being written";
+    for (const auto& path : scan.recent) out += "\n  " + path + ": still being written";
     return out;
 }
 
@@ -85,7 +86,8 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     // Files still being copied in are waited for, briefly; publishing them half-written is never an option.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(settings.settle);
     ScanResult scan = scan_roots(roots_of(settings), scan_options, cache);
-    while (!scan.incomplete.empty() || !scan.changing.empty()) {
+    // A file modified in the last half second may still be growing: look again until it holds still.
+    while (!scan.incomplete.empty() || !scan.changing.empty() || !scan.recent.empty()) {
         if (std::chrono::steady_clock::now() >= deadline) {
             cache.save(state.stat_cache());
             throw Error("cannot publish: files are incomplete after waiting " +
@@ -110,6 +112,15 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
         return result;
     }
 
+    // The release is read back the way a peer will read it: a path or symlink peers would refuse (a link
+    // pointing outside the tree) is refused here, before it becomes a release every peer rejects.
+    try {
+        git::read_tree(repo.get(), tree);
+    } catch (const git::ObjectError&) {
+        throw;
+    } catch (const Error& e) {
+        throw Error(std::string("cannot publish: ") + e.what());
+    }
     git::Listing previous = current ? git::read_tree(repo.get(), current->tree) : git::Listing{};
     result.counts = git::count_changes(previous, scan.listing);
     ReleaseTrailers trailers{current ? current->number + 1 : 1, settings.node, host_name(), std::nullopt};

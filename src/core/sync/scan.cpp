@@ -143,6 +143,7 @@ class Scanner {
             return;
         }
         ++result.hashed;
+        if (key.mtime_ns >= now_ns() - 500'000'000) result.recent.push_back(path);
         result.listing[path] = git::Entry{kind, oid};
         m_new.put(path, key, oid, m_start);
     }
@@ -175,6 +176,7 @@ ScanResult scan_roots(const std::vector<Root>& roots, const ScanOptions& options
         ScanResult& r = scanner.result;
         total.listing.merge(r.listing);
         total.changing.insert(total.changing.end(), r.changing.begin(), r.changing.end());
+        total.recent.insert(total.recent.end(), r.recent.begin(), r.recent.end());
         total.incomplete.insert(total.incomplete.end(), r.incomplete.begin(), r.incomplete.end());
         total.skipped.insert(total.skipped.end(), r.skipped.begin(), r.skipped.end());
         total.hashed += r.hashed;
