@@ -33,6 +33,8 @@ void tune_repository(git_repository* repo) {
     git::check(git_repository_config(&raw, repo), "open repository config");
     git::ConfigPtr cfg(raw);
     git::check(git_config_set_int32(cfg.get(), "pack.window", 0), "set pack.window");
+    git::check(git_config_set_int32(cfg.get(), "pack.compression", 0), "set pack.compression");
+    git::check(git_config_set_int32(cfg.get(), "core.compression", 0), "set core.compression");
     git::check(git_config_set_string(cfg.get(), "core.bigFileThreshold", "1m"), "set core.bigFileThreshold");
     git::check(git_config_set_int32(cfg.get(), "gc.auto", 0), "set gc.auto");
 }

@@ -86,7 +86,7 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     // Files still being copied in are waited for, briefly; publishing them half-written is never an option.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(settings.settle);
     ScanResult scan = scan_roots(roots_of(settings), scan_options, cache);
-    // A file modified in the last half second may still be growing: look again until it holds still.
+    // A file modified in the last 200 ms may still be growing: look again until it holds still.
     while (!scan.incomplete.empty() || !scan.changing.empty() || !scan.recent.empty()) {
         if (std::chrono::steady_clock::now() >= deadline) {
             cache.save(state.stat_cache());
@@ -95,7 +95,7 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
                         " s; nothing was published (retry when the copy has finished)" + list_problems(scan));
         }
         spdlog::info("waiting for files still being written:{}", list_problems(scan));
-        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
         scan = scan_roots(roots_of(settings), scan_options, cache);
     }
     for (const auto& p : scan.skipped) spdlog::warn("not published (special file or unsafe name): {}", p);

@@ -143,7 +143,7 @@ class Scanner {
             return;
         }
         ++result.hashed;
-        if (key.mtime_ns >= now_ns() - 500'000'000) result.recent.push_back(path);
+        if (key.mtime_ns >= now_ns() - 200'000'000) result.recent.push_back(path);
         result.listing[path] = git::Entry{kind, oid};
         m_new.put(path, key, oid, m_start);
     }
