@@ -251,15 +251,11 @@ LOOP=(bash -c "$SERVE_LOOP" _ "$SERVE_PEERS")
 
 # serve_over_sshd CASE TOOL SERIES REP CMD...: like timed, but the CPU recorded is the sshd's.
 serve_over_sshd() {
-    local c=$1 t=$2 s=$3 r=$4 before after
+    local c=$1 t=$2 s=$3 r=$4
     shift 4
     M_LOG="$LOG_DIR/${c}.${s}.${t//[^A-Za-z0-9_-]/_}.r$r.log"
-    sshd_wait_idle
-    before=$(sshd_serving_ticks)
     measure "$@"
-    sshd_wait_idle || say "  warning: sshd connections still open after the cycle"
-    after=$(sshd_serving_ticks)
-    M_CPU=$(bc <<<"scale=2; ($after - $before) / $CLK_TCK")
+    M_CPU=$M_SERVER_CPU
     record "$c" "$t" "$s" "$r"
 }
 

@@ -27,21 +27,29 @@ check_tools() {
 }
 
 # Raw results, one line per repetition:
-#   case  tool  series  rep  wall_s  cpu_s  rss_kb  status  note
+#   case  tool  series  rep  wall_s  cpu_s  rss_kb  status  note  server_cpu_s
 # series groups the tools for ratios and the chart: depsync, git, gitpush, rsync, floor.
+# server_cpu_s is what the bench sshd (the primary's side of an ssh transfer) spent meanwhile.
 RAW=""
 
 # measure CMD...: runs CMD under /usr/bin/time and a timeout of $CMD_TIMEOUT seconds, output to
 # $M_LOG. Sets M_WALL (seconds, from the shell's microsecond clock: /usr/bin/time's %e has 10 ms
 # steps), M_CPU (user+sys of CMD and the children it waited for), M_RSS (peak RSS in KB of the
-# largest process in the tree), M_RC and M_NOTE (the last line of output when CMD failed).
+# largest process in the tree), M_SERVER_CPU (seconds the bench sshd and its connections spent
+# meanwhile: the serving side of ssh transfers, 0 for local commands), M_RC and M_NOTE (the last
+# line of output when CMD failed).
 M_LOG=/dev/null
 measure() {
-    local tf="$RUN_DIR/time.out" t0 t1 last user sys
+    local tf="$RUN_DIR/time.out" t0 t1 last user sys ticks0 ticks1
+    sshd_wait_idle
+    ticks0=$(sshd_serving_ticks)
     t0=$EPOCHREALTIME
     /usr/bin/time -f '%e %U %S %M' -o "$tf" timeout --kill-after=10 "$CMD_TIMEOUT" "$@" >"$M_LOG" 2>&1
     M_RC=$?
     t1=$EPOCHREALTIME
+    sshd_wait_idle || say "  warning: sshd connections still open after the command"
+    ticks1=$(sshd_serving_ticks)
+    M_SERVER_CPU=$(bc <<<"scale=2; ($ticks1 - $ticks0) / $CLK_TCK")
     M_WALL=$(bc <<<"scale=6; ($t1 - $t0) / 1")
     last=$(tail -n 1 "$tf")
     read -r _ user sys M_RSS <<<"$last"
@@ -61,10 +69,10 @@ measure() {
 record() {
     local status=ok
     ((M_RC == 0)) || status=fail
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" \
-        "$M_WALL" "$M_CPU" "$M_RSS" "$status" "$M_NOTE" >>"$RAW"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" \
+        "$M_WALL" "$M_CPU" "$M_RSS" "$status" "$M_NOTE" "$M_SERVER_CPU" >>"$RAW"
     if [[ $status == ok ]]; then
-        say "  $1 | $2 | rep $4: $(printf '%.3f' "$M_WALL") s wall, $M_CPU s cpu, $((M_RSS / 1024)) MB"
+        say "  $1 | $2 | rep $4: $(printf '%.3f' "$M_WALL") s wall, $M_CPU s cpu, $((M_RSS / 1024)) MB, sshd $M_SERVER_CPU s cpu"
     else
         say "  $1 | $2 | rep $4: FAILED: $M_NOTE"
     fi

@@ -50,6 +50,7 @@ function def(id, title, metric, rule, target) {
         v_wall[key, k] = $5 + 0
         v_cpu[key, k] = $6 + 0
         v_rss[key, k] = $7 + 0
+        v_srv[key, k] = $10 + 0
         if ($7 + 0 > peak_rss[key]) peak_rss[key] = $7 + 0
     } else {
         note[key] = $9
@@ -110,6 +111,16 @@ function growth(key,    ref) {
     return m_cpu[key] / m_cpu[ref]
 }
 
+# Total CPU (the command's plus the sshd's) of a row over that of the baseline row of series s.
+function cpu_ratio(c, key, s,    b, mine, theirs) {
+    b = base_key(c, s)
+    if (b == "" || m_wall[key] < 0) return -1
+    mine = m_cpu[key] + m_srv[key]
+    theirs = m_cpu[b] + m_srv[b]
+    if (theirs <= 0) return -1
+    return mine / theirs
+}
+
 function verdict(c, key,    n, parts, r, v, b, net, ref) {
     n = split(case_rule[c], parts, " ")
     if (parts[1] == "none") return "-"
@@ -145,11 +156,12 @@ END {
             m_wall[key] = median(v_wall, key, n)
             m_cpu[key] = median(v_cpu, key, n)
             m_rss[key] = median(v_rss, key, n)
+            m_srv[key] = median(v_srv, key, n)
         }
     }
 
-    print "| case | tool | wall (median) | CPU user+sys | peak RSS | x rsync | x git | x floor | target | verdict |"
-    print "|---|---|---:|---:|---:|---:|---:|---:|---|---|"
+    print "| case | tool | wall (median) | CPU user+sys | sshd CPU | peak RSS | x rsync | x git | x floor | total CPU x rsync / x git | target | verdict |"
+    print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
     printf "" > targets_out
     print "| target | measured | verdict |" >> targets_out
     print "|---|---|---|" >> targets_out
@@ -162,17 +174,18 @@ END {
             label = t
             if (ok[key] + 0 < runs[key]) label = label sprintf(" (%d/%d ok)", ok[key] + 0, runs[key])
             if (m_wall[key] < 0) {
-                printf "| %s | %s | n/a (%s) | | | | | | | |\n", case_title[c], label, note[key]
+                printf "| %s | %s | n/a (%s) | | | | | | | | | |\n", case_title[c], label, note[key]
                 if (series[key] == "depsync" && case_rule[c] != "none")
                     printf "| %s: %s | n/a (%s) | n/a |\n", case_title[c], case_target[c], note[key] >> targets_out
                 continue
             }
-            rx = rg = rf = "-"
+            rx = rg = rf = cx = "-"
             tgt = vd = ""
             if (series[key] == "depsync" && c !~ /^setup-/) {
                 rx = fmt_x(ratio(c, key, "rsync"))
                 rg = fmt_x(ratio(c, key, "git"))
                 rf = fmt_x(ratio(c, key, "floor"))
+                if (c !~ /^serve/) cx = fmt_x(cpu_ratio(c, key, "rsync")) " / " fmt_x(cpu_ratio(c, key, "git"))
                 tgt = case_target[c]
                 vd = verdict(c, key)
                 if (case_rule[c] != "none") {
@@ -181,8 +194,8 @@ END {
                     printf "%-45s %-50s %s\n", case_title[c], case_target[c], vd >> summary_out
                 }
                 if (c !~ /^serve/ && c !~ /^setup-/)
-                    printf "%-45s depsync %9s  x rsync %7s  x git %7s  x floor %7s\n", case_title[c],
-                        fmt_s(m_wall[key]), rx, rg, rf >> summary_out
+                    printf "%-45s depsync %9s  x rsync %7s  x git %7s  x floor %7s  (total CPU x rsync / x git: %s)\n",
+                        case_title[c], fmt_s(m_wall[key]), rx, rg, rf, cx >> summary_out
                 if (c ~ /^serve/) {
                     printf "%-45s %-45s %s per peer  x rsync %7s  x git %7s\n", case_title[c], t,
                         fmt_s(m_cpu[key] / 10), rx, rg >> summary_out
@@ -196,8 +209,9 @@ END {
                 max_rss = peak_rss[key]
                 max_rss_at = case_title[c] ", " t
             }
-            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", case_title[c], label,
-                fmt_s(m_wall[key]), fmt_s(m_cpu[key]), fmt_mb(m_rss[key]), rx, rg, rf, tgt, vd
+            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", case_title[c], label,
+                fmt_s(m_wall[key]), fmt_s(m_cpu[key]), (m_srv[key] > 0 ? fmt_s(m_srv[key]) : "-"),
+                fmt_mb(m_rss[key]), rx, rg, rf, cx, tgt, vd
         }
     }
     if (max_rss > 0) {

@@ -74,9 +74,12 @@ write_report() {
 How to read it: every figure is the median of the repetitions. *wall* is measured by the shell's
 microsecond clock around `/usr/bin/time timeout ... CMD` (the empty-command rows show that floor);
 *CPU* is user+sys of the command and its children (for the primary-CPU cases: the CPU the primary
-spends serving, see below); *peak RSS* is the largest process of the command's tree. `x rsync`, `x git`
+spends serving, see below); *sshd CPU* is what the bench sshd and everything it ran for the
+command's connections spent (the primary's side of an ssh transfer, from /proc/<sshd>/stat);
+*peak RSS* is the largest process of the command's tree. `x rsync`, `x git`
 and `x floor` divide depsync's figure (wall; CPU for the primary-CPU cases) by the first rsync, git and
-floor row of the same case. The floors: `cp -a` of the tree for local copies, `ssh host true` for ssh,
+floor row of the same case; *total CPU* compares the command's CPU plus the sshd's, which is less
+disturbed than wall time when other work shares the machine. The floors: `cp -a` of the tree for local copies, `ssh host true` for ssh,
 the empty command for no-op cases. The ms targets are judged net of the harness floor.
 
 Cases: the initial publish starts from an empty repository each repetition (state folder removed);

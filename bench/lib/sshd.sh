@@ -48,7 +48,7 @@ LogLevel ERROR
 CONF
         /usr/sbin/sshd -D -e -f "$dir/sshd_config" \
             -o "PidFile=$dir/sshd.pid" -o UsePAM=no -o StrictModes=no \
-            2>>"$dir/sshd.log" &
+            2>>"$dir/sshd.log" 9>&- &
         SSHD_PID=$!
         SSH_PORT=$port
         BENCH_HOME="$dir/home"
