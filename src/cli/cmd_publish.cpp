@@ -12,6 +12,16 @@
 
 namespace depsync::cli {
 
+namespace {
+// Mirror lines come after the result line, which scripts read first.
+void print_mirrors(const sync::PublishResult& r) {
+    for (const auto& m : r.mirrors) {
+        if (m.pushed) std::cout << "mirror " << m.url << ": pushed\n";
+        if (!m.error.empty()) std::cout << "mirror " << m.url << ": FAILED, retried on the next publish\n";
+    }
+}
+}  // namespace
+
 void add_publish(CLI::App& app, Context& ctx) {
     auto* cmd = app.add_subcommand("publish", "Publish the deployment directory as a new release (primary)");
     cmd->add_option("-m,--message", ctx.cmd.message, "Release message");
@@ -38,19 +48,16 @@ void add_publish(CLI::App& app, Context& ctx) {
         }
         sync::record_run(settings.state, elapsed(), "");
         sync::write_metrics(settings);
-        for (const auto& m : r.mirrors) {
-            if (m.pushed) std::cout << "mirror " << m.url << ": pushed\n";
-            if (!m.error.empty())
-                std::cout << "mirror " << m.url << ": FAILED, retried on the next publish\n";
-        }
         if (!r.published) {
             std::cout << "nothing to publish: "
                       << sync::release_name(r.release ? std::optional(r.release->number) : std::nullopt)
                       << " is current\n";
+            print_mirrors(r);
             return;
         }
         std::cout << "published r" << r.release->number << " " << git::short_hex(r.release->commit) << " "
                   << counts_text(r.counts) << "\n";
+        print_mirrors(r);
     });
 }
 

@@ -47,6 +47,18 @@ std::string url_digest(const std::string& url) {
     return out;
 }
 
+// The release branch and every tag by name (libgit2 1.5 does not expand wildcards when pushing).
+std::vector<std::string> mirror_refspecs(git_repository* repo) {
+    std::vector<std::string> specs{"+refs/heads/main:refs/heads/main"};
+    git_strarray tags{nullptr, 0};
+    if (git_tag_list(&tags, repo) == 0) {
+        for (std::size_t i = 0; i < tags.count; ++i)
+            specs.push_back(std::string("+refs/tags/") + tags.strings[i] + ":refs/tags/" + tags.strings[i]);
+        git_strarray_dispose(&tags);
+    }
+    return specs;
+}
+
 }  // namespace
 
 git::TransportOptions transport_options(const Settings& settings) {
@@ -104,8 +116,7 @@ std::vector<MirrorReport> push_mirrors(const Settings& settings, git_repository*
                          [&](git_repository* child_repo) {
                              git::TransportSession session(url, options);
                              session.prepare_process();
-                             git::push_refs(child_repo, session,
-                                            {"+refs/heads/main:refs/heads/main", "+refs/tags/*:refs/tags/*"});
+                             git::push_refs(child_repo, session, mirror_refspecs(child_repo));
                          });
             fs::write_file_atomically(record, git::to_hex(*head), 0600);
             report.pushed = true;
