@@ -244,6 +244,7 @@ T_SERVE_DS_LOCAL="depsync pull x10, local path: pullers' CPU"
 T_SERVE_GIT_SSH="git fetch+checkout x10 over ssh: sshd CPU"
 T_SERVE_RSYNC="rsync --delete -a -e ssh x10: primary's rsync+ssh CPU"
 T_SERVE_SSH="ssh host true x10: sshd CPU"
+T_SERVE_DS_HTTPS="depsync pull x10 over https: lighttpd CPU"
 
 # Runs CMD... SERVE_PEERS times, stopping at the first failure (an argv, so that it can be timed).
 SERVE_LOOP='for ((i = 0; i < $1; i++)); do "${@:2}" || exit; done'
@@ -259,10 +260,49 @@ serve_over_sshd() {
     record "$c" "$t" "$s" "$r"
 }
 
+# An https peer of the current tree, brought to the newest release (untimed). Returns 1 when there
+# is no https server.
+https_peer_setup() {
+    [[ -n $HTTPS_PORT ]] || return 1
+    depsync_peer_init depsync-https "https://127.0.0.1:$HTTPS_PORT/git/${W#"$WORK_ROOT"/}/primary/releases.git"
+    printf 'ca_file = "%s"\n' "$HTTPS_CA" >>"$PEERS/depsync-https/conf"
+    "$DEPSYNC" -q -c "$PEERS/depsync-https/conf" pull >>"$LOG_DIR/setup.log" 2>&1 ||
+        say "  warning: the https peer's first pull failed: $(tail -n 1 "$LOG_DIR/setup.log")"
+    return 0
+}
+
+# serve_over_https CASE TOOL SERIES REP CMD...: like timed, but the CPU recorded is lighttpd's
+# (git-http-backend included: lighttpd reaps its CGIs).
+serve_over_https() {
+    local c=$1 t=$2 s=$3 r=$4 before after
+    shift 4
+    M_LOG="$LOG_DIR/${c}.${s}.${t//[^A-Za-z0-9_-]/_}.r$r.log"
+    https_wait_idle
+    before=$(https_serving_ticks)
+    measure "$@"
+    https_wait_idle || say "  warning: CGIs still running after the cycle"
+    after=$(https_serving_ticks)
+    M_CPU=$(bc <<<"scale=2; ($after - $before) / $CLK_TCK")
+    record "$c" "$t" "$s" "$r"
+}
+
+# record_unavailable CASE TOOL SERIES REP WHY: a row that reads n/a (WHY).
+record_unavailable() {
+    M_WALL=0 M_CPU=0 M_RSS=0 M_SERVER_CPU=0 M_RC=1 M_NOTE=$5
+    record "$1" "$2" "$3" "$4"
+}
+
 phase_serve() { # CASE
-    local c=$1 r
+    local c=$1 r https=0
     say "primary CPU for a no-op cycle of $SERVE_PEERS peers ($c, ${REPS} reps)"
+    https_peer_setup && https=1
     for ((r = 1; r <= REPS; r++)); do
+        if ((https)); then
+            serve_over_https "$c" "$T_SERVE_DS_HTTPS" depsync "$r" \
+                "${LOOP[@]}" "$DEPSYNC" -q -c "$PEERS/depsync-https/conf" pull
+        else
+            record_unavailable "$c" "$T_SERVE_DS_HTTPS" depsync "$r" "${HTTPS_UNAVAILABLE:-no https server}"
+        fi
         serve_over_sshd "$c" "$T_SERVE_DS_SSH" depsync "$r" \
             "${LOOP[@]}" "$DEPSYNC" -q -c "$PEERS/depsync-ssh/conf" pull
         timed "$c" "$T_SERVE_DS_LOCAL" depsync "$r" \
