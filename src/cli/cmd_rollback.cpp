@@ -48,6 +48,9 @@ void add_rollback(CLI::App& app, Context& ctx) {
     });
 
     auto* unpin = app.add_subcommand("unpin", "Release the pin; the next pull moves to the newest release");
+    unpin->footer(
+        "Also releases a node held after a failed on_change (status shows 'held').\n"
+        "Prints 'unpinned (was pinned at rK)' or 'not pinned'. Example: depsync unpin && depsync pull");
     unpin->callback([&ctx] {
         auto was = sync::unpin(make_settings(ctx.global));
         if (was) {

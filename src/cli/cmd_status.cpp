@@ -65,6 +65,10 @@ void print_run_facts(const sync::NodeStatus& s) {
 void add_status(CLI::App& app, Context& ctx) {
     auto* cmd = app.add_subcommand("status", "Show the release this node runs");
     cmd->add_flag("--json", ctx.cmd.json, "Machine-readable output");
+    cmd->footer(
+        "Local state only (no network): release, drift, and on peers the newest fetched release, how many\n"
+        "releases behind, pinned or held, last successful run and last error.\n"
+        "Example: depsync status --json");
     cmd->callback([&ctx] {
         sync::NodeStatus s = sync::read_status(make_settings(ctx.global));
         if (ctx.cmd.json) {

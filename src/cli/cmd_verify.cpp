@@ -16,7 +16,8 @@ void add_verify(CLI::App& app, Context& ctx) {
     verify->add_flag("--json", ctx.cmd.json, "Machine-readable output");
     verify->footer(
         "Lines 'M path' (modified), 'A path' (added locally), 'D path' (missing).\n"
-        "Exit 0 when clean, 4 when anything differs. Paths matched by exclude or node_local are ignored.");
+        "Exit 0 when clean, 4 when anything differs. Paths matched by exclude or node_local are ignored.\n"
+        "Example: depsync verify --full");
     verify->callback([&ctx] {
         sync::VerifyResult r = sync::verify_directory(make_settings(ctx.global), ctx.cmd.full);
         if (ctx.cmd.json) {
@@ -45,7 +46,8 @@ void add_verify(CLI::App& app, Context& ctx) {
         app.add_subcommand("backups", "List local files saved by pulls before they were overwritten");
     backups->footer(
         "Backups live in STATE/backup/<time>-rN/ with the files' relative paths; the newest\n"
-        "backup_keep (default 10) are kept, older ones are removed after each pull.");
+        "backup_keep (default 10) are kept, older ones are removed after each pull.\n"
+        "Example: depsync backups");
     backups->callback([&ctx] {
         auto list = sync::list_backups(make_settings(ctx.global));
         if (list.empty()) std::cout << "no backups\n";

@@ -17,7 +17,8 @@ void add_watch(CLI::App& app, Context& ctx) {
     cmd->footer(
         "Watches the deployment directory with inotify; after --settle seconds without changes it\n"
         "publishes (a burst of copies becomes one release; half-written archives wait). Runs until\n"
-        "SIGTERM/SIGINT, which stop it between releases. Meant for a systemd service (see examples/).");
+        "SIGTERM/SIGINT, which stop it between releases. Meant for a systemd service (see examples/).\n"
+        "Example: depsync -v watch --settle 10");
     cmd->callback([&ctx] {
         sync::WatchOptions options;
         if (!ctx.cmd.message.empty()) options.message = ctx.cmd.message;

@@ -158,6 +158,11 @@ int main(int argc, char** argv) {
     CLI::App app{"depsync: versioned, rollback-able sync of a cluster's deployment directories through git"};
     app.set_version_flag("--version", std::string("depsync ") + DEPSYNC_VERSION);
     app.require_subcommand(1);
+    app.footer(
+        "Exit codes: 0 ok, 1 failed (nothing half-applied), 2 usage or configuration, 3 another run\n"
+        "holds the lock, 4 verify found differences; cluster status and cluster pull exit 1 unless every\n"
+        "node is on the newest release. Example: depsync -c /etc/depsync/depsync.conf status\n"
+        "See depsync(1) and 'depsync COMMAND --help'.");
     app.fallthrough();
     add_global_options(app, ctx, is_init(argc, argv));
     // Errors name the config file actually read: -c FILE, else $DEPSYNC_CONFIG, else the system default.
