@@ -28,8 +28,7 @@ struct ScanOptions {
 struct ScanResult {
     git::Listing listing;
     std::vector<std::string> changing;  // changed while being read
-    std::vector<std::string>
-        recent;  // hashed files modified within the last 200 ms: maybe still written
+    std::vector<std::string> recent;    // hashed files modified within the last 200 ms: maybe still written
     std::vector<std::pair<std::string, std::string>> incomplete;  // archive path, defect
     std::vector<std::string> skipped;                             // sockets, devices, unnamable entries
     std::size_t hashed = 0;
