@@ -279,9 +279,9 @@ void publish_first_release(Cluster& cluster, std::uint64_t seed) {
     REQUIRE(cluster.release_commits() == 1);
 }
 
-// A write-once operator script that records its DEPSYNC_* variables in `out`/vars, appends a line to
-// `out`/runs and copies the changed-files list to `out`/changed; fails (printing why) when `fail_if_present`
-// exists in DEPSYNC_DIR.
+// An operator script (for validate or on_change) that records its DEPSYNC_* variables in `out`/vars, appends
+// a line to `out`/runs and copies the changed-files list to `out`/changed; fails (printing why) when
+// `fail_if_present` exists in DEPSYNC_DIR.
 stdfs::path recording_script(const stdfs::path& out, const std::string& fail_if_present = "") {
     std::string body = "out='" + out.string() + "'\n" +
                        "echo run >> \"$out/runs\"\n"
