@@ -23,6 +23,7 @@ tr.behind td.state, tr.behind td.behind { color: #9a5b00; font-weight: 600; }
 tr.down td { background: #fff5f4; }
 tr.down td.state { color: #a32015; font-weight: 600; }
 td.error { color: #a32015; max-width: 28rem; overflow-wrap: anywhere; }
+td.time, td.release { white-space: nowrap; }
 )";
 
 std::string or_dash(const std::string& s) {
@@ -64,8 +65,9 @@ void node_rows(std::string& out, const ClusterView& view) {
         out += "<td><code>" + or_dash(n.commit.substr(0, 10)) + "</code></td>";
         out += "<td class=\"num behind\">" + number_or_dash(n.behind) + "</td>";
         out += "<td class=\"num\">" + number_or_dash(n.drift) + "</td>";
-        out += "<td>" + or_dash(n.last_success) + "</td>";
-        out += "<td class=\"error\">" + or_dash(node_error(n)) + "</td>";
+        out += "<td class=\"time\">" + or_dash(n.last_success) + "</td>";
+        std::string error = node_error(n);
+        out += error.empty() ? "<td>-</td>" : "<td class=\"error\">" + html_escape(error) + "</td>";
         out += std::string("<td class=\"reachable\">") + (n.reachable ? "yes" : "no") + "</td>";
         out += "<td class=\"state\">" + state + "</td></tr>\n";
     }
@@ -84,9 +86,10 @@ void release_rows(std::string& out, const std::vector<ReleaseView>& releases) {
         "<th>Changes</th><th>Message</th></tr></thead>\n<tbody>\n";
     for (const ReleaseView& r : releases) {
         out += "<tr><td>r" + std::to_string(r.number) + "</td><td><code>" +
-               html_escape(r.commit.substr(0, 10)) + "</code></td><td>" + html_escape(r.time) + "</td><td>" +
-               or_dash(r.node) + "</td><td>+" + std::to_string(r.added) + " ~" + std::to_string(r.modified) +
-               " -" + std::to_string(r.deleted) + "</td><td>" + or_dash(r.message) + "</td></tr>\n";
+               html_escape(r.commit.substr(0, 10)) + "</code></td><td class=\"time\">" + html_escape(r.time) +
+               "</td><td>" + or_dash(r.node) + "</td><td>+" + std::to_string(r.added) + " ~" +
+               std::to_string(r.modified) + " -" + std::to_string(r.deleted) + "</td><td>" +
+               or_dash(r.message) + "</td></tr>\n";
     }
     out += "</tbody>\n</table>\n";
 }

@@ -159,8 +159,7 @@ TEST_CASE("cluster status shows every node's release and how far it is behind, b
     CHECK(r.out.find("converged: all 3 node(s) on r1") != std::string::npos);
 
     // A new release on the primary: both peers are one behind until they pull.
-    write_file(s.cluster.primary().dir / "synapse-configs/default/api/New.xml",
-               "<api name=\"New\"/>\n");
+    write_file(s.cluster.primary().dir / "synapse-configs/default/api/New.xml", "<api name=\"New\"/>\n");
     REQUIRE_SUCCESS(s.cluster.publish("second"));
     r = s.run({"status", "--json"});
     INFO(describe(r));
@@ -231,8 +230,7 @@ TEST_CASE("cluster pull makes every peer pull and waits until the cluster conver
     SshNodes s;
     REQUIRE_SUCCESS(s.cluster.publish("first"));
     REQUIRE_SUCCESS(s.cluster.pull(0));
-    write_file(s.cluster.primary().dir / "synapse-configs/default/api/New.xml",
-               "<api name=\"New\"/>\n");
+    write_file(s.cluster.primary().dir / "synapse-configs/default/api/New.xml", "<api name=\"New\"/>\n");
     REQUIRE_SUCCESS(s.cluster.publish("second"));
 
     ProcessResult r = s.run({"pull", "--wait-converged", "60"});
@@ -250,8 +248,7 @@ TEST_CASE("cluster pull makes every peer pull and waits until the cluster conver
 
     // A peer that cannot pull (its remote is gone) makes cluster pull exit 1, and the wait times out.
     replace_key(s.cluster.peer(1).config, "remote", "/nonexistent/releases.git");
-    write_file(s.cluster.primary().dir / "synapse-configs/default/api/Two.xml",
-               "<api name=\"Two\"/>\n");
+    write_file(s.cluster.primary().dir / "synapse-configs/default/api/Two.xml", "<api name=\"Two\"/>\n");
     REQUIRE_SUCCESS(s.cluster.publish("third"));
     r = s.run({"pull", "--wait-converged", "2"});
     INFO(describe(r));
@@ -259,4 +256,100 @@ TEST_CASE("cluster pull makes every peer pull and waits until the cluster conver
     CHECK(r.out.find("peer1: r2 -> r3") != std::string::npos);
     CHECK(r.out.find("peer2: FAILED") != std::string::npos);
     CHECK(r.out.find("not converged: 2 of 3 node(s) on r3") != std::string::npos);
+}
+
+namespace {
+
+// The first of Debian's and others' names for a Chromium binary found in PATH; empty when there is none.
+std::string find_chromium() {
+    for (const char* name : {"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"})
+        if (dt::run({"sh", "-c", std::string("command -v ") + name}).exit_code == 0) return name;
+    return "";
+}
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("cluster status --html writes a self-contained page that headless Chromium renders with every node",
+          "[e2e][cluster][ssh][html]") {
+    const std::string chromium = find_chromium();
+    if (chromium.empty()) {
+        WARN("skipped: no Chromium in PATH (install the Debian package 'chromium')");
+        return;
+    }
+    SshNodes s;
+    REQUIRE_SUCCESS(s.cluster.publish("first <release> & more"));
+    REQUIRE_SUCCESS(s.cluster.pull(0));
+    write_file(s.cluster.primary().dir / "synapse-configs/default/api/New.xml", "<api name=\"New\"/>\n");
+    REQUIRE_SUCCESS(s.cluster.publish("second"));
+    const std::string closed = "root@127.0.0.1:" + std::to_string(dt::free_port());
+    s.write_nodes({closed});
+    stdfs::path page = s.cluster.root() / "report/cluster.html";
+    stdfs::create_directories(page.parent_path());
+
+    // -c names the primary's config, so the page lists the releases from its log.
+    ProcessResult r = s.run({"status", "--html", page.string()}, s.cluster.primary().config);
+    INFO(s.describe_run(r));
+    CHECK(r.exit_code == 1);  // peer1 behind, peer2 on none, one node unreachable
+    const std::string html = read_file(page);
+    // Self-contained: nothing is loaded from anywhere.
+    for (const char* external : {"src=", "href=", "@import", "url(", "<script", "<link"}) {
+        INFO(external);
+        CHECK(html.find(external) == std::string::npos);
+    }
+
+    const std::vector<std::string> common = {
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--user-data-dir=" + (s.cluster.root() / "chromium-profile").string()};
+    auto chromium_run = [&](const std::vector<std::string>& extra) {
+        std::vector<std::string> argv = {"timeout", "120", chromium};
+        argv.insert(argv.end(), common.begin(), common.end());
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        argv.push_back("file://" + page.string());
+        return dt::run(argv);
+    };
+    ProcessResult dom = chromium_run({"--dump-dom"});
+    INFO("chromium: " << describe(dom));
+    REQUIRE(dom.exit_code == 0);
+    REQUIRE(dom.out.find("<table id=\"nodes\">") != std::string::npos);
+
+    // Every node has its row, named as it answered (or by its entry when it did not).
+    for (const std::string& node :
+         {std::string("primary"), std::string("peer1"), std::string("peer2"), closed}) {
+        INFO(node);
+        CHECK(count_of(dom.out, "<td class=\"node\">" + node + "</td>") == 1);
+    }
+    CHECK(count_of(dom.out, "<tr class=\"ok\"") == 1);      // the primary
+    CHECK(count_of(dom.out, "<tr class=\"behind\"") == 2);  // peer1 on r1, peer2 on none
+    CHECK(count_of(dom.out, "<tr class=\"down\"") == 1);
+    CHECK(dom.out.find("Not converged: 1 of 4 nodes on r2") != std::string::npos);
+    CHECK(dom.out.find("Connection refused") != std::string::npos);
+    // The recent releases, newest first, the message escaped rather than taken for markup.
+    auto r2 = dom.out.find("<td>r2</td>"), r1 = dom.out.find("<td>r1</td>");
+    CHECK(r2 != std::string::npos);
+    CHECK(r1 != std::string::npos);
+    CHECK(r2 < r1);
+    CHECK(dom.out.find("first &lt;release&gt; &amp; more") != std::string::npos);
+
+    // And it paints: a screenshot comes out as a PNG of some substance.
+    stdfs::path shot = s.cluster.root() / "report/cluster.png";
+    ProcessResult painted =
+        chromium_run({"--hide-scrollbars", "--window-size=1400,800", "--screenshot=" + shot.string()});
+    INFO("chromium: " << describe(painted));
+    REQUIRE(painted.exit_code == 0);
+    std::string png = read_file(shot);
+    CHECK(png.substr(0, 8) == std::string("\x89PNG\r\n\x1a\n", 8));
+    CHECK(png.size() > 10000);
 }
