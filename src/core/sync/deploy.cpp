@@ -9,6 +9,7 @@
 #include "core/git/repository.hpp"
 #include "core/git/tree_io.hpp"
 #include "core/sync/node_state.hpp"
+#include "core/sync/release.hpp"
 #include "core/sync/scan.hpp"
 
 namespace depsync::sync {
@@ -76,7 +77,14 @@ git::Listing release_part(git_repository* repo, const git_oid& commit, const Roo
 }
 
 void check_roots(const Settings& settings, git_repository* repo, const git_oid& commit) {
-    if (settings.roots.empty()) return;
+    if (settings.roots.empty()) {
+        Release r = describe_release(repo, commit);
+        if (!r.roots.empty())
+            throw Error("release r" + std::to_string(r.number) + " carries several roots (" + r.roots +
+                            ") but this node has a single 'dir': map them with root = NAME=PATH entries",
+                        ExitCode::usage);
+        return;
+    }
     git::CommitPtr c = git::lookup_commit(repo, commit);
     git::Listing all = git::read_tree(repo, *git_commit_tree_id(c.get()));
     for (const auto& [path, entry] : all) {

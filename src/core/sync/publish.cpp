@@ -123,7 +123,8 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     }
     git::Listing previous = current ? git::read_tree(repo.get(), current->tree) : git::Listing{};
     result.counts = git::count_changes(previous, scan.listing);
-    ReleaseTrailers trailers{current ? current->number + 1 : 1, settings.node, host_name(), std::nullopt};
+    ReleaseTrailers trailers{current ? current->number + 1 : 1, settings.node, host_name(), std::nullopt,
+                             roots_trailer(settings)};
     if (!settings.validate.empty()) validate_release(settings, previous, scan.listing, trailers.number);
     git::CommitFields fields{tree,
                              head,

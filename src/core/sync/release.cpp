@@ -42,6 +42,7 @@ Release describe_release(git_repository* repo, const git_oid& commit) {
     r.node = trailer(message, "Depsync-Node").value_or("");
     r.host = trailer(message, "Depsync-Host").value_or("");
     r.restores = number_trailer(message, "Depsync-Restores");
+    r.roots = trailer(message, "Depsync-Roots").value_or("");
     if (auto n = number_trailer(message, "Depsync-Release")) {
         r.number = *n;
         return r;
@@ -70,6 +71,7 @@ std::string format_release_message(const std::string& message, const ReleaseTrai
     out += "Depsync-Node: " + t.node + "\n";
     out += "Depsync-Host: " + t.host + "\n";
     if (t.restores) out += "Depsync-Restores: " + std::to_string(*t.restores) + "\n";
+    if (!t.roots.empty()) out += "Depsync-Roots: " + t.roots + "\n";
     return out;
 }
 
@@ -93,6 +95,12 @@ void require_trusted_release(const Settings& settings, git_repository* repo, con
     std::string why = check.state == git::SignatureState::unsigned_commit ? "it is not signed" : check.detail;
     throw Error("refusing release " + git::short_hex(commit) + " (" + git::to_hex(commit) + "): " + why +
                 "; nothing was applied (allowed signers: " + settings.allowed_signers.string() + ")");
+}
+
+std::string roots_trailer(const Settings& settings) {
+    std::string out;
+    for (const Root& r : settings.roots) out += (out.empty() ? "" : ",") + r.name;
+    return out;
 }
 
 std::string release_tag(std::uint64_t number) {

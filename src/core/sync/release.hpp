@@ -27,6 +27,7 @@ struct Release {
     std::string host;
     std::string subject;  // first line of the message
     std::optional<std::uint64_t> restores;
+    std::string roots;  // "server,tenants" for a release of several named roots; empty for a single tree
 };
 
 Release describe_release(git_repository* repo, const git_oid& commit);
@@ -36,7 +37,11 @@ struct ReleaseTrailers {
     std::string node;
     std::string host;
     std::optional<std::uint64_t> restores;
+    std::string roots;
 };
+
+// The Depsync-Roots trailer value of a node's configuration ("" for a single directory).
+std::string roots_trailer(const Settings& settings);
 std::string format_release_message(const std::string& message, const ReleaseTrailers& trailers);
 
 // A signer for CommitFields::sign when the node has a signing key, else an empty function.

@@ -79,7 +79,8 @@ RollbackResult rollback(const Settings& settings, const RollbackOptions& options
             list);
     }
 
-    ReleaseTrailers trailers{head.number + 1, settings.node, host_name(), result.restored.number};
+    ReleaseTrailers trailers{head.number + 1, settings.node, host_name(), result.restored.number,
+                             roots_trailer(settings)};
     std::string message =
         options.message.empty() ? "rollback to r" + std::to_string(result.restored.number) : options.message;
     git::CommitFields fields{result.restored.tree,

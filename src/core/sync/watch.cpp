@@ -132,6 +132,9 @@ void watch(const Settings& settings, const WatchOptions& options,
         int rc = ::poll(fds, 2, timeout);
         if (rc < 0 && errno != EINTR) throw_errno("wait for changes");
         if (fds[1].revents & POLLIN) {
+            // Consume the signal: left pending, it would kill the process once the mask is restored.
+            signalfd_siginfo info{};
+            [[maybe_unused]] ssize_t n = ::read(signals.fd(), &info, sizeof info);
             spdlog::info("stopping: signal received");
             return;
         }
