@@ -881,3 +881,9 @@ TEST_CASE("an allowed_signers file that does not exist is a configuration error 
     CHECK(refused.exit_code == 2);
     CHECK(std::regex_search(lowercase(refused.err), std::regex("does not exist|cannot be read|cannot read")));
 }
+
+TEST_CASE("the README says what a peer without allowed_signers trusts", "[e2e][signing]") {
+    const std::string readme = read_file(stdfs::path(dt::source_dir()) / "README.md");
+    CHECK(contains(readme, "signing_key"));
+    CHECK(contains(readme, "allowed_signers"));
+}
