@@ -5,6 +5,7 @@
 #include "cli/context.hpp"
 #include "cli/output.hpp"
 #include "core/git/handle.hpp"
+#include "core/git/signing.hpp"
 #include "core/sync/history.hpp"
 
 namespace depsync::cli {
@@ -14,8 +15,18 @@ std::string change_json(const git::PathChange& c) {
     return JsonObject().add("status", std::string(1, c.status)).add("path", c.path).str();
 }
 
+// "good", "unsigned", ... when the node checks signatures (allowed_signers) or signs (signing_key); else
+// empty.
+std::string signature_of(const sync::Settings& settings, git_repository* repo, const git_oid& commit) {
+    std::filesystem::path allowed = settings.allowed_signers;
+    if (allowed.empty()) return {};
+    return git::signature_state_name(
+        git::verify_commit_signature(repo, commit, allowed, settings.state / "home").state);
+}
+
 void run_log(Context& ctx) {
-    sync::NodeRepo node = sync::open_node_repo(make_settings(ctx.global));
+    sync::Settings settings = make_settings(ctx.global);
+    sync::NodeRepo node = sync::open_node_repo(settings);
     auto entries = sync::release_log(node, ctx.cmd.limit);
     if (ctx.cmd.json) {
         std::vector<std::string> items;
@@ -35,6 +46,8 @@ void run_log(Context& ctx) {
             } else {
                 o.add_null("restores");
             }
+            std::string sig = signature_of(settings, node.repo.get(), e.release.commit);
+            if (!sig.empty()) o.add("signature", sig);
             items.push_back(o.str());
         }
         std::cout << json_array(items) << "\n";
@@ -47,6 +60,8 @@ void run_log(Context& ctx) {
                   << (e.release.host.empty() || e.release.host == e.release.node ? "" : "@" + e.release.host)
                   << "  " << counts_text(e.counts) << "  " << e.release.subject;
         if (e.release.restores) std::cout << "  [restores r" << *e.release.restores << "]";
+        std::string sig = signature_of(settings, node.repo.get(), e.release.commit);
+        if (!sig.empty()) std::cout << "  [signature: " << sig << "]";
         std::cout << "\n";
     }
 }

@@ -4,8 +4,10 @@
 
 #include "cli/context.hpp"
 #include "cli/output.hpp"
+#include "core/git/signing.hpp"
 #include "core/sync/deploy.hpp"
 #include "core/sync/history.hpp"
+#include "core/sync/node_repo.hpp"
 
 namespace depsync::cli {
 
@@ -19,7 +21,16 @@ void add_verify(CLI::App& app, Context& ctx) {
         "Exit 0 when clean, 4 when anything differs. Paths matched by exclude or node_local are ignored.\n"
         "Example: depsync verify --full");
     verify->callback([&ctx] {
-        sync::VerifyResult r = sync::verify_directory(make_settings(ctx.global), ctx.cmd.full);
+        sync::Settings settings = make_settings(ctx.global);
+        sync::VerifyResult r = sync::verify_directory(settings, ctx.cmd.full);
+        std::string signature;
+        if (!settings.allowed_signers.empty()) {
+            sync::NodeRepo node = sync::open_node_repo(settings);
+            signature = git::signature_state_name(
+                git::verify_commit_signature(node.repo.get(), r.release->commit, settings.allowed_signers,
+                                             settings.state / "home")
+                    .state);
+        }
         if (ctx.cmd.json) {
             std::vector<std::string> modified, added, missing;
             for (const auto& c : r.changes) {
@@ -32,6 +43,7 @@ void add_verify(CLI::App& app, Context& ctx) {
                              .add_raw("modified", json_array(modified))
                              .add_raw("added", json_array(added))
                              .add_raw("missing", json_array(missing))
+                             .add("signature", signature.empty() ? std::string("not checked") : signature)
                              .str()
                       << "\n";
         } else if (r.changes.empty()) {
@@ -39,6 +51,8 @@ void add_verify(CLI::App& app, Context& ctx) {
         } else {
             for (const auto& c : r.changes) std::cout << c.status << " " << c.path << "\n";
         }
+        if (!signature.empty() && !ctx.cmd.json)
+            std::cout << "signature of r" << r.release->number << ": " << signature << "\n";
         if (!r.changes.empty()) ctx.exit_code = ExitCode::drift;
     });
 
