@@ -59,7 +59,7 @@ std::uint64_t release_of_pull(const ProcessResult& r) {
 
 }  // namespace
 
-TEST_CASE("concurrent runs on one node: one works, the others wait or exit 3 naming its pid",
+TEST_CASE("concurrent runs on one node: one works while the others wait or exit 3 naming its pid",
           "[e2e][fault]") {
     Cluster cluster(2);
     const Node& primary = cluster.primary();

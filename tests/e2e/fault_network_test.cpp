@@ -88,7 +88,7 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> pack_entry(const stdfs::p
 }  // namespace
 
 TEST_CASE(
-    "a transfer cut or stalled mid-way fails within the timeout, applies nothing, and the retry converges",
+    "a transfer cut or stalled mid-way fails within the timeout and applies nothing and the retry converges",
     "[e2e][fault]") {
     Cluster cluster(3);
     const Node& primary = cluster.primary();
