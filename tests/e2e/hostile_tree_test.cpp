@@ -186,7 +186,9 @@ struct HostileSetup {
         // Nor anywhere else in the test's folder: no readable file holds the attacker's content.
         for (auto it = stdfs::recursive_directory_iterator(cluster.root());
              it != stdfs::recursive_directory_iterator(); ++it) {
-            if (it->path() == cluster.root() / "craft") {
+            // The crafted repository, and the peer's fetched copy of it, hold the release's objects by
+            // design.
+            if (it->path() == cluster.root() / "craft" || it->path().filename() == "repo.git") {
                 it.disable_recursion_pending();
                 continue;
             }

@@ -62,8 +62,9 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
     result.to = describe_release(repo, target);
     for (const Root& root : roots_of(settings))
         if (!std::filesystem::is_directory(root.dir))
-            throw Error("deployment directory " + root.dir.string() +
-                        " does not exist (create it, then pull again)");
+            throw Error(
+                "deployment directory " + root.dir.string() + " does not exist (create it, then pull again)",
+                ExitCode::usage);
     if (deployed && !journal && git_oid_equal(&deployed->commit, &target)) {
         if (options.pin) write_record(state.pinned(), record_now(target, result.to->number));
         result.outcome = pinned && !options.to ? PullOutcome::pinned : PullOutcome::up_to_date;
