@@ -63,6 +63,7 @@ std::string release_text(const std::optional<std::uint64_t>& n) {
 std::string error_text(const NodeView& n) {
     if (!n.error.empty()) return n.error;
     if (n.held) return "held: " + n.held_reason;
+    if (n.pinned) return "pinned (unpin on the node to follow releases again)";
     if (!n.last_error.empty())
         return n.last_error + " (" + std::to_string(n.consecutive_failures) + " failed run(s) in a row)";
     if (!n.on_change_error.empty()) return n.on_change_error;
@@ -221,6 +222,10 @@ void run_pull(Context& ctx, const ClusterOptions& o) {
             const sync::NodeCall& call = pulls[next_peer++];
             if (call.ok()) {
                 result = first_line(call.out);
+            } else if (call.reached && call.exit_code == static_cast<int>(ExitCode::locked)) {
+                // Another run (the node's timer) is pulling already: with --wait-converged its result counts.
+                result = "busy: another depsync run holds the lock";
+                all_ok = all_ok && o.wait_converged >= 0;
             } else {
                 all_ok = false;
                 std::string said = first_line(call.out);

@@ -39,6 +39,7 @@ std::pair<std::string, std::string> state_of(const NodeView& n) {
     if (!n.reachable) return {"unreachable", "down"};
     if (!n.error.empty()) return {"status failed", "down"};
     if (n.held) return {"held", "behind"};
+    if (n.pinned && !n.on_newest) return {"pinned", "behind"};
     if (!n.on_newest) return {"behind", "behind"};
     return {"on newest", "ok"};
 }
@@ -46,6 +47,7 @@ std::pair<std::string, std::string> state_of(const NodeView& n) {
 std::string node_error(const NodeView& n) {
     if (!n.error.empty()) return n.error;
     if (n.held) return "held: " + n.held_reason;
+    if (n.pinned) return "pinned";
     if (!n.last_error.empty()) return n.last_error;
     return n.on_change_error;
 }
