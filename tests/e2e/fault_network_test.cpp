@@ -30,20 +30,24 @@ constexpr std::uint64_t KiB = 1024;
 constexpr std::uint64_t MiB = 1024 * KiB;
 constexpr int timeout_seconds = 3;
 
-// A peer's ssh settings, passed as options so that the config written by init stays as it is.
+// A peer's ssh settings: known_hosts, ssh_key and timeout go into its config file; the remote URL, which
+// differs between the proxy and the hung server, is given as --remote.
 struct SshAccess {
     stdfs::path key;
     stdfs::path known_hosts;
 
-    std::vector<std::string> args(int port, const stdfs::path& repo) const {
+    void configure(const Node& peer) const {
+        std::ofstream conf(peer.config, std::ios::app);
+        conf << "known_hosts = \"" << known_hosts.string() << "\"\n"
+             << "ssh_key = \"" << key.string() << "\"\n"
+             << "timeout = " << timeout_seconds << "\n";
+        conf.close();
+        // A config naming a private key must itself be private.
+        stdfs::permissions(peer.config, stdfs::perms(0600));
+    }
+    static std::vector<std::string> args(int port, const stdfs::path& repo) {
         return {"--remote",
-                "ssh://" + dt::current_user_name() + "@127.0.0.1:" + std::to_string(port) + repo.string(),
-                "--known-hosts",
-                known_hosts.string(),
-                "--ssh-key",
-                key.string(),
-                "--timeout",
-                std::to_string(timeout_seconds)};
+                "ssh://" + dt::current_user_name() + "@127.0.0.1:" + std::to_string(port) + repo.string()};
     }
 };
 
@@ -113,9 +117,7 @@ TEST_CASE(
             kh << "[127.0.0.1]:" << proxy.port() << " " << dt::ssh_public_key_text(sshd->host_key_pub(type))
                << "\n";
     }
-    // ssh_key in a config requires the config to be private.
-    for (std::size_t i = 0; i < cluster.peer_count(); ++i)
-        stdfs::permissions(cluster.peer(i).config, stdfs::perms(0600));
+    for (std::size_t i = 0; i < cluster.peer_count(); ++i) ssh.configure(cluster.peer(i));
     // How the operator is told to set up the primary for ssh: archives are not deflated again.
     for (auto kv :
          {std::pair{"pack.window", "0"}, {"pack.compression", "0"}, {"core.bigFileThreshold", "1m"}})
