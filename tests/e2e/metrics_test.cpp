@@ -191,3 +191,31 @@ TEST_CASE("metrics: the exposition parser of this test refuses what a collector 
     CHECK_THROWS(parse_prometheus("# HELP a x\n# TYPE a gauge\na 1"));         // no final newline
     CHECK_THROWS(parse_prometheus("# HELP a x\n# TYPE a gauge\na 1\na 2\n"));  // duplicate sample
 }
+
+TEST_CASE("log_file: a failed run's error is on stderr and in the log file, which keeps info lines too",
+          "[e2e][metrics][log]") {
+    Cluster c(1);
+    stdfs::path log = c.root() / "log/depsync.log";  // its folder is created
+    set_key(c.peer(0).config, "log_file", "\"" + log.string() + "\"");
+    set_key(c.peer(0).config, "remote",
+            "\"ssh://root@127.0.0.1:" + std::to_string(dt::free_port()) + "/r.git\"");
+
+    ProcessResult r = c.pull(0);
+    INFO(describe(r));
+    CHECK(r.exit_code == 1);
+    const std::string text = read_file(log);
+    INFO(text);
+    // "2026-11-27T12:24:29+00:00 [1460] error: cannot connect to ..." with the same message as stderr.
+    static const std::regex line(
+        R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:?\d\d \[\d+\] error: cannot connect to .*)");
+    std::istringstream lines(text);
+    std::size_t errors = 0;
+    for (std::string l; std::getline(lines, l);) errors += std::regex_match(l, line) ? 1U : 0U;
+    CHECK(errors == 1);
+    CHECK(r.err.find("depsync: error: cannot connect to") != std::string::npos);
+
+    // An unwritable log file is a configuration error, said at once.
+    r = c.depsync(c.peer(0), {"--log-file", "/proc/nonexistent/depsync.log", "status"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("cannot open log file /proc/nonexistent/depsync.log") != std::string::npos);
+}
