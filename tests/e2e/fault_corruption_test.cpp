@@ -167,6 +167,7 @@ TEST_CASE("a damaged object in a peer's fetched copy is reported and repaired by
     CHECK(dt::fsck_problems(peer_repo).empty());
     CHECK(dt::repo_leftovers(peer_repo).empty());
     if (stdfs::exists(peer.state / "repo.git.damaged"))
-        std::cout << "fault 8: note: " << (peer.state / "repo.git.damaged").string()
-                  << " is still there after the pull that converged (the set-aside copy of a failed repair)\n";
+        std::cout
+            << "fault 8: note: " << (peer.state / "repo.git.damaged").string()
+            << " is still there after the pull that converged (the set-aside copy of a failed repair)\n";
 }

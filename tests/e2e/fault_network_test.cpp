@@ -176,7 +176,7 @@ TEST_CASE(
     {
         const Node& peer = cluster.peer(0);
         for (int i = 0; i < 2; ++i) dt::bump_version(primary.dir, rng);
-        dt::write_car(primary.dir / "carbonapps/Wire2_1.0.0.car", "Wire2", "1.0.0", 6 * MiB, rng);
+        dt::write_car(primary.dir / "carbonapps/Wire2_1.0.0.car", "Wire2", "1.0.0", 9 * MiB, rng);
         REQUIRE_SUCCESS(cluster.publish("r2"));
         const dt::TreeListing r2 = trees.describe(primary.dir);
         // Peer 2 measures the r1 -> r2 transfer the faults cut into.
