@@ -5,6 +5,7 @@
 // again and again; each move is killed at a chosen delay. After every kill: each path holds the old or the
 // new content, no visible archive is invalid, and status names the old release, or the new one only when the
 // directory holds it exactly. The next pull then converges to the exact release, with no temp file left.
+// Every third interrupted r1 -> r2 apply is killed a second time while the next pull resumes it.
 // A reader thread validates every visible archive the whole time.
 
 #include <signal.h>
@@ -186,7 +187,7 @@ TEST_CASE("a pull killed at any point of its apply leaves old or new content and
         return process.wait();
     };
 
-    KillCounts up_counts, down_counts;
+    KillCounts up_counts, down_counts, resumed_counts;
     double spent_kill = 0, spent_inspect = 0, spent_converge = 0, spent_reset = 0;
     auto timed = [](double& total, auto&& f) {
         double start = dt::now_seconds();
@@ -206,6 +207,16 @@ TEST_CASE("a pull killed at any point of its apply leaves old or new content and
                 count(up_counts, inspect_after_kill(cluster, peer, trees, old_release, new_release),
                       killed.exit_code);
             });
+            // Every third time the pull that resumes the apply is killed too, half-way through its own run.
+            if (i % 3 == 2) {
+                ProcessResult again;
+                timed(spent_kill, [&] { again = kill_after(up, (t_up.journal + t_up.end) / 2); });
+                REQUIRE((again.exit_code == 128 + SIGKILL || again.exit_code == 0));
+                timed(spent_inspect, [&] {
+                    count(resumed_counts, inspect_after_kill(cluster, peer, trees, old_release, new_release),
+                          again.exit_code);
+                });
+            }
             timed(spent_converge,
                   [&] { require_converged(cluster, peer, trees, cluster.pull(0), new_release); });
         }
@@ -247,6 +258,7 @@ TEST_CASE("a pull killed at any point of its apply leaves old or new content and
     };
     line("pull r1 -> r2", up_counts);
     line("pull --to r1 (r2 -> r1)", down_counts);
+    line("second kill, of the pull resuming an interrupted r1 -> r2", resumed_counts);
     std::cout << "fault 1: concurrent reader: " << watcher.archives_checked() << " archive opens in "
               << watcher.sweeps() << " sweeps, " << defects.size() << " invalid\n";
     std::cout << "fault 1: " << (trees.bytes_hashed() >> 20) << " MiB hashed for the checks\n";
