@@ -196,7 +196,8 @@ TEST_CASE(
             {"drop after 64 KiB", {A::drop, 64 * KiB}},
             {"drop after 1 MiB", {A::drop, 1 * MiB}},
             {"drop after half the transfer", {A::drop, update_bytes / 2}},
-            {"drop 1 KiB before the end", {A::drop, update_bytes - 1 * KiB}},
+            // Not closer to the end: git's progress messages make the byte count vary by a few KiB per run.
+            {"drop after 90% of the transfer", {A::drop, update_bytes / 10 * 9}},
             {"stall after 64 KiB", {A::stall, 64 * KiB}},
             {"stall after half the transfer", {A::stall, update_bytes / 2}},
         };
@@ -205,7 +206,8 @@ TEST_CASE(
             proxy.set_fault(c.fault);
             Timed cut = timed_pull(cluster, 0, via_proxy);
             INFO(describe(cut.result));
-            CHECK(cut.result.exit_code == 1);
+            // A cut that did not cut would leave the peer at r2 and void the cases after it.
+            REQUIRE(cut.result.exit_code == 1);
             CHECK(cut.seconds <= timeout_seconds + 2);
             if (c.fault.action == A::stall) CHECK(dt::contains(cut.result.err, "timeout"));
             auto diff = dt::diff_trees(trees.describe(peer.dir), r1);
