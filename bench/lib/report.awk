@@ -117,7 +117,8 @@ function cpu_ratio(c, key, s,    b, mine, theirs) {
     if (b == "" || m_wall[key] < 0) return -1
     mine = m_cpu[key] + m_srv[key]
     theirs = m_cpu[b] + m_srv[b]
-    if (theirs <= 0) return -1
+    # Below /usr/bin/time's 10 ms steps on either side there is nothing to compare.
+    if (theirs <= 0 || mine <= 0) return -1
     return mine / theirs
 }
 
@@ -194,7 +195,8 @@ END {
             if (series[key] == "depsync" && c !~ /^setup-/) {
                 rx = fmt_x(ratio(c, key, "rsync"))
                 rg = fmt_x(ratio(c, key, "git"))
-                rf = fmt_x(ratio(c, key, "floor"))
+                # The serving floor is ssh's; an https row has none.
+                rf = t ~ /https/ ? "-" : fmt_x(ratio(c, key, "floor"))
                 if (c !~ /^serve/) cx = fmt_x(cpu_ratio(c, key, "rsync")) " / " fmt_x(cpu_ratio(c, key, "git"))
                 tgt = target_of(c, key)
                 vd = verdict(c, key)
