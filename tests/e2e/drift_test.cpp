@@ -104,7 +104,9 @@ TEST_CASE("verify is clean after a pull and lists modified, added and missing fi
     CHECK(clean.out == "clean: the directory matches r1\n");
     ProcessResult clean_json = cluster.depsync(peer, {"verify", "--json"});
     REQUIRE_SUCCESS(clean_json);
-    CHECK(clean_json.out == "{\"release\":1,\"clean\":true,\"modified\":[],\"added\":[],\"missing\":[]}\n");
+    CHECK(clean_json.out ==
+          "{\"release\":1,\"clean\":true,\"modified\":[],\"added\":[],\"missing\":[],\"signature\":\"not "
+          "checked\"}\n");
     ProcessResult status = cluster.depsync(peer, {"status"});
     REQUIRE_SUCCESS(status);
     CHECK(status.out.find("\ndrift:    0 path(s) differ locally") != std::string::npos);
@@ -127,7 +129,7 @@ TEST_CASE("verify is clean after a pull and lists modified, added and missing fi
     CHECK(json.exit_code == 4);
     CHECK(json.out ==
           "{\"release\":1,\"clean\":false,\"modified\":[\"api/orders.xml\"],\"added\":[\"api/new.xml\"],"
-          "\"missing\":[\"userstores/main.xml\"]}\n");
+          "\"missing\":[\"userstores/main.xml\"],\"signature\":\"not checked\"}\n");
 
     ProcessResult text = cluster.depsync(peer, {"status"});
     REQUIRE_SUCCESS(text);

@@ -186,9 +186,10 @@ struct HostileSetup {
         // Nor anywhere else in the test's folder: no readable file holds the attacker's content.
         for (auto it = stdfs::recursive_directory_iterator(cluster.root());
              it != stdfs::recursive_directory_iterator(); ++it) {
-            // The crafted repository, and the peer's fetched copy of it, hold the release's objects by
-            // design.
-            if (it->path() == cluster.root() / "craft" || it->path().filename() == "repo.git") {
+            // The crafted repository, the shared repository it publishes to, and the peer's fetched copy
+            // hold the release's objects by design.
+            if (it->path() == cluster.root() / "craft" || it->path() == cluster.root() / "releases.git" ||
+                it->path().filename() == "repo.git") {
                 it.disable_recursion_pending();
                 continue;
             }

@@ -53,31 +53,39 @@ struct PendingFile {
     std::string tmp_name;
 };
 
+}  // namespace
+
 class Executor {
   public:
     Executor(const Plan& plan, const ApplyContext& ctx) : m_plan(plan), m_ctx(ctx), m_tree(ctx.dir) {}
 
-    void run() {
+    ~Executor() {
+        if (m_staged && !m_committed) undo_staging();
+    }
+
+    void stage() {
         check_space();
-        std::vector<const Step*> dirs_later;
         // Every blob is read and written here, before anything visible changes: a damaged object or a full
         // disk fails the apply with the directory untouched (but for new, empty folders).
+        m_staged = true;
         try {
             for (const Step& s : m_plan.steps)
-                if (s.kind == StepKind::make_dir && !try_make_dir(s)) dirs_later.push_back(&s);
+                if (s.kind == StepKind::make_dir && !try_make_dir(s)) m_dirs_later.push_back(&s);
             for (const Step& s : m_plan.steps)
                 if (s.kind == StepKind::write) stage(s);
             m_tree.sync();
         } catch (...) {
-            discard_staged();
-            // The folders this run created go too, so a failed apply leaves no trace at all.
-            for (auto it = m_created.rbegin(); it != m_created.rend(); ++it) m_tree.remove_dir(*it);
+            undo_staging();
             throw;
         }
+    }
+
+    void commit() {
+        m_committed = true;
         save_local_changes();
         remove_entries();
         m_tree.forget();
-        for (const Step* s : dirs_later) m_tree.make_dir(s->path);
+        for (const Step* s : m_dirs_later) m_tree.make_dir(s->path);
         for (const PendingFile& f : m_pending)
             m_tree.rename_into_place(f.tmp_parent, f.tmp_name, fs::parent_path_of(f.step->path),
                                      fs::name_of(f.step->path));
@@ -90,8 +98,22 @@ class Executor {
     const ApplyContext& m_ctx;
     fs::SafeTree m_tree;
     std::vector<PendingFile> m_pending;
-    std::vector<std::string> m_created;  // folders created before staging, removed again if staging fails
+    std::vector<std::string> m_created;     // folders created before staging, removed again if staging fails
+    std::vector<const Step*> m_dirs_later;  // folders whose parent does not exist before the removals
     unsigned m_seq = 0;
+    bool m_staged = false;
+    bool m_committed = false;
+
+    // Removes the temp files and the folders this run created, so a failed apply leaves no trace at all.
+    void undo_staging() noexcept {
+        try {
+            discard_staged();
+            for (auto it = m_created.rbegin(); it != m_created.rend(); ++it) m_tree.remove_dir(*it);
+        } catch (...) {
+            // A folder that cannot be removed (another process wrote into it) stays; the next pull reuses it.
+        }
+        m_created.clear();
+    }
 
     void check_space() {
         std::uint64_t needed = 0;
@@ -229,8 +251,6 @@ class Executor {
     }
 };
 
-}  // namespace
-
 Plan plan_update(const git::Listing& deployed, const git::Listing& target, const git::Listing& local,
                  LocalChanges policy, const git::Listing* interrupted) {
     Plan plan;
@@ -295,8 +315,24 @@ Plan plan_update(const git::Listing& deployed, const git::Listing& target, const
     return plan;
 }
 
+StagedPlan::StagedPlan(const Plan& plan, const ApplyContext& ctx)
+    : m_impl(std::make_unique<Executor>(plan, ctx)) {}
+
+StagedPlan::~StagedPlan() = default;
+StagedPlan::StagedPlan(StagedPlan&&) noexcept = default;
+
+void StagedPlan::stage() {
+    m_impl->stage();
+}
+
+void StagedPlan::commit() {
+    m_impl->commit();
+}
+
 void execute_plan(const Plan& plan, const ApplyContext& ctx) {
-    Executor(plan, ctx).run();
+    StagedPlan staged(plan, ctx);
+    staged.stage();
+    staged.commit();
 }
 
 std::vector<std::string> describe_plan(const Plan& plan) {

@@ -12,6 +12,7 @@
 //   4. rename the temp files into place.
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -55,7 +56,29 @@ struct ApplyContext {
     std::string cache_prefix;          // "name/" for a named root: the cache is keyed by release paths
 };
 
-// Carries out the plan. On failure before step 3 nothing visible has changed (temp files are removed).
+class Executor;
+
+// Carries out a plan in two phases, so that several roots can all be staged before any of them changes.
+// stage() does steps 1 and 2; when it fails, or when the object is destroyed without commit(), the temp
+// files and the folders it created are removed again and nothing visible has changed. commit() does steps
+// 3 and 4.
+class StagedPlan {
+  public:
+    StagedPlan(const Plan& plan, const ApplyContext& ctx);
+    ~StagedPlan();
+    StagedPlan(StagedPlan&&) noexcept;
+    StagedPlan& operator=(StagedPlan&&) = delete;
+    StagedPlan(const StagedPlan&) = delete;
+    StagedPlan& operator=(const StagedPlan&) = delete;
+
+    void stage();
+    void commit();
+
+  private:
+    std::unique_ptr<Executor> m_impl;
+};
+
+// stage() then commit(): on failure before step 3 nothing visible has changed.
 void execute_plan(const Plan& plan, const ApplyContext& ctx);
 
 // One line per step, for --dry-run.

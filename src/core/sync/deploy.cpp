@@ -138,16 +138,24 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
             ": local changes on paths it changes (local_changes = refuse); nothing was applied:" + list);
     }
 
-    write_record(state.journal(), record_now(request.target, request.target_number));
     git_odb* odb = nullptr;
     git::check(git_repository_odb(&odb, repo), "open object database");
     git::OdbPtr owned_odb(odb);
     std::filesystem::path backup_dir = state.backups() / (timestamp() + "-" + request.backup_label);
+    std::vector<ApplyContext> contexts;
+    for (const Root& root : roots)
+        contexts.push_back(ApplyContext{root.dir, odb, backup_dir / root.name, &cache,
+                                        root.name.empty() ? std::string() : root.name + "/"});
+    // Every root is staged before any of them changes: a full disk or a damaged object fails the pull with
+    // every directory as it was, and with no journal, so status does not report an interrupted apply.
+    std::vector<StagedPlan> staged;
     for (std::size_t i = 0; i < roots.size(); ++i) {
-        ApplyContext ctx{roots[i].dir, odb, backup_dir / roots[i].name, &cache,
-                         roots[i].name.empty() ? std::string() : roots[i].name + "/"};
-        execute_plan(plans[i], ctx);
+        staged.emplace_back(plans[i], contexts[i]);
+        staged.back().stage();
     }
+    // From here on the directories change: a kill leaves the journal, and the next pull resumes the apply.
+    write_record(state.journal(), record_now(request.target, request.target_number));
+    for (StagedPlan& s : staged) s.commit();
     cache.save(state.stat_cache());
     if (result.plan.backups > 0) result.backup_dir = backup_dir;
     return result;
