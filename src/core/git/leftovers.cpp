@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 namespace depsync::git {
 namespace {
@@ -18,7 +20,8 @@ bool ends_with(const std::string& s, const char* suffix) {
 
 }  // namespace
 
-std::size_t clear_leftovers(git_repository* repo, std::chrono::seconds lock_min_age) {
+std::size_t clear_leftovers(git_repository* repo, std::chrono::seconds lock_min_age,
+                            bool wait_for_young_locks) {
     namespace stdfs = std::filesystem;
     stdfs::path root = git_repository_path(repo);
     std::size_t removed = 0;
@@ -36,10 +39,22 @@ std::size_t clear_leftovers(git_repository* repo, std::chrono::seconds lock_min_
     for (const auto& e : stdfs::directory_iterator(root / "objects" / "pack", ec)) {
         if (starts_with(e.path().filename().string(), "pack_git2_")) remove(e.path());
     }
-    auto now = stdfs::file_time_type::clock::now();
+    // A lock younger than lock_min_age is waited for: plain git finishes its ref update well within that
+    // time and removes it; one still there once it is old enough belongs to a killed run.
+    // The wait is bounded by lock_min_age itself, also for a lock time-stamped in the future.
     auto stale_lock = [&](const stdfs::path& p) {
-        auto mtime = stdfs::last_write_time(p, ec);
-        return !ec && now - mtime >= lock_min_age;
+        const auto deadline = std::chrono::steady_clock::now() + lock_min_age;
+        for (;;) {
+            auto mtime = stdfs::last_write_time(p, ec);
+            if (ec) return false;  // gone
+            auto age = stdfs::file_time_type::clock::now() - mtime;
+            if (age >= lock_min_age || (wait_for_young_locks && std::chrono::steady_clock::now() >= deadline))
+                return true;
+            if (!wait_for_young_locks) return false;
+            spdlog::debug("waiting for {} to be released", p.string());
+            std::this_thread::sleep_for(
+                std::min<stdfs::file_time_type::duration>(lock_min_age - age, std::chrono::milliseconds(50)));
+        }
     };
     for (const char* name : {"HEAD.lock", "packed-refs.lock", "config.lock", "index.lock"})
         if (stdfs::exists(root / name, ec) && stale_lock(root / name)) remove(root / name);

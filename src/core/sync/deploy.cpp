@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <ctime>
+#include <optional>
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/fs/atomic_file.hpp"
 #include "core/git/handle.hpp"
 #include "core/git/repository.hpp"
 #include "core/git/tree_io.hpp"
@@ -146,15 +148,26 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
     for (const Root& root : roots)
         contexts.push_back(ApplyContext{root.dir, odb, backup_dir / root.name, &cache,
                                         root.name.empty() ? std::string() : root.name + "/"});
-    // Every root is staged before any of them changes: a full disk or a damaged object fails the pull with
-    // every directory as it was, and with no journal, so status does not report an interrupted apply.
-    std::vector<StagedPlan> staged;
-    for (std::size_t i = 0; i < roots.size(); ++i) {
-        staged.emplace_back(plans[i], contexts[i]);
-        staged.back().stage();
-    }
-    // From here on the directories change: a kill leaves the journal, and the next pull resumes the apply.
+    // The journal is written first, so that a kill at any point leaves it and the next pull clears the temp
+    // files and completes the apply. Every root is staged before any of them changes: a full disk or a
+    // damaged object fails the pull with every directory as it was, and the journal as it was before this
+    // run, so status does not report an interrupted apply that never began.
+    const std::optional<std::string> previous_journal = fs::read_file(state.journal());
     write_record(state.journal(), record_now(request.target, request.target_number));
+    std::vector<StagedPlan> staged;
+    try {
+        for (std::size_t i = 0; i < roots.size(); ++i) {
+            staged.emplace_back(plans[i], contexts[i]);
+            staged.back().stage();
+        }
+    } catch (...) {
+        staged.clear();  // removes the temp files and the folders created for them
+        if (previous_journal)
+            fs::write_file_atomically(state.journal(), *previous_journal);
+        else
+            std::filesystem::remove(state.journal());
+        throw;
+    }
     for (StagedPlan& s : staged) s.commit();
     cache.save(state.stat_cache());
     if (result.plan.backups > 0) result.backup_dir = backup_dir;

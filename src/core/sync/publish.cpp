@@ -70,8 +70,9 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
         throw Error("cannot publish: no repository at " + settings.repo.string() +
                         " (run 'depsync init primary' first)",
                     ExitCode::usage);
-    // Plain git may push to this repository too; only its lock files older than a few seconds are stale.
-    git::clear_leftovers(repo.get(), std::chrono::seconds(2));
+    // Plain git may push to this repository too: a lock file younger than 2 s is waited for (a killed
+    // publish leaves a fresh one on the branch, and the retry must go through), an older one is stale.
+    git::clear_leftovers(repo.get(), std::chrono::seconds(2), true);
     complete_interrupted_rollback(settings, repo.get());
     git::ObjectWriter writer(std::filesystem::path(git_repository_path(repo.get())) / "objects");
     fs::PathMatcher exclude(settings.exclude);
