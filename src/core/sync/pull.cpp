@@ -164,6 +164,9 @@ PullResult pull(const Settings& settings, const PullOptions& options) {
     };
     NodeRepo node = open_and_fetch();
     PullResult result;
+    // Where a damaged copy is set aside; kept after a failed repair (for a look), removed by a pull that
+    // works.
+    const std::filesystem::path aside = state.root / "repo.git.damaged";
     try {
         result = pull_once(settings, options, node);
     } catch (const git::ObjectError& e) {
@@ -173,13 +176,13 @@ PullResult pull(const Settings& settings, const PullOptions& options) {
         spdlog::warn("the fetched releases in {} are damaged ({}); fetching them again",
                      state.repo().string(), e.what());
         node.repo.reset();
-        std::filesystem::path aside = state.root / "repo.git.damaged";
         std::filesystem::remove_all(aside);
         std::filesystem::rename(state.repo(), aside);
         node = open_and_fetch();
         result = pull_once(settings, options, node);
-        std::filesystem::remove_all(aside);
     }
+    std::error_code ec;
+    std::filesystem::remove_all(aside, ec);
     if (result.outcome == PullOutcome::applied && !result.plan.empty() && !settings.on_change.empty())
         run_on_change(settings, node, result);
     return result;
