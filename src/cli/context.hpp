@@ -26,6 +26,8 @@ struct GlobalOptions {
     double wait = 0, settle = 5;
     int timeout = 120;
     unsigned backup_keep = 10;
+    std::size_t gc_keep = 30;
+    unsigned gc_keep_days = 30;
     std::string metrics_file, log_file;
 };
 
@@ -40,6 +42,8 @@ struct CommandOptions {
     std::string rev, rev2, to;
     std::size_t limit = 20;
     double jitter = 0;
+    long keep = 0;        // gc --keep (0: the config's gc_keep)
+    long keep_days = -1;  // gc --keep-days (-1: the config's gc_keep_days)
 };
 
 struct Context {
@@ -63,5 +67,6 @@ void add_rollback(CLI::App& app, Context& ctx);  // rollback, pin, unpin
 void add_verify(CLI::App& app, Context& ctx);    // verify, backups
 void add_watch(CLI::App& app, Context& ctx);
 void add_cluster(CLI::App& app, Context& ctx);  // cluster status, cluster pull
+void add_gc(CLI::App& app, Context& ctx);
 
 }  // namespace depsync::cli

@@ -69,6 +69,12 @@ void add_global_options(CLI::App& app, Context& ctx, bool init) {
     app.add_option("--timeout", g.timeout, "Seconds bounding a fetch")->group(keys);
     app.add_option("--backup-keep,--backup_keep", g.backup_keep, "Backups kept in the state folder")
         ->group(keys);
+    app.add_option("--gc-keep,--gc_keep", g.gc_keep, "Primary: newest releases 'depsync gc' keeps")
+        ->group(keys)
+        ->check(CLI::Range(1, 1000000));
+    app.add_option("--gc-keep-days,--gc_keep_days", g.gc_keep_days,
+                   "Primary: 'depsync gc' also keeps every release newer than this many days")
+        ->group(keys);
     app.add_option("--known-hosts,--known_hosts", g.known_hosts,
                    "ssh host keys are verified against this file (default ~/.ssh/known_hosts)")
         ->group(keys);
@@ -180,6 +186,7 @@ int main(int argc, char** argv) {
     depsync::cli::add_verify(app, ctx);
     depsync::cli::add_watch(app, ctx);
     depsync::cli::add_cluster(app, ctx);
+    depsync::cli::add_gc(app, ctx);
 
     try {
         app.parse(argc, argv);

@@ -66,6 +66,42 @@ git_oid write_commit(git_repository* repo, const CommitFields& fields) {
     return id;
 }
 
+git_oid rewrite_commit(git_repository* repo, const git_commit* original, const std::optional<git_oid>& parent,
+                       const std::string& message,
+                       const std::function<std::string(const std::string&)>& sign) {
+    git_tree* tree = nullptr;
+    check_object(git_commit_tree(&tree, original), "read tree of " + short_hex(*git_commit_id(original)));
+    TreePtr owned_tree(tree);
+    CommitPtr parent_commit;
+    const git_commit* parents[1] = {nullptr};
+    std::size_t parent_count = 0;
+    if (parent) {
+        parent_commit = lookup_commit(repo, *parent);
+        parents[0] = parent_commit.get();
+        parent_count = 1;
+    }
+    const git_signature* author = git_commit_author(original);
+    const git_signature* committer = git_commit_committer(original);
+    const char* encoding = git_commit_message_encoding(original);
+    git_oid id;
+    if (!sign) {
+        check(git_commit_create(&id, repo, nullptr, author, committer, encoding, message.c_str(), tree,
+                                parent_count, parents),
+              "write commit");
+        return id;
+    }
+    git_buf buffer = GIT_BUF_INIT;
+    check(git_commit_create_buffer(&buffer, repo, author, committer, encoding, message.c_str(), tree,
+                                   parent_count, parents),
+          "prepare commit");
+    std::string content(buffer.ptr, buffer.size);
+    git_buf_dispose(&buffer);
+    std::string signature = sign(content);
+    check(git_commit_create_with_signature(&id, repo, content.c_str(), signature.c_str(), "gpgsig"),
+          "write signed commit");
+    return id;
+}
+
 bool update_ref(git_repository* repo, const std::string& ref, const git_oid& target,
                 const std::optional<git_oid>& expected, const std::string& log_message) {
     git_reference* raw = nullptr;

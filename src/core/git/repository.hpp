@@ -35,6 +35,12 @@ struct CommitFields {
 // Writes a commit object (no ref is touched).
 git_oid write_commit(git_repository* repo, const CommitFields& fields);
 
+// Writes a copy of `original` with another parent (none: a root commit) and message, keeping its tree,
+// author and committer (names, addresses and times). `sign` as in CommitFields.
+git_oid rewrite_commit(git_repository* repo, const git_commit* original, const std::optional<git_oid>& parent,
+                       const std::string& message,
+                       const std::function<std::string(const std::string&)>& sign = {});
+
 // Points `ref` at `target` only if it still points at `expected` (nullopt: only if it does not exist).
 // Returns false when another writer moved it first.
 bool update_ref(git_repository* repo, const std::string& ref, const git_oid& target,

@@ -13,6 +13,7 @@
 #include "core/git/leftovers.hpp"
 #include "core/git/repository.hpp"
 #include "core/sync/deploy.hpp"
+#include "core/sync/gc.hpp"
 #include "core/sync/node_repo.hpp"
 #include "core/sync/node_state.hpp"
 #include "core/sync/run_record.hpp"
@@ -51,6 +52,18 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
         return result;
     }
     result.upstream = describe_release(repo, *node.tip);
+    // A history cut by depsync gc on the primary is followed: the records move to the same releases in the
+    // new history (also in a dry run: they name the same content).
+    if (deployed) {
+        result.followed_cut = follow_retention_cut(settings, repo, *node.tip);
+        if (result.followed_cut) {
+            deployed = read_record(state.deployed());
+            journal = read_record(state.journal());
+            pinned = read_record(state.pinned());
+            node.current = deployed->commit;
+            result.from = describe_release(repo, deployed->commit);
+        }
+    }
 
     git_oid target = *node.tip;
     if (options.to) {
@@ -70,7 +83,8 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
         result.outcome = pinned && !options.to ? PullOutcome::pinned : PullOutcome::up_to_date;
         return result;
     }
-    if (deployed && !options.accept_rewrite && !git::contains(repo, *node.tip, deployed->commit))
+    if (deployed && !result.followed_cut && !options.accept_rewrite &&
+        !git::contains(repo, *node.tip, deployed->commit))
         throw Error("cannot pull: upstream history no longer contains the deployed release r" +
                     std::to_string(deployed->release) + " (" + git::short_hex(deployed->commit) +
                     "); it was rewritten or is another repository. Nothing was applied (use --accept-rewrite "
@@ -183,6 +197,17 @@ PullResult pull(const Settings& settings, const PullOptions& options) {
     }
     std::error_code ec;
     std::filesystem::remove_all(aside, ec);
+    // After following a cut, the dropped releases' objects go (but those of the release the node runs).
+    if (result.followed_cut && !options.dry_run) {
+        try {
+            git::PruneReport pruned = prune_peer_repository(settings, node.repo.get());
+            spdlog::info("pruned the fetched releases: {} -> {} bytes", pruned.bytes_before,
+                         pruned.bytes_after);
+        } catch (const Error& e) {
+            spdlog::warn("cannot prune the fetched releases after the history cut: {} ('depsync gc' retries)",
+                         e.what());
+        }
+    }
     if (result.outcome == PullOutcome::applied && !result.plan.empty() && !settings.on_change.empty())
         run_on_change(settings, node, result);
     return result;

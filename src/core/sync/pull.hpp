@@ -31,6 +31,7 @@ struct PullResult {
     std::size_t stale_temps_removed = 0;
     std::string held_reason;      // pinned because on_change failed (empty: pinned by the operator)
     std::string on_change_error;  // on_change failed: what happened (the run then exits 1)
+    std::optional<std::uint64_t> followed_cut;  // upstream dropped releases up to this one (depsync gc)
 };
 
 PullResult pull(const Settings& settings, const PullOptions& options);

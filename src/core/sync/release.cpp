@@ -7,9 +7,8 @@
 #include "core/git/signing.hpp"
 
 namespace depsync::sync {
-namespace {
 
-std::optional<std::string> trailer(const std::string& message, const std::string& key) {
+std::optional<std::string> message_trailer(const std::string& message, const std::string& key) {
     std::istringstream in(message);
     std::string line;
     std::optional<std::string> value;
@@ -19,8 +18,10 @@ std::optional<std::string> trailer(const std::string& message, const std::string
     return value;
 }
 
+namespace {
+
 std::optional<std::uint64_t> number_trailer(const std::string& message, const std::string& key) {
-    auto v = trailer(message, key);
+    auto v = message_trailer(message, key);
     if (!v) return std::nullopt;
     try {
         return std::stoull(*v);
@@ -39,10 +40,11 @@ Release describe_release(git_repository* repo, const git_oid& commit) {
     r.time = static_cast<std::int64_t>(git_commit_time(c.get()));
     std::string message = git_commit_message(c.get());
     r.subject = message.substr(0, message.find('\n'));
-    r.node = trailer(message, "Depsync-Node").value_or("");
-    r.host = trailer(message, "Depsync-Host").value_or("");
+    r.node = message_trailer(message, "Depsync-Node").value_or("");
+    r.host = message_trailer(message, "Depsync-Host").value_or("");
     r.restores = number_trailer(message, "Depsync-Restores");
-    r.roots = trailer(message, "Depsync-Roots").value_or("");
+    r.roots = message_trailer(message, "Depsync-Roots").value_or("");
+    r.cut = number_trailer(message, "Depsync-Cut");
     if (auto n = number_trailer(message, "Depsync-Release")) {
         r.number = *n;
         return r;

@@ -28,6 +28,8 @@ struct Release {
     std::string subject;  // first line of the message
     std::optional<std::uint64_t> restores;
     std::string roots;  // "server,tenants" for a release of several named roots; empty for a single tree
+    // Set on the oldest release kept by `depsync gc`: every release up to this number was dropped.
+    std::optional<std::uint64_t> cut;
 };
 
 Release describe_release(git_repository* repo, const git_oid& commit);
@@ -50,6 +52,9 @@ std::function<std::string(const std::string&)> release_signer(const Settings& se
 // Throws Error naming the commit and the reason unless the release is signed by an allowed key
 // (a no-op when no allowed_signers file is configured).
 void require_trusted_release(const Settings& settings, git_repository* repo, const git_oid& commit);
+
+// The value of the last `key: value` trailer line of a commit message.
+std::optional<std::string> message_trailer(const std::string& message, const std::string& key);
 
 std::string release_tag(std::uint64_t number);                  // "refs/tags/r<N>"
 std::string release_name(std::optional<std::uint64_t> number);  // "rN", or "none"

@@ -1,0 +1,105 @@
+// depsync gc: keep the release repository bounded (primary), prune the fetched copy (peer).
+
+#include <iostream>
+
+#include "cli/context.hpp"
+#include "cli/output.hpp"
+#include "core/sync/gc.hpp"
+#include "core/units.hpp"
+
+namespace depsync::cli {
+namespace {
+
+std::string range(std::uint64_t first, std::uint64_t last) {
+    return first == last ? "r" + std::to_string(first)
+                         : "r" + std::to_string(first) + "..r" + std::to_string(last);
+}
+
+std::string size_change(const git::PruneReport& p) {
+    std::uint64_t reclaimed = p.bytes_before > p.bytes_after ? p.bytes_before - p.bytes_after : 0;
+    return human_bytes(p.bytes_before) + " -> " + human_bytes(p.bytes_after) + " (reclaimed " +
+           human_bytes(reclaimed) + ")";
+}
+
+void print_text(const sync::GcResult& r, bool dry_run) {
+    if (!r.primary) {
+        std::cout << (dry_run
+                          ? "gc (dry run): fetched releases take " + human_bytes(r.prune.bytes_before) + "\n"
+                          : "gc: fetched releases " + size_change(r.prune) + "\n");
+        return;
+    }
+    if (r.last == 0) {
+        std::cout << "gc: no release yet; repository " << human_bytes(r.prune.bytes_before) << "\n";
+        return;
+    }
+    std::string kept = range(r.first_kept, r.last) + " (" + std::to_string(r.kept) + " release" +
+                       (r.kept == 1 ? "" : "s") + ")";
+    std::string dropped = r.dropped ? range(r.first_dropped, r.last_dropped) : std::string();
+    if (dry_run) {
+        std::cout << "gc (dry run): would keep " << kept
+                  << (r.dropped ? " and drop " + dropped : std::string(", nothing to drop"))
+                  << "; repository " << human_bytes(r.prune.bytes_before) << " now\n";
+        return;
+    }
+    std::cout << "gc: kept " << kept << "; "
+              << (r.dropped ? "dropped " + dropped : std::string("nothing to drop")) << "\n";
+    std::cout << "gc: repository " << size_change(r.prune) << "\n";
+}
+
+void print_json(const sync::GcResult& r, bool dry_run) {
+    JsonObject o;
+    o.add("role", r.primary ? "primary" : "peer").add("dry_run", dry_run);
+    if (r.primary) {
+        o.add("first_kept", r.first_kept).add("last", r.last).add("kept", static_cast<std::uint64_t>(r.kept));
+        o.add("dropped", static_cast<std::uint64_t>(r.dropped));
+        if (r.dropped) {
+            o.add("first_dropped", r.first_dropped).add("last_dropped", r.last_dropped);
+        } else {
+            o.add_null("first_dropped").add_null("last_dropped");
+        }
+        std::vector<std::string> removed;
+        for (const auto& t : r.tags_removed) removed.push_back(json_string(t));
+        o.add_raw("tags_removed", json_array(removed));
+    }
+    std::uint64_t reclaimed =
+        r.prune.bytes_before > r.prune.bytes_after ? r.prune.bytes_before - r.prune.bytes_after : 0;
+    o.add("bytes_before", r.prune.bytes_before)
+        .add("bytes_after", r.prune.bytes_after)
+        .add("reclaimed", reclaimed);
+    std::cout << o.str() << "\n";
+}
+
+}  // namespace
+
+void add_gc(CLI::App& app, Context& ctx) {
+    auto* gc = app.add_subcommand("gc", "Drop releases beyond the retention and pack the repository");
+    gc->add_option("--keep", ctx.cmd.keep, "Newest releases kept (default: config gc_keep, 30)")
+        ->check(CLI::Range(1, 1000000));
+    gc->add_option("--keep-days", ctx.cmd.keep_days,
+                   "Releases newer than this many days are kept too (default: config gc_keep_days, 30)")
+        ->check(CLI::Range(0, 100000));
+    gc->add_flag("--dry-run", ctx.cmd.dry_run, "Report what would be kept and dropped; change nothing");
+    gc->add_flag("--json", ctx.cmd.json, "Print the result as one JSON object");
+    gc->footer(
+        "Primary: keeps the newest N releases and every release newer than D days; older ones are dropped\n"
+        "(the kept releases are written again as a history starting at the oldest kept one, which records\n"
+        "the cut; numbers, trees and messages stay). Tags of dropped releases are deleted; everything still\n"
+        "reachable is packed and the rest deleted. Peers follow the cut on their next pull without\n"
+        "--accept-rewrite and prune their fetched copy; 'depsync gc' on a peer prunes it by hand.\n"
+        "Prints 'gc: kept rK..rN (M releases); dropped r1..rJ' and the space reclaimed.\n"
+        "Example: depsync gc --keep 20 --keep-days 14");
+    gc->callback([&ctx] {
+        sync::GcOptions options;
+        options.keep = ctx.cmd.keep > 0 ? static_cast<std::size_t>(ctx.cmd.keep) : ctx.global.gc_keep;
+        options.keep_days =
+            ctx.cmd.keep_days >= 0 ? static_cast<unsigned>(ctx.cmd.keep_days) : ctx.global.gc_keep_days;
+        options.dry_run = ctx.cmd.dry_run;
+        sync::GcResult r = sync::gc(make_settings(ctx.global), options);
+        if (ctx.cmd.json)
+            print_json(r, options.dry_run);
+        else
+            print_text(r, options.dry_run);
+    });
+}
+
+}  // namespace depsync::cli

@@ -1,0 +1,311 @@
+#include "core/sync/gc.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <ctime>
+#include <map>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "core/fs/lock.hpp"
+#include "core/git/leftovers.hpp"
+#include "core/git/repository.hpp"
+#include "core/git/signing.hpp"
+#include "core/sync/node_repo.hpp"
+#include "core/sync/node_state.hpp"
+#include "core/sync/release.hpp"
+#include "core/sync/rollback.hpp"
+#include "core/sync/transfer.hpp"
+
+namespace depsync::sync {
+namespace {
+
+constexpr const char* cut_key = "Depsync-Cut";
+constexpr const char* replaces_key = "Depsync-Replaces";
+
+// The releases of the branch, newest first, along first parents.
+std::vector<Release> release_chain(git_repository* repo, const git_oid& tip) {
+    std::vector<Release> chain;
+    git_oid id = tip;
+    for (;;) {
+        chain.push_back(describe_release(repo, id));
+        git::CommitPtr c = git::lookup_commit(repo, id);
+        if (git_commit_parentcount(c.get()) == 0) break;
+        id = *git_commit_parent_id(c.get(), 0);
+    }
+    return chain;
+}
+
+// The message of a kept release in the new history: an earlier gc's cut and replaces trailers go, the
+// release number is made explicit (a plain git commit is numbered by its ancestors, which are dropped), and
+// the commit it replaces (and for the oldest, the cut) is named.
+std::string rewritten_message(const std::string& original, const Release& release, const git_oid& replaces,
+                              std::optional<std::uint64_t> cut) {
+    std::istringstream in(original);
+    std::string line, out;
+    while (std::getline(in, line)) {
+        if (line.rfind(std::string(cut_key) + ": ", 0) == 0 ||
+            line.rfind(std::string(replaces_key) + ": ", 0) == 0)
+            continue;
+        out += line + "\n";
+    }
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    if (!message_trailer(original, "Depsync-Release"))
+        out += "\n\nDepsync-Release: " + std::to_string(release.number);
+    out += "\n" + std::string(replaces_key) + ": " + git::to_hex(replaces) + "\n";
+    if (cut) out += std::string(cut_key) + ": " + std::to_string(*cut) + "\n";
+    return out;
+}
+
+bool is_signed(git_repository* repo, const git_oid& commit) {
+    git_buf sig = GIT_BUF_INIT, data = GIT_BUF_INIT;
+    git_oid id = commit;  // libgit2 1.5 takes a non-const id
+    int rc = git_commit_extract_signature(&sig, &data, repo, &id, nullptr);
+    git_buf_dispose(&sig);
+    git_buf_dispose(&data);
+    git_error_clear();
+    return rc == 0;
+}
+
+// The commit a tag names (through annotated tags), or nullopt when it names something else.
+std::optional<git_oid> tag_commit(git_repository* repo, const std::string& ref) {
+    git_object* raw = nullptr;
+    if (git_revparse_single(&raw, repo, (ref + "^{commit}").c_str()) < 0) {
+        git_error_clear();
+        return std::nullopt;
+    }
+    git::ObjectPtr obj(raw);
+    return *git_object_id(obj.get());
+}
+
+std::vector<std::string> tag_names(git_repository* repo) {
+    std::vector<std::string> out;
+    git_strarray names{nullptr, 0};
+    git::check(git_tag_list(&names, repo), "list tags");
+    for (std::size_t i = 0; i < names.count; ++i) out.emplace_back(names.strings[i]);
+    git_strarray_dispose(&names);
+    return out;
+}
+
+std::optional<std::uint64_t> release_tag_number(const std::string& name) {
+    if (name.size() < 2 || name[0] != 'r' || name.find_first_not_of("0123456789", 1) != std::string::npos)
+        return std::nullopt;
+    try {
+        return std::stoull(name.substr(1));
+    } catch (...) {
+        return std::nullopt;
+    }
+}
+
+void delete_tag(git_repository* repo, const std::string& name) {
+    int rc = git_tag_delete(repo, name.c_str());
+    if (rc == GIT_ENOTFOUND) {
+        git_error_clear();
+        return;
+    }
+    git::check(rc, "delete tag " + name);
+}
+
+void set_tag(git_repository* repo, const std::string& name, const git_oid& commit) {
+    git_reference* raw = nullptr;
+    git::check(git_reference_create(&raw, repo, ("refs/tags/" + name).c_str(), &commit, 1, "depsync gc"),
+               "move tag " + name);
+    git_reference_free(raw);
+}
+
+// Points every tag at the new history: rN at release N (deleted when N was dropped), other tags of a
+// replaced or dropped commit at its replacement or away. Idempotent, so a gc killed half-way is completed
+// by the next one.
+void repair_tags(git_repository* repo, const std::vector<Release>& chain, const git::OidSet& dropped,
+                 GcResult& result) {
+    std::map<std::uint64_t, git_oid> by_number;
+    std::map<std::string, git_oid> replaced;  // old commit id (hex) -> the kept commit replacing it
+    for (const Release& r : chain) {
+        by_number[r.number] = r.commit;
+        git::CommitPtr c = git::lookup_commit(repo, r.commit);
+        if (auto old = message_trailer(git_commit_message(c.get()), replaces_key)) replaced[*old] = r.commit;
+    }
+    const std::uint64_t first_kept = chain.back().number;
+    for (const std::string& name : tag_names(repo)) {
+        std::optional<git_oid> target = tag_commit(repo, "refs/tags/" + name);
+        if (!target) continue;
+        std::optional<git_oid> want;
+        bool drop = false;
+        if (auto n = release_tag_number(name)) {
+            auto it = by_number.find(*n);
+            if (it != by_number.end())
+                want = it->second;
+            else if (*n < first_kept)
+                drop = true;
+        } else {
+            auto it = replaced.find(git::to_hex(*target));
+            if (it != replaced.end())
+                want = it->second;
+            else
+                drop = dropped.count(*target) > 0;  // tags on commits outside the releases stay
+        }
+        if (drop) {
+            delete_tag(repo, name);
+            result.tags_removed.push_back(name);
+        } else if (want && !git_oid_equal(&*want, &*target)) {
+            set_tag(repo, name, *want);
+            result.tags_moved.push_back(name);
+        }
+    }
+}
+
+GcResult gc_primary(const Settings& settings, const GcOptions& options) {
+    if (options.keep < 1) throw Error("gc: keep must be at least 1 (the current release)", ExitCode::usage);
+    StatePaths state(settings.state);
+    fs::NodeLock lock(state.lock(), settings.wait);
+    NodeRepo node = open_node_repo(settings);
+    git_repository* repo = node.repo.get();
+    GcResult result;
+    if (!options.dry_run) {
+        git::clear_leftovers(repo, std::chrono::seconds(2), true);
+        complete_interrupted_rollback(settings, repo);
+    }
+    std::optional<git_oid> tip = git::resolve_ref(repo, primary_ref);
+    result.prune.bytes_before = result.prune.bytes_after = git::objects_bytes(repo);
+    if (!tip) return result;
+
+    std::vector<Release> chain = release_chain(repo, *tip);
+    const std::int64_t cutoff =
+        static_cast<std::int64_t>(std::time(nullptr)) - static_cast<std::int64_t>(options.keep_days) * 86400;
+    std::size_t oldest = std::min(options.keep, chain.size()) - 1;
+    // keep_days = 0 turns the age rule off.
+    for (std::size_t i = oldest + 1; options.keep_days > 0 && i < chain.size(); ++i)
+        if (chain[i].time > cutoff) oldest = i;
+    result.last = chain.front().number;
+    result.first_kept = chain[oldest].number;
+    result.kept = oldest + 1;
+    result.dropped = chain.size() - result.kept;
+    if (result.dropped > 0) {
+        result.first_dropped = chain.back().number;
+        result.last_dropped = chain[oldest + 1].number;
+    }
+    if (options.dry_run) return result;
+
+    if (result.dropped > 0) {
+        auto sign = release_signer(settings);
+        if (!sign)
+            for (std::size_t i = 0; i <= oldest; ++i)
+                if (is_signed(repo, chain[i].commit))
+                    throw Error("gc: r" + std::to_string(chain[i].number) +
+                                    " is signed, and dropping older releases writes the kept ones again: "
+                                    "configure signing_key so they are signed again (nothing was changed)",
+                                ExitCode::usage);
+        // Oldest kept first: each new commit's parent is the one written before it.
+        std::optional<git_oid> parent;
+        for (std::size_t i = oldest + 1; i-- > 0;) {
+            git::CommitPtr original = git::lookup_commit(repo, chain[i].commit);
+            std::optional<std::uint64_t> cut;
+            if (i == oldest) cut = result.last_dropped;
+            std::string message =
+                rewritten_message(git_commit_message(original.get()), chain[i], chain[i].commit, cut);
+            git_oid id = git::rewrite_commit(repo, original.get(), parent, message, sign);
+            parent = id;
+        }
+        if (!git::update_ref(repo, primary_ref, *parent, *tip,
+                             "depsync gc: drop r" + std::to_string(result.first_dropped) + "..r" +
+                                 std::to_string(result.last_dropped)))
+            throw Error("gc: the release branch moved during this run (a publish by plain git?); run again");
+        tip = parent;
+        spdlog::info("gc: dropped r{}..r{}; r{} is the oldest release now", result.first_dropped,
+                     result.last_dropped, result.first_kept);
+    }
+    git::OidSet dropped;
+    for (std::size_t i = oldest + 1; i < chain.size(); ++i) dropped.insert(chain[i].commit);
+    repair_tags(repo, release_chain(repo, *tip), dropped, result);
+    result.prune = [&] {
+        std::uint64_t before = result.prune.bytes_before;
+        git::PruneReport r = git::prune_repository(repo, {}, git::PruneMode::pack);
+        r.bytes_before = before;
+        return r;
+    }();
+    if (result.dropped > 0 && !settings.mirrors.empty()) push_mirrors(settings, repo);
+    return result;
+}
+
+std::vector<git_oid> node_releases(const StatePaths& state) {
+    std::vector<git_oid> out;
+    for (const auto& file : {state.deployed(), state.pinned(), state.journal()})
+        if (auto r = read_record(file)) out.push_back(r->commit);
+    return out;
+}
+
+}  // namespace
+
+git::PruneReport prune_peer_repository(const Settings& settings, git_repository* repo) {
+    StatePaths state(settings.state);
+    std::vector<git_oid> keep = node_releases(state);
+    std::optional<git_oid> tip = git::resolve_ref(repo, upstream_ref);
+    // Tags of releases that are neither upstream nor run here would keep dropped releases alive.
+    for (const std::string& name : tag_names(repo)) {
+        std::optional<git_oid> target = tag_commit(repo, "refs/tags/" + name);
+        if (!target) continue;
+        bool needed = tip && git::contains(repo, *tip, *target);
+        for (const git_oid& k : keep) needed = needed || git_oid_equal(&k, &*target);
+        if (!needed) delete_tag(repo, name);
+    }
+    return git::prune_repository(repo, keep, git::PruneMode::loose_only);
+}
+
+std::optional<std::uint64_t> follow_retention_cut(const Settings& settings, git_repository* repo,
+                                                  const git_oid& tip) {
+    StatePaths state(settings.state);
+    std::optional<DeployedRecord> deployed = read_record(state.deployed());
+    if (!deployed || git::contains(repo, tip, deployed->commit)) return std::nullopt;
+    std::vector<Release> chain = release_chain(repo, tip);
+    std::optional<std::uint64_t> cut = chain.back().cut;
+    if (!cut) return std::nullopt;  // not a cut made by depsync gc
+    std::map<std::uint64_t, const Release*> by_number;
+    for (const Release& r : chain) by_number[r.number] = &r;
+
+    // Every record is checked before any is written: all follow, or none does.
+    struct Move {
+        std::filesystem::path file;
+        DeployedRecord record;
+    };
+    std::vector<Move> moves;
+    for (const auto& file : {state.deployed(), state.pinned(), state.journal()}) {
+        std::optional<DeployedRecord> rec = read_record(file);
+        if (!rec || git::contains(repo, tip, rec->commit)) continue;
+        if (rec->release <= *cut) continue;  // dropped: the node moves on from it like from any old release
+        auto it = by_number.find(rec->release);
+        if (it == by_number.end()) return std::nullopt;
+        git_commit* raw = nullptr;
+        if (git_commit_lookup(&raw, repo, &rec->commit) < 0) {
+            git_error_clear();
+            return std::nullopt;
+        }
+        git::CommitPtr old(raw);
+        if (!git_oid_equal(git_commit_tree_id(old.get()), &it->second->tree)) return std::nullopt;
+        rec->commit = it->second->commit;
+        moves.push_back({file, *rec});
+    }
+    for (const Move& m : moves) write_record(m.file, m.record);
+    spdlog::info("upstream history was cut by depsync gc (releases up to r{} dropped); following it", *cut);
+    return cut;
+}
+
+GcResult gc(const Settings& settings, const GcOptions& options) {
+    if (settings.role == Role::primary) return gc_primary(settings, options);
+    StatePaths state(settings.state);
+    fs::NodeLock lock(state.lock(), settings.wait);
+    GcResult result;
+    result.primary = false;
+    git::RepositoryPtr repo = git::open_repository(state.repo());
+    if (!repo) return result;
+    if (options.dry_run) {
+        result.prune.bytes_before = result.prune.bytes_after = git::objects_bytes(repo.get());
+        return result;
+    }
+    git::clear_leftovers(repo.get(), std::chrono::seconds(0));
+    result.prune = prune_peer_repository(settings, repo.get());
+    return result;
+}
+
+}  // namespace depsync::sync
