@@ -477,6 +477,27 @@ TEST_CASE("watch publishes at start what changed while it was not running", "[e2
     CHECK(release_paths(cluster).count(api + "/WhileDown.xml") == 1);
 }
 
+TEST_CASE("watch records every publish attempt in status and in the metrics file", "[e2e][watch][metrics]") {
+    Cluster cluster(0);
+    publish_first_release(cluster, 733);
+    const stdfs::path metrics = cluster.root() / "textfile/primary.prom";
+    stdfs::create_directories(metrics.parent_path());
+    configure(cluster.primary(), "metrics_file", metrics.string());
+    Watch watch(cluster);
+    write_file(cluster.primary().dir / api / "Watched.xml", "<api name=\"Watched\"/>\n");
+    REQUIRE(eventually([&] { return cluster.release_commits() == 2; }));
+    // The metrics file is written right after the publish; wait for it to name r2.
+    const std::string expected = "depsync_release{node=\"" + cluster.primary().name + "\"} 2\n";
+    CHECK(eventually([&] { return stdfs::exists(metrics) && contains(read_file(metrics), expected); }));
+    ProcessResult stopped = watch.stop();
+    INFO(read_file(metrics));
+    CHECK(contains(read_file(metrics),
+                   "depsync_consecutive_failures{node=\"" + cluster.primary().name + "\"} 0\n"));
+    auto status = parse_flat_json(cluster.status_json(cluster.primary()).out);
+    CHECK(status.at("last_success") != "null");
+    CHECK(status.at("consecutive_failures") == "0");
+}
+
 TEST_CASE("watch publishes folder renames and file moves, in the tree and across its edge", "[e2e][watch]") {
     Cluster cluster(0);
     const stdfs::path dir = cluster.primary().dir;

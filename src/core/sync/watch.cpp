@@ -14,6 +14,8 @@
 
 #include "core/error.hpp"
 #include "core/fs/unique_fd.hpp"
+#include "core/sync/metrics.hpp"
+#include "core/sync/run_record.hpp"
 
 namespace depsync::sync {
 namespace {
@@ -145,11 +147,19 @@ void watch(const Settings& settings, const WatchOptions& options,
         }
         if (!pending || Clock::now() < due) continue;
         pending = false;
+        // Every attempt is recorded like a publish run by hand: status, cluster views and metrics see it.
+        const Clock::time_point started = Clock::now();
+        auto seconds = [&] { return std::chrono::duration<double>(Clock::now() - started).count(); };
         try {
-            on_publish(publish(settings, {options.message}));
+            PublishResult result = publish(settings, {options.message});
+            record_run(settings.state, seconds(), "");
+            write_metrics(settings);
+            on_publish(result);
         } catch (const Error& e) {
             // Keep watching: a half-copied archive or a busy lock is retried after the next quiet period.
             spdlog::error("{}", e.what());
+            record_run(settings.state, seconds(), e.what());
+            write_metrics(settings);
             pending = true;
             due = Clock::now() + settle;
         }
