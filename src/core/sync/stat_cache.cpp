@@ -49,15 +49,16 @@ StatCache StatCache::load(const std::filesystem::path& file) {
         unsigned long long size = 0, ino = 0;
         unsigned mode = 0;
         int racy = 0, consumed = 0;
+        // No blank after %d: a path may itself start with blanks, so exactly one space separates it.
         if (std::sscanf(line.c_str(), "%40s %lld %lld %llu %llu %o %d%n", hex, &mt, &ct, &size, &ino, &mode,
                         &racy, &consumed) < 7 ||
-            consumed <= 0)
+            consumed <= 0 || static_cast<std::size_t>(consumed) + 1 >= line.size() ||
+            line[static_cast<std::size_t>(consumed)] != ' ')
             return StatCache{};
         CachedFile f;
         if (git_oid_fromstr(&f.oid, hex) < 0) return StatCache{};
         f.stat = {mt, ct, size, ino, mode};
         f.racy = racy != 0;
-        // Exactly one separator: a path may itself start with blanks.
         cache.m_files[line.substr(static_cast<std::size_t>(consumed) + 1)] = f;
     }
     return cache;
