@@ -66,11 +66,15 @@ TEST_CASE("names starting with the depsync temp prefix are reserved") {
     CHECK(name_defect(".depsync-tmp.x.car").has_value());
 }
 
-// git's is_ntfs_dotgit() cuts the name at ':' (NTFS alternate data streams), so git fsck and checkout treat
-// ".git::$INDEX_ALLOCATION" as ".git". The header promises "'.git' in any spelling git itself rejects".
-TEST_CASE("the git folder name followed by an NTFS stream suffix is unsafe", "[!mayfail]") {
+// As git's is_ntfs_dotgit(): a name ends at ':' (NTFS alternate data streams), after any dots and spaces.
+TEST_CASE("the git folder name followed by an NTFS stream suffix is unsafe") {
     CHECK(name_defect(".git::$INDEX_ALLOCATION").has_value());
     CHECK(name_defect("git~1:stream").has_value());
+    CHECK(name_defect(".GIT. :$DATA").has_value());
+    CHECK(name_defect(".git:").has_value());
+    CHECK_FALSE(name_defect(".gitx:stream").has_value());
+    CHECK_FALSE(name_defect("a:.git").has_value());
+    CHECK_FALSE(name_defect(".git.x:y").has_value());
 }
 
 TEST_CASE("a symlink that stays inside the tree is safe") {

@@ -13,8 +13,8 @@ namespace depsync::fs {
 inline constexpr std::string_view temp_prefix = ".depsync-tmp.";
 
 // Why a single path component is unsafe, or nullopt when it is fine: empty, "." or "..", a '/', control
-// characters, ".git" in any spelling git itself rejects (case, trailing dots/spaces, the 8.3 short name), or
-// depsync's temp prefix.
+// characters, ".git" in any spelling git itself rejects (case, trailing dots/spaces, the 8.3 short name, an
+// NTFS stream suffix as in ".git::$INDEX_ALLOCATION"), or depsync's temp prefix.
 std::optional<std::string> name_defect(std::string_view name);
 
 // Why a symlink at `link_path` with `target` would resolve outside the tree, or nullopt when it stays inside.
