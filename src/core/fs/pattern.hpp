@@ -5,7 +5,7 @@
 //   /tmp         leading slash: anchored at the root of the tree
 //   imports/*.x  a slash inside: anchored at the root
 //   cache/       trailing slash: matches folders only
-//   **/x, a/**   `**` matches any number of folders
+//   **/x, a/**   `**` matches any number of folders; `a/**` matches what is inside a, not a itself
 //   !keep.bk     a later negation re-includes a path; the last matching pattern wins
 // `*` and `?` never match '/'.
 
