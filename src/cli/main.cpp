@@ -5,12 +5,14 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <iostream>
 
 #include "cli/context.hpp"
 #include "core/git/handle.hpp"
+#include "core/progress.hpp"
 
 namespace {
 
@@ -116,6 +118,8 @@ void add_global_options(CLI::App& app, Context& ctx, bool init) {
 }
 
 void setup_logging(const Context& ctx) {
+    // Progress lines only for an operator at a terminal: never under cron, timers or pipes.
+    depsync::Progress::enable(!ctx.global.quiet && ::isatty(STDERR_FILENO) == 1);
     auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
     console->set_pattern("depsync: %^%l%$: %v");
     if (ctx.global.quiet) {

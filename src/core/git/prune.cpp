@@ -14,6 +14,7 @@
 
 #include "core/error.hpp"
 #include "core/git/handle.hpp"
+#include "core/progress.hpp"
 
 namespace depsync::git {
 namespace {
@@ -191,7 +192,8 @@ class PackWriter {
         put(header, sizeof header);
     }
 
-    void add(const git_oid& id) {
+    // Returns the object's size.
+    std::size_t add(const git_oid& id) {
         git_odb_object* raw = nullptr;
         check_object(git_odb_read(&raw, m_odb.get(), &id), "read object " + short_hex(id));
         OdbObjectPtr obj(raw);
@@ -221,6 +223,7 @@ class PackWriter {
             if (rc == Z_STREAM_ERROR) throw Error("cannot deflate object " + short_hex(id));
             put(m_zbuf.data(), m_zbuf.size() - z.avail_out);
         } while (rc != Z_STREAM_END);
+        return size;
     }
 
     // Writes the trailer, lets the indexer finish, flushes both files; returns the .pack path.
@@ -292,7 +295,8 @@ std::vector<git_oid> in_pack_order(git_repository* repo, const OidSet& ids) {
 stdfs::path write_pack(git_repository* repo, const OidSet& ids) {
     std::vector<git_oid> order = in_pack_order(repo, ids);
     PackWriter writer(repo, order.size());
-    for (const git_oid& id : order) writer.add(id);
+    Progress progress("gc: packing", order.size());
+    for (const git_oid& id : order) progress.add(1, writer.add(id));
     return writer.finish();
 }
 

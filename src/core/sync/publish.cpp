@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include "core/error.hpp"
@@ -91,8 +92,9 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     while (!scan.incomplete.empty() || !scan.changing.empty() || !scan.recent.empty()) {
         if (std::chrono::steady_clock::now() >= deadline) {
             cache.save(state.stat_cache());
-            throw Error("cannot publish: files are incomplete after waiting " +
-                        std::to_string(settings.settle) +
+            char waited[32];
+            std::snprintf(waited, sizeof waited, "%g", settings.settle);
+            throw Error("cannot publish: files are incomplete after waiting " + std::string(waited) +
                         " s; nothing was published (retry when the copy has finished)" + list_problems(scan));
         }
         spdlog::info("waiting for files still being written:{}", list_problems(scan));
