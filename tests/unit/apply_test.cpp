@@ -303,14 +303,36 @@ TEST_CASE("plan_update of identical listings is empty") {
     }
 }
 
-// Under refuse, pull fails with "local changes on paths this release changes". A path the release leaves
-// alone is not such a path, yet it lands in `drift`, so one stray edit anywhere blocks every later pull.
-TEST_CASE("under refuse, a local edit on a path the release leaves alone does not count as drift",
-          "[!mayfail]") {
+// Refuse stops a pull only for local changes on paths the release changes; other edits are left alone.
+TEST_CASE("under refuse, a local edit on a path the release leaves alone does not count as drift") {
     Plan plan = depsync::sync::plan_update({{"p", f("a")}, {"q", f("q1")}}, {{"p", f("a")}, {"q", f("q2")}},
                                            {{"p", f("c")}, {"q", f("q1")}}, LocalChanges::refuse);
     CHECK(plan.drift.empty());
+    CHECK(plan.kept == std::vector<std::string>{"p"});
     CHECK(steps_of(plan) == std::vector<std::string>{"write q"});
+}
+
+TEST_CASE("a local file in place of a folder blocks what the release changes inside that folder") {
+    const Listing deployed{{"p", d()}, {"p/x.xml", f("x1")}, {"p/y.xml", f("y1")}};
+    const Listing local{{"p", f("local")}};
+    SECTION("under refuse, it is drift, listed once") {
+        Listing target{{"p", d()}, {"p/x.xml", f("x2")}, {"p/y.xml", f("y2")}, {"p/z.xml", f("z")}};
+        Plan plan = depsync::sync::plan_update(deployed, target, local, LocalChanges::refuse);
+        CHECK(plan.drift == std::vector<std::string>{"p"});
+        CHECK(plan.steps.empty());
+    }
+    SECTION("under refuse, a release that leaves the folder alone is applied") {
+        Plan plan = depsync::sync::plan_update(deployed, deployed, local, LocalChanges::refuse);
+        CHECK(plan.drift.empty());
+        CHECK(plan.steps.empty());
+    }
+    SECTION("under keep, the file and the folder's content it blocks are listed as kept") {
+        Listing target{{"p", d()}, {"p/x.xml", f("x2")}, {"p/y.xml", f("y1")}};
+        Plan plan = depsync::sync::plan_update(deployed, target, local, LocalChanges::keep);
+        CHECK(plan.drift.empty());
+        CHECK(plan.kept == std::vector<std::string>{"p", "p/x.xml", "p/y.xml"});
+        CHECK(plan.steps.empty());
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -265,13 +265,14 @@ Plan plan_update(const git::Listing& deployed, const git::Listing& target, const
         plan.steps.push_back(std::move(s));
     };
 
+    // Local files left in place where the release has a folder, and the one `p` lies below, if any.
     std::set<std::string> kept_files;
-    auto kept_below = [&](const std::string& p) {
-        for (auto slash = p.rfind('/'); slash != std::string::npos; slash = p.rfind('/', slash - 1)) {
-            if (kept_files.count(p.substr(0, slash))) return true;
-            if (slash == 0) break;
+    auto kept_file_above = [&](const std::string& p) -> const std::string* {
+        for (auto slash = p.find('/'); slash != std::string::npos; slash = p.find('/', slash + 1)) {
+            auto it = kept_files.find(p.substr(0, slash));
+            if (it != kept_files.end()) return &*it;
         }
-        return false;
+        return nullptr;
     };
     auto local_is_file_like = [](const git::Entry* e) { return e && is_file_like(e->kind); };
     for (const std::string& p : paths) {
@@ -282,9 +283,14 @@ Plan plan_update(const git::Listing& deployed, const git::Listing& target, const
         // The local entry is what the deployed release put there: changing it loses nothing.
         bool clean = same(l, o) || (interrupted && l && same(l, find(*interrupted, p)));
         bool local_is_file = l && is_file_like(l->kind);
-        // Under a local file that is kept, the release cannot create a folder's content.
-        if (kept_below(p)) {
-            if (n) plan.kept.push_back(p);
+        // Under a local file that is kept, the release cannot create a folder's content. Under refuse, that
+        // file blocks what the release changes there: it is drift, listed once.
+        if (const std::string* file = kept_file_above(p)) {
+            if (policy == LocalChanges::refuse && !same(o, n)) {
+                if (plan.drift.empty() || plan.drift.back() != *file) plan.drift.push_back(*file);
+            } else if (n) {
+                plan.kept.push_back(p);
+            }
             continue;
         }
         if (!clean && l) {
