@@ -698,6 +698,27 @@ TEST_CASE("under keep, a release turning an edited file into a folder never leav
     CHECK_FALSE(has_temp_files(n.dir));
 }
 
+TEST_CASE("a release turning a folder into a file keeps the folder while it holds a kept local file") {
+    Node n;
+    Listing r1{{"p", d()}, {"p/a.xml", n.file("a")}, {"q", n.file("q v1")}};
+    Listing r2{{"p", n.file("p is a file now")}};
+    n.pull({}, r1);
+    write(n.dir / "p/mine.xml", "mine");
+    SECTION("under keep, the folder is listed as kept and the rest is applied") {
+        Plan plan = n.plan(r1, r2, LocalChanges::keep);
+        REQUIRE_NOTHROW(n.execute(plan));
+        CHECK(read(n.dir / "p/mine.xml") == "mine");
+        CHECK_FALSE(stdfs::exists(n.dir / "p/a.xml"));
+        CHECK_FALSE(stdfs::exists(n.dir / "q"));
+        CHECK(std::find(plan.kept.begin(), plan.kept.end(), "p") != plan.kept.end());
+        CHECK_FALSE(has_temp_files(n.dir));
+    }
+    SECTION("under refuse, the folder is drift") {
+        Plan plan = n.plan(r1, r2, LocalChanges::refuse);
+        CHECK(plan.drift == std::vector<std::string>{"p"});
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // A full disk: a small tmpfs in a private mount namespace of a child process.
 

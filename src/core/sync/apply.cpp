@@ -53,6 +53,32 @@ struct PendingFile {
     std::string tmp_name;
 };
 
+// A folder that the release turns into a file or symlink cannot be removed while it holds local entries
+// that stay, and the rename would then fail half-way through the apply: the folder stays, listed as kept,
+// or under refuse as drift (it blocks what the release changes).
+void keep_folders_holding_kept_entries(Plan& plan, const git::Listing& target, LocalChanges policy) {
+    std::set<std::string> holding;
+    for (const std::string& k : plan.kept)
+        for (auto slash = k.find('/'); slash != std::string::npos; slash = k.find('/', slash + 1))
+            holding.insert(k.substr(0, slash));
+    auto replaced_by_file = [&](const Step& s) {
+        if (s.kind != StepKind::remove_dir && s.kind != StepKind::write) return false;
+        const git::Entry* n = find(target, s.path);
+        return n && is_file_like(n->kind) && holding.count(s.path) > 0;
+    };
+    std::vector<Step> steps;
+    for (Step& s : plan.steps) {
+        if (!replaced_by_file(s)) {
+            steps.push_back(std::move(s));
+            continue;
+        }
+        if (s.backup) --plan.backups;
+        if (s.kind == StepKind::write)
+            (policy == LocalChanges::refuse ? plan.drift : plan.kept).push_back(s.path);
+    }
+    plan.steps = std::move(steps);
+}
+
 }  // namespace
 
 class Executor {
@@ -318,6 +344,7 @@ Plan plan_update(const git::Listing& deployed, const git::Listing& target, const
                 backup);
         }
     }
+    keep_folders_holding_kept_entries(plan, target, policy);
     return plan;
 }
 
