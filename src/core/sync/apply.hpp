@@ -36,8 +36,8 @@ struct Step {
 struct Plan {
     std::vector<Step> steps;
     git::ChangeCounts counts;        // what the release itself changes
-    std::vector<std::string> drift;  // local changes the update would overwrite or remove
-    std::vector<std::string> kept;   // local changes left alone (policy keep, or extra files)
+    std::vector<std::string> drift;  // local changes the update overwrites, removes or is blocked by
+    std::vector<std::string> kept;   // local changes left alone (keep, or extra files), and what they block
     std::size_t backups = 0;
     bool empty() const { return steps.empty(); }
 };
