@@ -16,9 +16,10 @@ std::string range(std::uint64_t first, std::uint64_t last) {
 }
 
 std::string size_change(const git::PruneReport& p) {
-    std::uint64_t reclaimed = p.bytes_before > p.bytes_after ? p.bytes_before - p.bytes_after : 0;
-    return human_bytes(p.bytes_before) + " -> " + human_bytes(p.bytes_after) + " (reclaimed " +
-           human_bytes(reclaimed) + ")";
+    std::string change = p.bytes_before >= p.bytes_after
+                             ? "reclaimed " + human_bytes(p.bytes_before - p.bytes_after)
+                             : "grew by " + human_bytes(p.bytes_after - p.bytes_before);
+    return human_bytes(p.bytes_before) + " -> " + human_bytes(p.bytes_after) + " (" + change + ")";
 }
 
 void print_text(const sync::GcResult& r, bool dry_run) {

@@ -183,6 +183,28 @@ TEST_CASE("gc drops releases beyond the retention, reclaims space, and every pee
     }
 }
 
+TEST_CASE("gc packs a history of tiny files and XML, and git reads every kept release", "[e2e][gc]") {
+    Cluster cluster(1);
+    const Node& primary = cluster.primary();
+    std::map<int, dt::TreeListing> trees;
+    for (int n = 1; n <= 4; ++n) {
+        write_file(primary.dir / "f.txt", "1 " + std::to_string(n) + "\n");  // smaller than a SHA-1
+        write_file(primary.dir / "api/a.xml", std::string(4000, 'x') + std::to_string(n) + "\n");
+        REQUIRE_SUCCESS(cluster.publish("r" + std::to_string(n)));
+        trees[n] = dt::describe_tree(primary.dir);
+    }
+    ProcessResult gc = cluster.depsync(primary, {"gc", "--keep", "2", "--keep-days", "0"});
+    REQUIRE_SUCCESS(gc);
+    CHECK(gc.out.find("gc: kept r3..r4 (2 releases); dropped r1..r2\n") == 0);
+    CHECK(dt::fsck_problems(cluster.repo()).empty());
+    CHECK(git_out(cluster.repo(), {"show", "r3:f.txt"}) == "1 3\n");
+    CHECK(git_out(cluster.repo(), {"show", "r4:api/a.xml"}) == std::string(4000, 'x') + "4\n");
+    REQUIRE_SUCCESS(cluster.pull(0));
+    CHECK(dt::diff_trees(trees[4], dt::describe_tree(cluster.peer(0).dir)).empty());
+    // Text is deflated in the pack: the pack is far smaller than the 4 KB XML releases it holds.
+    CHECK(objects_bytes(cluster.repo()) < 4000);
+}
+
 TEST_CASE("a peer pinned at a release that gc drops stays there until unpinned", "[e2e][gc]") {
     Cluster cluster(1);
     const Node& primary = cluster.primary();

@@ -388,6 +388,35 @@ TEST_CASE("ssh transport: an entry this host cannot use, before the valid one, d
     require_same_tree(s.cluster.primary().dir, s.cluster.peer(0).dir);
 }
 
+TEST_CASE("ssh transport: a peer names a release by a tag made on the primary, also after its last fetch",
+          "[e2e][ssh]") {
+    SshCluster s;
+    const stdfs::path repo = s.cluster.repo();
+    REQUIRE_SUCCESS(s.cluster.publish("first"));
+    write_file(s.cluster.primary().dir / "userstores/added.xml", "<userstore name=\"added\"/>\n");
+    REQUIRE_SUCCESS(s.cluster.publish("second"));
+    REQUIRE_SUCCESS(git({"-C", repo.string(), "tag", "mytag", rev_parse(repo, "r1")}));
+    s.use_ssh(0, s.repo_url(), s.ed25519_key, s.known_hosts("both", s.all_host_lines()));
+    const Node& peer = s.cluster.peer(0);
+    auto release_of_peer = [&] { return parse_flat_json(s.cluster.status_json(peer).out).at("release"); };
+
+    REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0));
+    REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0, {"--to", "mytag"}));
+    CHECK(release_of_peer() == "1");
+
+    // No release comes with this pull, only the tag (an annotated one).
+    REQUIRE_SUCCESS(
+        git({"-C", repo.string(), "tag", "-a", "-m", "good one", "golden", rev_parse(repo, "r2")}));
+    REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0, {"--to", "golden"}));
+    CHECK(release_of_peer() == "2");
+    const stdfs::path fetched = peer.state / "repo.git";
+    CHECK(rev_parse(fetched, "refs/tags/golden") == rev_parse(repo, "refs/tags/golden"));
+    CHECK(rev_parse(fetched, "refs/tags/r2") == rev_parse(repo, "refs/tags/r2"));
+    ProcessResult fsck = git({"-C", fetched.string(), "fsck", "--strict", "--no-dangling"});
+    INFO(describe(fsck));
+    CHECK(fsck.exit_code == 0);
+}
+
 TEST_CASE("ssh transport: known_hosts with only one of the server's key types is enough", "[e2e][ssh]") {
     SshCluster s(2);
     REQUIRE_SUCCESS(s.cluster.publish("first"));

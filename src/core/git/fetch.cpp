@@ -1,5 +1,8 @@
 #include "core/git/fetch.hpp"
 
+#include <cstring>
+#include <set>
+
 #include "core/error.hpp"
 #include "core/git/handle.hpp"
 #include "core/git/repository.hpp"
@@ -27,7 +30,68 @@ Connection connect(git_repository* repo, TransportSession& session, const std::s
     return conn;
 }
 
+struct OidLess {
+    bool operator()(const git_oid& a, const git_oid& b) const { return git_oid_cmp(&a, &b) < 0; }
+};
+
+// Every commit of `tip`'s history, read in one walk.
+std::set<git_oid, OidLess> history_of(git_repository* repo, const git_oid& tip) {
+    git_revwalk* raw = nullptr;
+    check(git_revwalk_new(&raw, repo), "walk history");
+    RevwalkPtr walk(raw);
+    check(git_revwalk_push(walk.get(), &tip), "walk history");
+    std::set<git_oid, OidLess> out;
+    git_oid id;
+    while (git_revwalk_next(&id, walk.get()) == 0) out.insert(id);
+    return out;
+}
+
+// The commit `id` peels to; nullopt when it is not in `repo` or names no commit.
+std::optional<git_oid> peeled_commit(git_repository* repo, const git_oid& id) {
+    git_object* raw = nullptr;
+    if (git_object_lookup(&raw, repo, &id, GIT_OBJECT_ANY) < 0) {
+        git_error_clear();
+        return std::nullopt;
+    }
+    ObjectPtr obj(raw);
+    git_object* peeled = nullptr;
+    if (git_object_peel(&peeled, obj.get(), GIT_OBJECT_COMMIT) < 0) {
+        git_error_clear();
+        return std::nullopt;
+    }
+    ObjectPtr owned(peeled);
+    return *git_object_id(peeled);
+}
+
+bool ends_with(const char* s, const char* suffix) {
+    std::size_t n = std::strlen(s), m = std::strlen(suffix);
+    return n >= m && std::strcmp(s + n - m, suffix) == 0;
+}
+
 }  // namespace
+
+void adopt_release_tags(git_repository* repo, const std::vector<RemoteTag>& tags, const git_oid& tip) {
+    std::optional<std::set<git_oid, OidLess>> history;  // walked once, and only when a tag needs it
+    for (const RemoteTag& tag : tags) {
+        std::optional<git_oid> have = resolve_ref(repo, tag.ref);
+        if (have && git_oid_equal(&*have, &tag.id)) continue;
+        int valid = 0;
+        if (git_reference_name_is_valid(&valid, tag.ref.c_str()) < 0 || !valid) {
+            git_error_clear();
+            continue;
+        }
+        std::optional<git_oid> commit = peeled_commit(repo, tag.id);
+        if (!commit) continue;
+        if (!git_oid_equal(&*commit, &tip)) {
+            if (!history) history = history_of(repo, tip);
+            if (history->count(*commit) == 0) continue;
+        }
+        git_reference* raw = nullptr;
+        check(git_reference_create(&raw, repo, tag.ref.c_str(), &tag.id, 1, "depsync fetch tags"),
+              "update " + tag.ref);
+        git_reference_free(raw);
+    }
+}
 
 FetchOutcome fetch_branch(git_repository* repo, TransportSession& session, const FetchRequest& request) {
     const std::string& url = session.url_text();
@@ -37,28 +101,44 @@ FetchOutcome fetch_branch(git_repository* repo, TransportSession& session, const
     std::size_t count = 0;
     check(git_remote_ls(&heads, &count, conn.remote.get()), "list refs of " + redact_url(url));
     std::optional<git_oid> tip;
-    for (std::size_t i = 0; i < count; ++i)
-        if (request.remote_ref == heads[i]->name) tip = heads[i]->oid;
+    std::vector<RemoteTag> tags;
+    for (std::size_t i = 0; i < count; ++i) {
+        const char* name = heads[i]->name;
+        if (request.remote_ref == name) tip = heads[i]->oid;
+        // "refs/tags/NAME^{}" lines only tell what an annotated tag peels to.
+        if (std::strncmp(name, "refs/tags/", 10) == 0 && !ends_with(name, "^{}"))
+            tags.push_back({name, heads[i]->oid});
+    }
     if (!tip) {
         if (count == 0) return FetchOutcome::empty;
         throw Error(redact_url(url) + " is not a depsync repository (it has no " + request.remote_ref + ")",
                     ExitCode::usage);
     }
     std::optional<git_oid> have = resolve_ref(repo, request.local_ref);
-    if (have && git_oid_equal(&*have, &*tip)) return FetchOutcome::unchanged;
+    const bool tip_known = have && git_oid_equal(&*have, &*tip);
+    // A tag made on the primary after its last release names objects a peer has, or brings a tag object.
+    git_odb* raw_odb = nullptr;
+    check(git_repository_odb(&raw_odb, repo), "open objects");
+    OdbPtr odb(raw_odb);
+    bool tag_objects_missing = false;
+    for (const RemoteTag& tag : tags)
+        tag_objects_missing = tag_objects_missing || !git_odb_exists(odb.get(), &tag.id);
 
-    // Tags come along so that REV can name them on a peer.
-    std::string spec = "+" + request.remote_ref + ":" + request.local_ref;
-    std::string tags = "+refs/tags/*:refs/tags/*";
-    char* spec_ptrs[2] = {spec.data(), tags.data()};
-    git_strarray refspecs{spec_ptrs, 2};
-    git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;
-    opts.callbacks = session.callbacks();
-    opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-    opts.prune = GIT_FETCH_NO_PRUNE;
-    if (git_remote_download(conn.remote.get(), &refspecs, &opts) < 0)
-        session.fail("fetch from " + redact_url(url));
-    // Anonymous remotes do not update refs on their own; the tip is set only once its objects are complete.
+    if (!tip_known || tag_objects_missing) {
+        std::string spec = "+" + request.remote_ref + ":" + request.local_ref;
+        std::string tag_spec = "+refs/tags/*:refs/tags/*";
+        char* spec_ptrs[2] = {spec.data(), tag_spec.data()};
+        git_strarray refspecs{spec_ptrs, 2};
+        git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;
+        opts.callbacks = session.callbacks();
+        opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+        opts.prune = GIT_FETCH_NO_PRUNE;
+        if (git_remote_download(conn.remote.get(), &refspecs, &opts) < 0)
+            session.fail("fetch from " + redact_url(url));
+    }
+    // Anonymous remotes do not update refs on their own; refs are set only once their objects are complete.
+    adopt_release_tags(repo, tags, *tip);
+    if (tip_known) return FetchOutcome::unchanged;
     update_ref(repo, request.local_ref, *tip, have, "depsync fetch");
     return FetchOutcome::updated;
 }

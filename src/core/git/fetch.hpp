@@ -21,9 +21,21 @@ enum class FetchOutcome {
     empty,      // the remote has no refs at all (nothing published yet)
 };
 
+// A tag of the remote: refs/tags/NAME and the object it names (a commit, or an annotated tag object).
+struct RemoteTag {
+    std::string ref;
+    git_oid id{};
+};
+
 // Throws Error(usage) when the remote has refs but not remote_ref: it is not the kind of repository expected.
-// The local ref moves only after every object has arrived.
+// The remote's tags come along (adopt_release_tags), also when remote_ref has not moved; the outcome is about
+// remote_ref alone. Local refs move only after every object has arrived.
 FetchOutcome fetch_branch(git_repository* repo, TransportSession& session, const FetchRequest& request);
+
+// Points refs/tags/NAME of `repo` at each tag's object when that object is in `repo` and names (peeled) a
+// commit of `tip`'s history, so REV can name it. Tags naming anything else are skipped; tags the remote no
+// longer has are left alone. Call once the objects are stored.
+void adopt_release_tags(git_repository* repo, const std::vector<RemoteTag>& tags, const git_oid& tip);
 
 // Pushes refspecs (e.g. "+refs/heads/main:refs/heads/main") to the session's remote.
 void push_refs(git_repository* repo, TransportSession& session, const std::vector<std::string>& refspecs);

@@ -93,33 +93,42 @@ class Copier {
     }
 };
 
-// Release tags (and any other tags naming commits of the history) come along, so REV can name them on a peer.
-void copy_tags(git_repository* src, git_repository* dst, Copier& copier) {
-    git_strarray names{nullptr, 0};
-    if (git_tag_list(&names, src) < 0) {
-        git_error_clear();
-        return;
-    }
-    for (std::size_t i = 0; i < names.count; ++i) {
-        std::string ref = std::string("refs/tags/") + names.strings[i];
+// The source's tags whose commit this repository holds (the release history was copied first), with their
+// tag objects copied; adopt_release_tags sets the refs once the objects are synced. Tags the repository has
+// already are not looked at again.
+std::vector<RemoteTag> copy_tags(git_repository* src, git_repository* dst, Copier& copier) {
+    std::vector<RemoteTag> out;
+    git_odb* raw_odb = nullptr;
+    check(git_repository_odb(&raw_odb, dst), "open objects");
+    OdbPtr dst_odb(raw_odb);
+    git_strarray listed{nullptr, 0};
+    check(git_tag_list(&listed, src), "list tags");
+    std::vector<std::string> names(listed.strings, listed.strings + listed.count);
+    git_strarray_dispose(&listed);
+    for (const std::string& name : names) {
+        std::string ref = "refs/tags/" + name;
         std::optional<git_oid> id = resolve_ref(src, ref);
         if (!id) continue;
-        git_object_t type = GIT_OBJECT_INVALID;
-        std::size_t len = 0;
-        git_odb* odb = nullptr;
-        if (git_repository_odb(&odb, src) < 0) break;
-        OdbPtr owned(odb);
-        if (git_odb_read_header(&len, &type, odb, &*id) < 0) continue;
-        if (type == GIT_OBJECT_TAG) copier.copy_tag(*id);
-        if (type == GIT_OBJECT_COMMIT) copier.copy_commit(*id);
         std::optional<git_oid> have = resolve_ref(dst, ref);
-        if (!have || !git_oid_equal(&*have, &*id)) {
-            git_reference* out = nullptr;
-            if (git_reference_create(&out, dst, ref.c_str(), &*id, 1, "depsync fetch tags") == 0)
-                git_reference_free(out);
+        if (have && git_oid_equal(&*have, &*id)) continue;
+        git_object* raw = nullptr;
+        if (git_object_lookup(&raw, src, &*id, GIT_OBJECT_ANY) < 0) {
+            git_error_clear();
+            continue;
         }
+        ObjectPtr obj(raw);
+        git_object* peeled = nullptr;
+        if (git_object_peel(&peeled, obj.get(), GIT_OBJECT_COMMIT) < 0) {
+            git_error_clear();
+            continue;
+        }
+        ObjectPtr owned_peeled(peeled);
+        // A commit outside the release history is no release: neither it nor its tag is copied.
+        if (!git_odb_exists(dst_odb.get(), git_object_id(peeled))) continue;
+        if (git_object_type(obj.get()) == GIT_OBJECT_TAG) copier.copy_tag(*id);
+        out.push_back({ref, *id});
     }
-    git_strarray_dispose(&names);
+    return out;
 }
 
 }  // namespace
@@ -142,25 +151,30 @@ FetchOutcome fetch_local(git_repository* repo, const std::filesystem::path& sour
                     ExitCode::usage);
     }
     std::optional<git_oid> have = resolve_ref(repo, request.local_ref);
-    if (have && git_oid_equal(&*have, &*tip)) return FetchOutcome::unchanged;
+    const bool tip_known = have && git_oid_equal(&*have, &*tip);
 
-    git_revwalk* raw_walk = nullptr;
-    check(git_revwalk_new(&raw_walk, src.get()), "walk history");
-    RevwalkPtr walk(raw_walk);
-    git_revwalk_sorting(walk.get(), GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE);
-    check(git_revwalk_push(walk.get(), &*tip), "walk history");
-    // Commits we already hold (and so their whole history) need not be walked.
-    if (have) {
-        git_odb* src_odb = nullptr;
-        check(git_repository_odb(&src_odb, src.get()), "open source objects");
-        OdbPtr owned(src_odb);
-        if (git_odb_exists(src_odb, &*have)) git_revwalk_hide(walk.get(), &*have);
-    }
     Copier copier(src.get(), repo);
-    git_oid id;
-    while (git_revwalk_next(&id, walk.get()) == 0) copier.copy_commit(id);
-    copy_tags(src.get(), repo, copier);
+    if (!tip_known) {
+        git_revwalk* raw_walk = nullptr;
+        check(git_revwalk_new(&raw_walk, src.get()), "walk history");
+        RevwalkPtr walk(raw_walk);
+        git_revwalk_sorting(walk.get(), GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE);
+        check(git_revwalk_push(walk.get(), &*tip), "walk history");
+        // Commits we already hold (and so their whole history) need not be walked.
+        if (have) {
+            git_odb* src_odb = nullptr;
+            check(git_repository_odb(&src_odb, src.get()), "open source objects");
+            OdbPtr owned(src_odb);
+            if (git_odb_exists(src_odb, &*have)) git_revwalk_hide(walk.get(), &*have);
+        }
+        git_oid id;
+        while (git_revwalk_next(&id, walk.get()) == 0) copier.copy_commit(id);
+    }
+    // Tags too, also when no release came: an operator may tag an old release on the primary at any time.
+    std::vector<RemoteTag> tags = copy_tags(src.get(), repo, copier);
     copier.sync();
+    adopt_release_tags(repo, tags, *tip);
+    if (tip_known) return FetchOutcome::unchanged;
     update_ref(repo, request.local_ref, *tip, have, "depsync fetch");
     return FetchOutcome::updated;
 }

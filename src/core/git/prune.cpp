@@ -210,10 +210,16 @@ class PackWriter {
         }
         put(head, n);
 
+        // Archives are stored as they are (deflate gains nothing on them); everything else at level 1.
+        const auto* data = static_cast<const unsigned char*>(git_odb_object_data(obj.get()));
+        const bool compressed =
+            size >= 4 && ((data[0] == 'P' && data[1] == 'K' && data[2] == 3 && data[3] == 4) ||
+                          (data[0] == 0x1f && data[1] == 0x8b));
         z_stream z{};
-        if (deflateInit(&z, Z_NO_COMPRESSION) != Z_OK) throw Error("cannot start zlib stream");
+        if (deflateInit(&z, compressed ? Z_NO_COMPRESSION : Z_BEST_SPEED) != Z_OK)
+            throw Error("cannot start zlib stream");
         std::unique_ptr<z_stream, int (*)(z_stream*)> guard(&z, deflateEnd);
-        z.next_in = static_cast<Bytef*>(const_cast<void*>(git_odb_object_data(obj.get())));
+        z.next_in = const_cast<Bytef*>(data);
         z.avail_in = static_cast<uInt>(size);  // objects over 4 GiB are not expected in a deployment
         int rc;
         do {
@@ -232,9 +238,8 @@ class PackWriter {
         std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
         unsigned len = 0;
         EVP_DigestFinal_ex(m_sha.get(), md.data(), &len);
-        git_indexer_progress stats{};
-        check(git_indexer_append(m_indexer.get(), md.data(), len, &stats), "write pack");
-        check(git_indexer_commit(m_indexer.get(), &stats), "index pack");
+        check(git_indexer_append(m_indexer.get(), md.data(), len, &m_stats), "write pack");
+        check(git_indexer_commit(m_indexer.get(), &m_stats), "index pack");
         stdfs::path pack = m_dir / ("pack-" + std::string(git_indexer_name(m_indexer.get())) + ".pack");
         fsync_path(pack);
         fsync_path(stdfs::path(pack).replace_extension(".idx"));
@@ -247,6 +252,7 @@ class PackWriter {
     OdbPtr m_odb;
     std::unique_ptr<EVP_MD_CTX, DigestDeleter> m_sha;
     IndexerPtr m_indexer;
+    git_indexer_progress m_stats{};  // the indexer keeps its counts here across appends
     stdfs::path m_dir;
     std::vector<unsigned char> m_buf;
     std::vector<unsigned char> m_zbuf = std::vector<unsigned char>(1 << 20);
@@ -265,8 +271,7 @@ class PackWriter {
     void flush() {
         if (m_buf.empty()) return;
         EVP_DigestUpdate(m_sha.get(), m_buf.data(), m_buf.size());
-        git_indexer_progress stats{};
-        check(git_indexer_append(m_indexer.get(), m_buf.data(), m_buf.size(), &stats), "write pack");
+        check(git_indexer_append(m_indexer.get(), m_buf.data(), m_buf.size(), &m_stats), "write pack");
         m_buf.clear();
     }
 };

@@ -2,10 +2,10 @@
 // Keeping a repository's object database bounded: which objects are still reachable, packing them into one
 // pack file, and deleting the rest (libgit2 has no gc, prune or repack).
 //
-// The pack is written by depsync itself, each object as a stored (uncompressed) zlib stream and without
-// deltas: the bulk of a release repository is zip archives, which neither deflate nor delta shrinks, and
-// libgit2's pack builder would spend minutes deflating and delta-searching them. libgit2's indexer checks
-// every object and writes the index.
+// The pack is written by depsync itself, without deltas: zip archives (the bulk of a release repository) are
+// stored as they are, since neither deflate nor delta shrinks them, and everything else is deflated at
+// level 1; libgit2's pack builder would spend minutes deflating and delta-searching the archives. libgit2's
+// indexer checks every object and writes the index.
 //
 // Only called while depsync's node lock is held, so no other depsync run writes objects meanwhile. Objects
 // that appear after the prune started (a plain git push) are never deleted.
