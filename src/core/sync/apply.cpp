@@ -17,6 +17,8 @@
 #include "core/fs/safe_tree.hpp"
 #include "core/git/blob_stream.hpp"
 #include "core/git/handle.hpp"
+#include "core/progress.hpp"
+#include "core/units.hpp"
 
 namespace depsync::sync {
 namespace {
@@ -32,19 +34,6 @@ const git::Entry* find(const git::Listing& l, const std::string& p) {
 bool same(const git::Entry* a, const git::Entry* b) {
     if (!a || !b) return a == b;
     return a->same_as(*b);
-}
-
-std::string human_bytes(std::uint64_t n) {
-    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = static_cast<double>(n);
-    int u = 0;
-    while (v >= 1024 && u < 4) {
-        v /= 1024;
-        ++u;
-    }
-    char buf[32];
-    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-    return buf;
 }
 
 struct PendingFile {
@@ -90,15 +79,18 @@ class Executor {
     }
 
     void stage() {
-        check_space();
+        const std::uint64_t needed = check_space();
         // Every blob is read and written here, before anything visible changes: a damaged object or a full
-        // disk fails the apply with the directory untouched (but for new, empty folders).
+        // disk fails the apply with the directory untouched (the folders created for it are removed too).
         m_staged = true;
         try {
             for (const Step& s : m_plan.steps)
                 if (s.kind == StepKind::make_dir && !try_make_dir(s)) m_dirs_later.push_back(&s);
+            std::uint64_t files = 0;
+            for (const Step& s : m_plan.steps) files += s.kind == StepKind::write ? 1 : 0;
+            Progress progress("staging " + m_ctx.dir.string(), files, needed);
             for (const Step& s : m_plan.steps)
-                if (s.kind == StepKind::write) stage(s);
+                if (s.kind == StepKind::write) progress.add(1, stage(s));
             m_tree.sync();
         } catch (...) {
             undo_staging();
@@ -141,19 +133,21 @@ class Executor {
         m_created.clear();
     }
 
-    void check_space() {
+    // Returns the bytes the release writes.
+    std::uint64_t check_space() {
         std::uint64_t needed = 0;
         for (const Step& s : m_plan.steps)
             if (s.kind == StepKind::write) needed += git::blob_size(m_ctx.odb, s.entry.oid);
-        if (needed == 0) return;
+        if (needed == 0) return needed;
         struct statvfs vfs {};
-        if (::statvfs(m_ctx.dir.c_str(), &vfs) < 0) return;
+        if (::statvfs(m_ctx.dir.c_str(), &vfs) < 0) return needed;
         std::uint64_t free_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
         // Temp files exist next to the old versions until the renames, so the whole size must fit at once.
         if (needed + (1 << 20) > free_bytes)
             throw Error("not enough space in " + m_ctx.dir.string() + ": this release writes " +
                         human_bytes(needed) + ", " + human_bytes(free_bytes) +
                         " are free; free some space and pull again (nothing was changed)");
+        return needed;
     }
 
     bool try_make_dir(const Step& s) {
@@ -169,7 +163,8 @@ class Executor {
 
     // Writes the file under a temp name in its final folder, or in the root when that folder is created only
     // after removals (a file replaced by a folder); renames within one file system move it into place later.
-    void stage(const Step& s) {
+    // Returns the bytes written.
+    std::uint64_t stage(const Step& s) {
         std::string parent = fs::parent_path_of(s.path);
         int dfd = m_tree.dir_if_exists(parent);
         if (dfd < 0) {
@@ -184,8 +179,9 @@ class Executor {
                            [&](const char* d, std::size_t n) { target.append(d, n); });
             if (::symlinkat(target.c_str(), dfd, tmp.c_str()) < 0) fail_write(s.path);
             m_pending.push_back({&s, parent, tmp});
-            return;
+            return target.size();
         }
+        std::uint64_t written = 0;
         fs::UniqueFd fd(
             ::openat(dfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (!fd) fail_write(s.path);
@@ -199,9 +195,11 @@ class Executor {
                 }
                 data += n;
                 len -= static_cast<std::size_t>(n);
+                written += static_cast<std::uint64_t>(n);
             }
         });
         if (::fchmod(fd.get(), s.entry.kind == EntryKind::executable ? 0755 : 0644) < 0) fail_write(s.path);
+        return written;
     }
 
     [[noreturn]] void fail_write(const std::string& path) {

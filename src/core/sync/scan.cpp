@@ -13,6 +13,7 @@
 #include "core/fs/path_safety.hpp"
 #include "core/fs/unique_fd.hpp"
 #include "core/fs/zip_check.hpp"
+#include "core/progress.hpp"
 
 namespace depsync::sync {
 namespace {
@@ -73,6 +74,7 @@ class Scanner {
     StatCache& m_new;
     std::size_t m_strip;  // length of "name/" for a named root
     std::int64_t m_start = now_ns();
+    Progress m_progress{m_options.writer ? "publish: reading changed files" : "comparing files"};
 
     static std::vector<std::string> list(int dir_fd, const std::string& prefix) {
         int dup = ::dup(dir_fd);
@@ -143,6 +145,7 @@ class Scanner {
             return;
         }
         ++result.hashed;
+        m_progress.add(1, key.size);
         if (key.mtime_ns >= now_ns() - 200'000'000) result.recent.push_back(path);
         result.listing[path] = git::Entry{kind, oid};
         m_new.put(path, key, oid, m_start);
