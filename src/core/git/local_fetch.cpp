@@ -6,6 +6,7 @@
 #include "core/git/handle.hpp"
 #include "core/git/object_writer.hpp"
 #include "core/git/repository.hpp"
+#include "core/progress.hpp"
 
 namespace depsync::git {
 namespace {
@@ -55,6 +56,7 @@ class Copier {
     ObjectWriter m_writer;
     OdbPtr m_src_odb;
     OdbPtr m_dst_odb;
+    Progress m_progress{"fetch: objects"};
 
     void copy_tree(const git_oid& id) {
         if (git_odb_exists(m_dst_odb.get(), &id)) return;
@@ -83,6 +85,7 @@ class Copier {
         struct stat st {};
         if (::stat(loose.c_str(), &st) == 0) {
             m_writer.adopt_loose(loose, id);
+            m_progress.add(1, static_cast<std::uint64_t>(st.st_size));
             return;
         }
         git_odb_object* raw = nullptr;
@@ -90,6 +93,7 @@ class Copier {
         OdbObjectPtr obj(raw);
         m_writer.write_raw(git_odb_object_type(obj.get()), git_odb_object_data(obj.get()),
                            git_odb_object_size(obj.get()));
+        m_progress.add(1, git_odb_object_size(obj.get()));
     }
 };
 
