@@ -100,7 +100,8 @@ TEST_CASE(
          {"/usr/share/man/man1/depsync.1.gz", "/usr/share/bash-completion/completions/depsync",
           "/usr/share/depsync/hooks/post-deploy", "/usr/share/doc/depsync/examples/demo.sh",
           "/usr/share/doc/depsync/examples/depsync-peer.conf", "/lib/systemd/system/depsync-pull.service",
-          "/lib/systemd/system/depsync-pull.timer", "/lib/systemd/system/depsync-watch.service"}) {
+          "/lib/systemd/system/depsync-pull.timer", "/lib/systemd/system/depsync-watch.service",
+          "/lib/systemd/system/depsync-gc.service", "/lib/systemd/system/depsync-gc.timer"}) {
         INFO(file);
         CHECK(stdfs::is_regular_file(file));
     }
