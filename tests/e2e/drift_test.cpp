@@ -162,9 +162,7 @@ TEST_CASE("verify --full catches an edit that kept the file's size and mtime", "
     CHECK((fast.exit_code == 0 || (fast.exit_code == 4 && fast.out == full.out)));
 }
 
-TEST_CASE("the primary's status counts its unpublished changes as drift", "[e2e][drift][!mayfail]") {
-    // Issue 3: "`status` shows the drift count". On the primary `verify` lists unpublished changes but
-    // `status` never computes them (src/core/sync/status.cpp: drift is set only for peers).
+TEST_CASE("the primary's status counts its unpublished changes as drift", "[e2e][drift]") {
     Cluster cluster(0);
     const Node& primary = cluster.primary();
     write_file(primary.dir / "api/orders.xml", "<orders/>\n");
@@ -375,10 +373,7 @@ TEST_CASE("node_local files are never published, reported or touched", "[e2e][dr
 }
 
 TEST_CASE("node_local files in a folder the release does not have are not reported as drift",
-          "[e2e][drift][!mayfail]") {
-    // Issue 3: node_local paths are "never reported". When no release holds their folder, the folder itself
-    // is reported: verify prints 'A imports/' and exits 4, status counts 1 drift, and every pull warns that
-    // it kept the folder.
+          "[e2e][drift]") {
     Cluster cluster(1);
     const Node& peer = cluster.peer(0);
     set_config(peer, "node_local", "[\"imports/*.xml\"]");
@@ -392,4 +387,14 @@ TEST_CASE("node_local files in a folder the release does not have are not report
     INFO(describe(verify));
     CHECK(verify.exit_code == 0);
     CHECK(parse_flat_json(cluster.status_json(peer).out).at("drift") == "0");
+
+    // The next release leaves the folder where it is, without a word about it.
+    write_file(cluster.primary().dir / "api/orders.xml", "<orders v='2'/>\n");
+    publish_ok(cluster, "second");
+    ProcessResult pulled = cluster.pull(0);
+    INFO(describe(pulled));
+    REQUIRE(pulled.exit_code == 0);
+    CHECK(pulled.err.find("imports") == std::string::npos);
+    CHECK(read_file(peer.dir / "imports/generated.xml") == "<generated node='peer1'/>\n");
+    CHECK(cluster.depsync(peer, {"verify"}).exit_code == 0);
 }
