@@ -21,12 +21,16 @@ struct Connection {
 
 Connection connect(git_repository* repo, TransportSession& session, const std::string& url,
                    git_direction dir) {
-    git_remote* raw = nullptr;
-    check(git_remote_create_anonymous(&raw, repo, url.c_str()), "use remote " + redact_url(url));
-    Connection conn(RemotePtr{raw});
+    Connection conn(nullptr);
     git_remote_callbacks callbacks = session.callbacks();
-    if (git_remote_connect(conn.remote.get(), dir, &callbacks, nullptr, nullptr) < 0)
-        session.fail("connect to " + redact_url(url));
+    int rc = session.connect([&] {
+        // A fresh remote for each attempt: nothing of a failed one is reused.
+        git_remote* raw = nullptr;
+        check(git_remote_create_anonymous(&raw, repo, url.c_str()), "use remote " + redact_url(url));
+        conn.remote.reset(raw);
+        return git_remote_connect(conn.remote.get(), dir, &callbacks, nullptr, nullptr);
+    });
+    if (rc < 0) session.fail("connect to " + redact_url(url));
     return conn;
 }
 
@@ -145,16 +149,15 @@ FetchOutcome fetch_branch(git_repository* repo, TransportSession& session, const
 
 void push_refs(git_repository* repo, TransportSession& session, const std::vector<std::string>& refspecs) {
     const std::string& url = session.url_text();
-    git_remote* raw = nullptr;
-    check(git_remote_create_anonymous(&raw, repo, url.c_str()), "use remote " + redact_url(url));
-    RemotePtr remote(raw);
+    Connection conn = connect(repo, session, url, GIT_DIRECTION_PUSH);
     std::vector<char*> ptrs;
     std::vector<std::string> owned = refspecs;
     for (auto& s : owned) ptrs.push_back(s.data());
     git_strarray specs{ptrs.data(), ptrs.size()};
     git_push_options opts = GIT_PUSH_OPTIONS_INIT;
     opts.callbacks = session.callbacks();
-    if (git_remote_push(remote.get(), &specs, &opts) < 0) session.fail("push to " + redact_url(url));
+    // An anonymous remote has no remote-tracking refs, so git_remote_push's update of them is not needed.
+    if (git_remote_upload(conn.remote.get(), &specs, &opts) < 0) session.fail("push to " + redact_url(url));
     if (!session.push_rejections().empty())
         throw Error("cannot push to " + redact_url(url) + ": the remote refused " +
                     session.push_rejections());

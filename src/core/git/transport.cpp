@@ -66,6 +66,42 @@ struct KnownHostsDeleter {
     void operator()(LIBSSH2_KNOWNHOSTS* h) const { libssh2_knownhost_free(h); }
 };
 
+// One known_hosts line per key type `file` records for host:port, most preferred type first. RSA comes late:
+// libgit2 asks for it as ssh-rsa (SHA-1 signatures), which OpenSSH 8.8 and later no longer offer. Lines
+// libssh2 cannot parse and key types it does not know are left out.
+std::vector<std::string> host_key_lines(const std::filesystem::path& file, const std::string& host,
+                                        int port) {
+    std::unique_ptr<LIBSSH2_SESSION, SessionDeleter> session(libssh2_session_init());
+    std::unique_ptr<LIBSSH2_KNOWNHOSTS, KnownHostsDeleter> hosts(
+        session ? libssh2_knownhost_init(session.get()) : nullptr);
+    if (!hosts) return {};
+    std::ifstream in(file);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty() || line[0] == '#') continue;
+        libssh2_knownhost_readline(hosts.get(), line.c_str(), line.size(), LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+    }
+    std::vector<std::string> out;
+    for (int type :
+         {LIBSSH2_KNOWNHOST_KEY_ED25519, LIBSSH2_KNOWNHOST_KEY_ECDSA_256, LIBSSH2_KNOWNHOST_KEY_ECDSA_384,
+          LIBSSH2_KNOWNHOST_KEY_ECDSA_521, LIBSSH2_KNOWNHOST_KEY_SSHRSA, LIBSSH2_KNOWNHOST_KEY_SSHDSS}) {
+        // As libgit2 does: a key that cannot match finds the host's entry of this type, if any.
+        const char nonsense = '\0';
+        libssh2_knownhost* entry = nullptr;
+        if (libssh2_knownhost_checkp(hosts.get(), host.c_str(), port, &nonsense, 1,
+                                     LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | type,
+                                     &entry) != LIBSSH2_KNOWNHOST_CHECK_MISMATCH ||
+            !entry)
+            continue;
+        std::vector<char> buf(16384);
+        std::size_t len = 0;
+        if (libssh2_knownhost_writeline(hosts.get(), entry, buf.data(), buf.size(), &len,
+                                        LIBSSH2_KNOWNHOST_FILE_OPENSSH) == 0)
+            out.emplace_back(buf.data(), len);
+    }
+    return out;
+}
+
 std::string current_user() {
     if (const passwd* pw = ::getpwuid(::getuid())) return pw->pw_name;
     return "root";
@@ -116,33 +152,44 @@ git_remote_callbacks TransportSession::callbacks() {
     return cb;
 }
 
-void TransportSession::prepare_process() const {
-    // libgit2 offers the server only the key type of the first entry it finds for the host in
-    // $HOME/.ssh/known_hosts, and fails outright on a line it cannot parse. HOME points at a private folder
-    // here, so it gets a copy of the configured file's usable lines: the server is then asked for a key type
-    // depsync knows, and the real verification happens in certificate_check.
+void TransportSession::prepare_process() {
+    // libgit2 reads $HOME/.ssh/known_hosts itself, asks the server only for the key type of the first entry
+    // it finds for the host, and fails outright on a line it cannot parse. HOME points at a private folder
+    // here, so it gets one entry of the type depsync prefers most; connect() moves on to the next type when
+    // the server has no key of it, and last to no entry at all (libssh2's own choice), so that an unknown key
+    // is reported with its fingerprint. The real verification happens in certificate_check, against the
+    // configured file.
     if (m_url.scheme == Scheme::ssh) {
-        const char* home = std::getenv("HOME");
-        if (!home) return;
-        std::filesystem::path dir = std::filesystem::path(home) / ".ssh";
-        fs::create_directories(dir, 0700);
-        std::unique_ptr<LIBSSH2_SESSION, SessionDeleter> session(libssh2_session_init());
-        std::string usable;
-        std::ifstream in(m_options.known_hosts);
-        std::string line;
-        while (session && std::getline(in, line)) {
-            if (line.empty() || line[0] == '#') continue;
-            std::unique_ptr<LIBSSH2_KNOWNHOSTS, KnownHostsDeleter> probe(
-                libssh2_knownhost_init(session.get()));
-            if (probe && libssh2_knownhost_readline(probe.get(), line.c_str(), line.size(),
-                                                    LIBSSH2_KNOWNHOST_FILE_OPENSSH) == 0)
-                usable += line + "\n";
-        }
-        fs::write_file_atomically(dir / "known_hosts", usable, 0600, fs::Fsync::no);
+        m_host_key_lines =
+            host_key_lines(m_options.known_hosts, m_url.host, m_url.port == 0 ? 22 : m_url.port);
+        m_host_key_lines.emplace_back();
+        m_host_key_choice = 0;
+        write_libgit2_known_hosts();
     }
     if (!m_options.ca_file.empty())
         check(git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, m_options.ca_file.c_str(), nullptr),
               "use CA file " + m_options.ca_file.string());
+}
+
+void TransportSession::write_libgit2_known_hosts() const {
+    const char* home = std::getenv("HOME");
+    if (!home) return;
+    std::filesystem::path dir = std::filesystem::path(home) / ".ssh";
+    fs::create_directories(dir, 0700);
+    fs::write_file_atomically(dir / "known_hosts", m_host_key_lines.at(m_host_key_choice), 0600,
+                              fs::Fsync::no);
+}
+
+int TransportSession::connect(const std::function<int()>& attempt) {
+    for (;;) {
+        m_host_key_seen = false;
+        int rc = attempt();
+        if (rc >= 0 || m_host_key_seen || !m_failure.empty()) return rc;
+        const git_error* e = git_error_last();
+        if (!e || e->klass != GIT_ERROR_SSH || m_host_key_choice + 1 >= m_host_key_lines.size()) return rc;
+        ++m_host_key_choice;
+        write_libgit2_known_hosts();
+    }
 }
 
 void TransportSession::fail(const std::string& what) const {
@@ -173,6 +220,7 @@ int TransportSession::certificate_check(git_cert* cert, int valid, const char* h
 }
 
 int TransportSession::check_host_key(const git_cert_hostkey& key, const std::string& host) {
+    m_host_key_seen = true;
     if (!(key.type & GIT_CERT_SSH_RAW) || !(key.type & GIT_CERT_SSH_SHA256))
         return refuse("cannot verify the ssh host key of " + host + ": the key was not provided",
                       GIT_ECERTIFICATE);

@@ -6,7 +6,9 @@
 #include <git2.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "core/git/remote_url.hpp"
 
@@ -29,8 +31,15 @@ class TransportSession {
     // Callbacks whose payload is this session; it must outlive the connection.
     git_remote_callbacks callbacks();
 
-    // Applies process-wide transport settings (the CA file). Call in the process that connects.
-    void prepare_process() const;
+    // Applies process-wide transport settings: the CA file and, for ssh, the $HOME/.ssh/known_hosts libgit2
+    // reads to choose the one host key type it asks the server for. Call in the process that connects, with
+    // HOME pointing at a private folder.
+    void prepare_process();
+
+    // Runs `attempt`, a libgit2 connect with this session's callbacks, and returns its code. When an ssh
+    // handshake fails before the server showed a host key (it has no key of the type asked for), tries
+    // again asking for the next key type known_hosts records for the host, and last for any type.
+    int connect(const std::function<int()>& attempt);
 
     // Refs the remote refused during the last push ("ref: reason" lines), empty when all were accepted.
     const std::string& push_rejections() const { return m_push_rejections; }
@@ -49,6 +58,13 @@ class TransportSession {
     int m_key_attempts = 0;
     int m_password_attempts = 0;
     std::string m_push_rejections;
+    // known_hosts lines for the host, one per key type recorded for it, most preferred first, then an empty
+    // one (libssh2 chooses); libgit2 is given the one at m_host_key_choice.
+    std::vector<std::string> m_host_key_lines;
+    std::size_t m_host_key_choice = 0;
+    bool m_host_key_seen = false;  // the server presented a host key in the last attempt
+
+    void write_libgit2_known_hosts() const;
 
     static int certificate_check(git_cert* cert, int valid, const char* host, void* payload);
     static int credentials(git_credential** out, const char* url, const char* username_from_url,
