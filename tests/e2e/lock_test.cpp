@@ -73,7 +73,7 @@ TEST_CASE("pull exits 3 while another process holds the node's lock, and waits f
     CHECK(stdfs::exists(cluster.peer(0).dir / "userstores/second.xml"));
 }
 
-TEST_CASE("the lock-contention message names the pid of the process holding the lock", "[e2e][!mayfail]") {
+TEST_CASE("the lock-contention message names the pid of the process holding the lock", "[e2e]") {
     Cluster cluster(1);
     prepare(cluster);
     const stdfs::path lock = cluster.peer(0).state / "lock";
