@@ -286,12 +286,9 @@ TEST_CASE("a peer with several roots refuses a release that has a root it does n
     CHECK(stdfs::is_empty(server));
 }
 
-// Known gap: a release does not record its roots (the commit carries only Depsync-Release/-Node/-Host), so a
-// peer configured with a single `dir` takes a two-root release as one tree and writes server/ and tenants/
-// folders into its MI deployment directory, exit 0; the server then deploys nothing of it. A peer with roots
-// refuses the opposite mismatch (the test above), so this one should be refused the same way.
+// The release names its roots (Depsync-Roots), so a single-dir peer refuses it like the test above.
 TEST_CASE("a peer configured with one dir refuses a release made of several roots, writing nothing",
-          "[e2e][roots][!mayfail]") {
+          "[e2e][roots]") {
     TwoRootCluster cluster;
     dt::generate_tree(cluster.primary().server, dt::Profile::small, 841);
     write_tenants(cluster.primary().tenants, 842);
