@@ -253,7 +253,7 @@ TEST_CASE("https transport: secrets readable by others or written into the URL a
 }
 
 TEST_CASE("https transport: a config file that names a credentials file and is readable by others is refused",
-          "[e2e][https][!mayfail]") {
+          "[e2e][https]") {
     INFO(server_unavailable());
     REQUIRE(server_unavailable().empty());
     HttpsCluster s(1);
@@ -270,8 +270,7 @@ TEST_CASE("https transport: a config file that names a credentials file and is r
     s.require_token_kept_secret();
 }
 
-TEST_CASE("https transport: the primary pushes each release to a mirror over https",
-          "[e2e][https][!mayfail]") {
+TEST_CASE("https transport: the primary pushes each release to a mirror over https", "[e2e][https]") {
     INFO(server_unavailable());
     REQUIRE(server_unavailable().empty());
     HttpsCluster s(1);
