@@ -1,9 +1,9 @@
 #pragma once
-// Network transfers of a node: a peer's fetch of the release branch and the primary's pushes to mirrors.
-// Each runs in a child process bounded by the config's timeout, with HOME pointed at a private, empty folder
-// in the state folder: libgit2 would otherwise read the user's ~/.ssh/known_hosts itself (restricting the
-// host key types offered, and failing on any line it cannot parse). Host keys are verified by depsync against
-// the configured known_hosts file instead.
+// Network transfers of a node: a peer's fetch of the release branch (and tags) and the primary's pushes to
+// mirrors. Each runs in a child process bounded by the config's timeout, with HOME pointed at a private
+// folder in the state folder: libgit2 would otherwise read the user's ~/.ssh/known_hosts itself (restricting
+// the host key types offered, and failing on any line it cannot parse); there it finds only the entry depsync
+// chose (git::TransportSession). Host keys are verified by depsync against the configured known_hosts file.
 
 #include <git2.h>
 
