@@ -6,9 +6,13 @@
 #include "core/error.hpp"
 #include "core/git/handle.hpp"
 #include "core/git/repository.hpp"
+#include "core/progress.hpp"
 
 namespace depsync::git {
 namespace {
+
+// The progress line of the fetch under way (fetches run one at a time, in a child process).
+Progress* fetch_progress = nullptr;
 
 struct Connection {
     RemotePtr remote;
@@ -137,8 +141,19 @@ FetchOutcome fetch_branch(git_repository* repo, TransportSession& session, const
         opts.callbacks = session.callbacks();
         opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
         opts.prune = GIT_FETCH_NO_PRUNE;
-        if (git_remote_download(conn.remote.get(), &refspecs, &opts) < 0)
-            session.fail("fetch from " + redact_url(url));
+        // The payload is the session's; the progress line is reached through a pointer of this fetch.
+        Progress progress("fetch: objects");
+        fetch_progress = &progress;
+        opts.callbacks.transfer_progress = [](const git_indexer_progress* stats, void*) {
+            if (fetch_progress) {
+                fetch_progress->set_totals(stats->total_objects, 0);
+                fetch_progress->set(stats->received_objects, stats->received_bytes);
+            }
+            return 0;
+        };
+        int rc = git_remote_download(conn.remote.get(), &refspecs, &opts);
+        fetch_progress = nullptr;
+        if (rc < 0) session.fail("fetch from " + redact_url(url));
     }
     // Anonymous remotes do not update refs on their own; refs are set only once their objects are complete.
     adopt_release_tags(repo, tags, *tip);
