@@ -1,6 +1,7 @@
 // depsync log and diff: what each release changed, from the node's local repository.
 
 #include <iostream>
+#include <optional>
 
 #include "cli/context.hpp"
 #include "cli/output.hpp"
@@ -15,13 +16,11 @@ std::string change_json(const git::PathChange& c) {
     return JsonObject().add("status", std::string(1, c.status)).add("path", c.path).str();
 }
 
-// "good", "unsigned", ... when the node checks signatures (allowed_signers) or signs (signing_key); else
-// empty.
-std::string signature_of(const sync::Settings& settings, git_repository* repo, const git_oid& commit) {
-    std::filesystem::path allowed = settings.allowed_signers;
-    if (allowed.empty()) return {};
-    return git::signature_state_name(
-        git::verify_commit_signature(repo, commit, allowed, settings.state / "home").state);
+// The release's signature checked against allowed_signers; nothing when the node does not check signatures.
+std::optional<git::SignatureCheck> signature_of(const sync::Settings& settings, git_repository* repo,
+                                                const git_oid& commit) {
+    if (settings.allowed_signers.empty()) return std::nullopt;
+    return git::verify_commit_signature(repo, commit, settings.allowed_signers, settings.state / "home");
 }
 
 void run_log(Context& ctx) {
@@ -46,8 +45,14 @@ void run_log(Context& ctx) {
             } else {
                 o.add_null("restores");
             }
-            std::string sig = signature_of(settings, node.repo.get(), e.release.commit);
-            if (!sig.empty()) o.add("signature", sig);
+            if (auto sig = signature_of(settings, node.repo.get(), e.release.commit)) {
+                o.add("signature", git::signature_state_name(sig->state));
+                if (sig->state == git::SignatureState::good) {
+                    o.add("signer", sig->principal);
+                } else {
+                    o.add_null("signer");
+                }
+            }
             items.push_back(o.str());
         }
         std::cout << json_array(items) << "\n";
@@ -60,8 +65,8 @@ void run_log(Context& ctx) {
                   << (e.release.host.empty() || e.release.host == e.release.node ? "" : "@" + e.release.host)
                   << "  " << counts_text(e.counts) << "  " << e.release.subject;
         if (e.release.restores) std::cout << "  [restores r" << *e.release.restores << "]";
-        std::string sig = signature_of(settings, node.repo.get(), e.release.commit);
-        if (!sig.empty()) std::cout << "  [signature: " << sig << "]";
+        if (auto sig = signature_of(settings, node.repo.get(), e.release.commit))
+            std::cout << "  [signature: " << signature_text(*sig) << "]";
         std::cout << "\n";
     }
 }

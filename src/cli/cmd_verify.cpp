@@ -1,6 +1,7 @@
 // depsync verify: what differs locally from the deployed release; depsync backups: what pulls saved.
 
 #include <iostream>
+#include <optional>
 
 #include "cli/context.hpp"
 #include "cli/output.hpp"
@@ -23,13 +24,11 @@ void add_verify(CLI::App& app, Context& ctx) {
     verify->callback([&ctx] {
         sync::Settings settings = make_settings(ctx.global);
         sync::VerifyResult r = sync::verify_directory(settings, ctx.cmd.full);
-        std::string signature;
+        std::optional<git::SignatureCheck> signature;
         if (!settings.allowed_signers.empty()) {
             sync::NodeRepo node = sync::open_node_repo(settings);
-            signature = git::signature_state_name(
-                git::verify_commit_signature(node.repo.get(), r.release->commit, settings.allowed_signers,
-                                             settings.state / "home")
-                    .state);
+            signature = git::verify_commit_signature(node.repo.get(), r.release->commit,
+                                                     settings.allowed_signers, settings.state / "home");
         }
         if (ctx.cmd.json) {
             std::vector<std::string> modified, added, missing;
@@ -43,7 +42,8 @@ void add_verify(CLI::App& app, Context& ctx) {
                              .add_raw("modified", json_array(modified))
                              .add_raw("added", json_array(added))
                              .add_raw("missing", json_array(missing))
-                             .add("signature", signature.empty() ? std::string("not checked") : signature)
+                             .add("signature",
+                                  signature ? git::signature_state_name(signature->state) : "not checked")
                              .str()
                       << "\n";
         } else if (r.changes.empty()) {
@@ -51,8 +51,8 @@ void add_verify(CLI::App& app, Context& ctx) {
         } else {
             for (const auto& c : r.changes) std::cout << c.status << " " << c.path << "\n";
         }
-        if (!signature.empty() && !ctx.cmd.json)
-            std::cout << "signature of r" << r.release->number << ": " << signature << "\n";
+        if (signature && !ctx.cmd.json)
+            std::cout << "signature of r" << r.release->number << ": " << signature_text(*signature) << "\n";
         if (!r.changes.empty()) ctx.exit_code = ExitCode::drift;
     });
 

@@ -93,4 +93,11 @@ std::string counts_text(const git::ChangeCounts& c) {
            std::to_string(c.deleted) + ")";
 }
 
+std::string signature_text(const git::SignatureCheck& check) {
+    std::string text = git::signature_state_name(check.state);
+    if (check.state == git::SignatureState::good && !check.principal.empty())
+        text += " (" + check.principal + ")";
+    return text;
+}
+
 }  // namespace depsync::cli

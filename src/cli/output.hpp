@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/git/signing.hpp"
 #include "core/git/tree_io.hpp"
 
 namespace depsync::cli {
@@ -34,5 +35,9 @@ std::string iso_time(std::int64_t unix_seconds);
 
 // "(+a ~m -d)"
 std::string counts_text(const git::ChangeCounts& c);
+
+// A signature check as log and verify show it: "good (primary@example)" with the signer from allowed_signers,
+// else "unsigned", "unknown key" or "bad".
+std::string signature_text(const git::SignatureCheck& check);
 
 }  // namespace depsync::cli

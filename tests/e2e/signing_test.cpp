@@ -728,7 +728,7 @@ TEST_CASE("pin and pull --to refuse an unsigned release and apply a signed one",
 }
 
 TEST_CASE("depsync log and verify show each release's signature state on a peer with allowed signers",
-          "[e2e][signing][!mayfail]") {
+          "[e2e][signing]") {
     Cluster cluster(1);
     const Node& primary = cluster.primary();
     const Node& peer = cluster.peer(0);
