@@ -463,7 +463,7 @@ TEST_CASE("ssh transport: known_hosts with only one of the server's key types is
 }
 
 TEST_CASE("ssh transport: the primary pushes each release to a mirror, and a peer pulls from the mirror",
-          "[e2e][ssh][!mayfail]") {
+          "[e2e][ssh]") {
     SshCluster s;
     const stdfs::path mirror = s.cluster.root() / "mirror.git";
     REQUIRE(git({"init", "-q", "--bare", "-b", "main", mirror.string()}).exit_code == 0);
@@ -501,7 +501,7 @@ TEST_CASE("ssh transport: the primary pushes each release to a mirror, and a pee
 }
 
 TEST_CASE("ssh transport: a failed mirror push keeps the release and the next publish pushes it",
-          "[e2e][ssh][!mayfail]") {
+          "[e2e][ssh]") {
     SshCluster s;
     const stdfs::path mirror = s.cluster.root() / "mirror.git";
     REQUIRE(git({"init", "-q", "--bare", "-b", "main", mirror.string()}).exit_code == 0);
@@ -542,7 +542,7 @@ TEST_CASE("ssh transport: a failed mirror push keeps the release and the next pu
 }
 
 TEST_CASE("ssh transport: publish prints its result line first when a mirror is configured",
-          "[e2e][ssh][!mayfail]") {
+          "[e2e][ssh]") {
     // The command-line contract: publish's first line is 'published rN <id> (...)'; mirror reports follow.
     Cluster cluster(0);
     write_file(cluster.primary().dir / "userstores/one.xml", "<userstore/>\n");
