@@ -842,7 +842,7 @@ TEST_CASE("a blank line in allowed_signers does not stop a trusted release", "[e
 }
 
 TEST_CASE("a passphrase-protected signing key is a configuration error before anything is committed",
-          "[e2e][signing][!mayfail]") {
+          "[e2e][signing]") {
     Cluster cluster(0);
     const Node& primary = cluster.primary();
     write_file(primary.dir / "synapse-configs/default/api/OrdersAPI.xml", "<api v='1'/>\n");

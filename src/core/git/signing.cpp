@@ -1,6 +1,10 @@
 #include "core/git/signing.hpp"
 
+#include <openssl/evp.h>
 #include <unistd.h>
+
+#include <cstring>
+#include <sstream>
 
 #include "core/error.hpp"
 #include "core/fs/atomic_file.hpp"
@@ -35,6 +39,29 @@ std::string trim(std::string s) {
     return s;
 }
 
+// A private key that cannot be used without its passphrase: a PEM key marked ENCRYPTED, or an OpenSSH key
+// whose cipher is not "none".
+bool needs_passphrase(const std::string& key_text) {
+    std::istringstream in(key_text);
+    std::string line, body;
+    bool openssh = false;
+    while (std::getline(in, line)) {
+        if (line.rfind("-----BEGIN ENCRYPTED", 0) == 0 || line.rfind("Proc-Type: 4,ENCRYPTED", 0) == 0)
+            return true;
+        if (line.rfind("-----BEGIN OPENSSH PRIVATE KEY", 0) == 0) openssh = true;
+        if (openssh && !line.empty() && line[0] != '-') body += line;
+    }
+    // The body begins "openssh-key-v1\0", then the cipher name as a 32-bit big-endian length and its bytes.
+    const std::string magic("openssh-key-v1\0", 15);
+    if (!openssh || body.size() < 64) return false;
+    unsigned char raw[48];
+    if (EVP_DecodeBlock(raw, reinterpret_cast<const unsigned char*>(body.data()), 64) != 48) return false;
+    if (std::memcmp(raw, magic.data(), magic.size()) != 0) return false;
+    std::size_t len = (std::size_t{raw[15]} << 24) | (std::size_t{raw[16]} << 16) |
+                      (std::size_t{raw[17]} << 8) | std::size_t{raw[18]};
+    return len != 4 || std::memcmp(raw + 19, "none", 4) != 0;
+}
+
 }  // namespace
 
 void check_signing_key(const std::filesystem::path& key) {
@@ -44,6 +71,13 @@ void check_signing_key(const std::filesystem::path& key) {
     if (type != "ssh-ed25519" && type.rfind("ecdsa", 0) != 0)
         throw Error("cannot sign releases with " + key.string() + ": its type is " +
                         (type.empty() ? std::string("unknown") : type) + "; use an ed25519 or ecdsa key",
+                    ExitCode::usage);
+    auto text = fs::read_file(key);
+    if (text && needs_passphrase(*text))
+        throw Error("cannot sign releases with " + key.string() +
+                        ": the key is protected by a passphrase, which nobody is there to type when depsync "
+                        "runs from cron or systemd; use a key without one (ssh-keygen -p -N '' -f " +
+                        key.string() + " removes it)",
                     ExitCode::usage);
 }
 

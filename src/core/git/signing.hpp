@@ -10,7 +10,7 @@
 
 namespace depsync::git {
 
-// Throws Error(usage) unless `key` is a readable ed25519 or ecdsa private key.
+// Throws Error(usage) unless `key` is a readable ed25519 or ecdsa private key usable without a passphrase.
 void check_signing_key(const std::filesystem::path& key);
 
 // The armored signature of `data` made with `key`; temp files go to `workdir` (a private folder).
