@@ -541,8 +541,7 @@ TEST_CASE("ssh transport: a failed mirror push keeps the release and the next pu
     CHECK(git({"-C", mirror.string(), "fsck", "--strict"}).exit_code == 0);
 }
 
-TEST_CASE("ssh transport: publish prints its result line first when a mirror is configured",
-          "[e2e][ssh]") {
+TEST_CASE("ssh transport: publish prints its result line first when a mirror is configured", "[e2e][ssh]") {
     // The command-line contract: publish's first line is 'published rN <id> (...)'; mirror reports follow.
     Cluster cluster(0);
     write_file(cluster.primary().dir / "userstores/one.xml", "<userstore/>\n");
