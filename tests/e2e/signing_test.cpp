@@ -862,7 +862,7 @@ TEST_CASE("a passphrase-protected signing key is a configuration error before an
 }
 
 TEST_CASE("an allowed_signers file that does not exist is a configuration error naming it",
-          "[e2e][signing][!mayfail]") {
+          "[e2e][signing]") {
     SignedCluster s(1);
     const Cluster& cluster = s.cluster;
     const Node& peer = cluster.peer(0);

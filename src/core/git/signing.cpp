@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <sstream>
 
@@ -62,6 +63,24 @@ bool needs_passphrase(const std::string& key_text) {
     return len != 4 || std::memcmp(raw + 19, "none", 4) != 0;
 }
 
+// Throws Error(usage) naming the file unless allowed_signers is a readable file.
+void require_allowed_signers(const std::filesystem::path& file) {
+    std::error_code ec;
+    std::string why;
+    if (!std::filesystem::exists(file, ec)) {
+        why = "does not exist";
+    } else if (!std::filesystem::is_regular_file(file, ec)) {
+        why = "is not a file";
+    } else if (::access(file.c_str(), R_OK) != 0) {
+        why = std::string("cannot be read: ") + std::strerror(errno);
+    } else {
+        return;
+    }
+    throw Error("cannot check release signatures: allowed_signers file " + file.string() + " " + why +
+                    " (set allowed_signers to the file of trusted keys, in git's allowed-signers format)",
+                ExitCode::usage);
+}
+
 }  // namespace
 
 void check_signing_key(const std::filesystem::path& key) {
@@ -97,6 +116,7 @@ std::string ssh_sign(const std::string& data, const std::filesystem::path& key,
 SignatureCheck verify_commit_signature(git_repository* repo, const git_oid& commit,
                                        const std::filesystem::path& allowed_signers,
                                        const std::filesystem::path& workdir) {
+    require_allowed_signers(allowed_signers);
     SignatureCheck result;
     git_buf signature = GIT_BUF_INIT;
     git_buf signed_data = GIT_BUF_INIT;

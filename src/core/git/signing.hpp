@@ -25,7 +25,8 @@ struct SignatureCheck {
     std::string detail;     // ssh-keygen's words when it refused
 };
 
-// Checks the commit's signature against an allowed-signers file (git's format).
+// Checks the commit's signature against an allowed-signers file (git's format); throws Error(usage) when that
+// file is missing or unreadable, whether or not the commit is signed.
 SignatureCheck verify_commit_signature(git_repository* repo, const git_oid& commit,
                                        const std::filesystem::path& allowed_signers,
                                        const std::filesystem::path& workdir);
