@@ -44,7 +44,20 @@ void add_rollback(CLI::App& app, Context& ctx) {
         options.to = ctx.cmd.rev;
         options.pin = true;
         sync::PullResult r = sync::pull(make_settings(ctx.global), options);
+        if (r.outcome == sync::PullOutcome::reverted) {
+            // on_change failed with on_change_failure = revert: held at the release it ran before, not at
+            // REV.
+            std::cout << "not pinned at r" << r.to->number << ": reverted to "
+                      << sync::release_name(r.from->number) << " and held there: " << r.on_change_error
+                      << "\n";
+            ctx.exit_code = ExitCode::failure;
+            return;
+        }
         std::cout << "pinned at r" << r.to->number << " (upstream at r" << r.upstream->number << ")\n";
+        if (!r.on_change_error.empty()) {
+            std::cout << r.on_change_error << "\n";
+            ctx.exit_code = ExitCode::failure;
+        }
     });
 
     auto* unpin = app.add_subcommand("unpin", "Release the pin; the next pull moves to the newest release");

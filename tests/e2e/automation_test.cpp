@@ -849,6 +849,31 @@ TEST_CASE("a failing on_change with on_change_failure = revert puts the node bac
     CHECK(status_value(cluster, peer, "held") == "false");
 }
 
+TEST_CASE("pin to a release whose on_change fails under revert says so and exits 1", "[e2e][on_change]") {
+    Cluster cluster(1);
+    const Node& peer = cluster.peer(0);
+    const stdfs::path dir = cluster.primary().dir;
+    dt::generate_tree(dir, dt::Profile::small, 753);
+    write_r1_apis(dir);
+    REQUIRE_SUCCESS(cluster.publish("r1"));
+    const std::string broken = api + "/Broken.xml";
+    configure(peer, "on_change", recording_script(cluster.root() / "on_change", broken).string());
+    configure(peer, "on_change_failure", "revert");
+    REQUIRE_SUCCESS(cluster.pull(0));
+    const dt::TreeListing r1 = dt::describe_tree(peer.dir);
+    write_file(dir / broken, "<api name=\"Broken\"/>\n");
+    REQUIRE_SUCCESS(cluster.publish("r2"));
+
+    ProcessResult pinned = cluster.depsync(peer, {"pin", "r2"});
+    INFO(describe(pinned));
+    CHECK(pinned.exit_code == 1);
+    CHECK(pinned.out.rfind("not pinned at r2: reverted to r1 and held there: on_change failed for r2", 0) ==
+          0);
+    CHECK(dt::diff_trees(r1, dt::describe_tree(peer.dir)).empty());
+    CHECK(status_value(cluster, peer, "held") == "true");
+    CHECK(status_value(cluster, peer, "release") == "1");
+}
+
 TEST_CASE("a failing on_change without revert keeps the new release, exits 1 and is recorded in status",
           "[e2e][on_change]") {
     Cluster cluster(1);
