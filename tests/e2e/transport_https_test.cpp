@@ -299,13 +299,12 @@ TEST_CASE("https transport: the primary pushes each release to a mirror over htt
 
 TEST_CASE(
     "https transport: a certificate naming the server's IP address only as an IP subjectAltName is accepted",
-    "[e2e][https][!mayfail]") {
-    // The standard certificate for an address has subjectAltName IP:127.0.0.1 and no DNS name. libgit2 with
-    // mbedTLS 2.28 compares DNS names only, and depsync then reports the right CA as untrusted.
+    "[e2e][https]") {
+    // The standard certificate for an address: subjectAltName IP:127.0.0.1 and no DNS name.
     INFO(server_unavailable());
     REQUIRE(server_unavailable().empty());
     const std::string token = make_token();
-    Cluster cluster(1);
+    Cluster cluster(2);
     dt::HttpsGitServer server(cluster.root() / "https", cluster.root(), "depsync", token,
                               dt::IpCertNames::ip_only);
     dt::generate_tree(cluster.primary().dir, dt::Profile::small, 23, 0.05);
@@ -324,4 +323,15 @@ TEST_CASE(
     auto diff = differences(cluster.primary().dir, cluster.peer(0).dir);
     INFO(dt::format_differences(diff));
     CHECK(diff.empty());
+
+    // The same certificate is still refused by a peer that trusts another CA.
+    dt::TestCa other(cluster.root() / "other-ca", "some other CA");
+    set_config(cluster.peer(1).config, {{"remote", in_quotes(server.url("releases.git"))},
+                                        {"ca_file", in_quotes(other.cert().string())},
+                                        {"credentials", in_quotes(creds.string())}});
+    ProcessResult refused = cluster.pull(1);
+    INFO(describe(refused));
+    CHECK(refused.exit_code == 1);
+    CHECK(refused.err.find("not trusted") != std::string::npos);
+    CHECK(dt::describe_tree(cluster.peer(1).dir).empty());
 }

@@ -1,7 +1,10 @@
 #include "core/git/transport.hpp"
 
+#include <arpa/inet.h>
 #include <libssh2.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/x509_vfy.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -100,6 +103,33 @@ std::vector<std::string> host_key_lines(const std::filesystem::path& file, const
             out.emplace_back(buf.data(), len);
     }
     return out;
+}
+
+// mbedTLS 2.28, libgit2's TLS library here, matches the host against DNS names only, so the right certificate
+// for an address (an IP subjectAltName) fails there. For a host that is an address, the server's certificate
+// is checked again with OpenSSL: issued by a CA in `ca_file` (else the system's), valid now, for TLS servers,
+// naming that address. The handshake has already proved the server holds the certificate's key.
+bool certificate_names_address(const git_cert_x509& cert, std::string host,
+                               const std::filesystem::path& ca_file) {
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    unsigned char address[16];
+    if (::inet_pton(AF_INET, host.c_str(), address) != 1 && ::inet_pton(AF_INET6, host.c_str(), address) != 1)
+        return false;
+    const auto* der = static_cast<const unsigned char*>(cert.data);
+    std::unique_ptr<X509, decltype(&X509_free)> x509(d2i_X509(nullptr, &der, static_cast<long>(cert.len)),
+                                                     &X509_free);
+    std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(), &X509_STORE_free);
+    std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> ctx(X509_STORE_CTX_new(),
+                                                                        &X509_STORE_CTX_free);
+    bool ok = x509 && store && ctx &&
+              (ca_file.empty() ? X509_STORE_set_default_paths(store.get())
+                               : X509_STORE_load_file(store.get(), ca_file.c_str())) == 1 &&
+              X509_STORE_CTX_init(ctx.get(), store.get(), x509.get(), nullptr) == 1 &&
+              X509_STORE_CTX_set_default(ctx.get(), "ssl_server") == 1 &&
+              X509_VERIFY_PARAM_set1_ip_asc(X509_STORE_CTX_get0_param(ctx.get()), host.c_str()) == 1 &&
+              X509_verify_cert(ctx.get()) == 1;
+    ERR_clear_error();
+    return ok;
 }
 
 std::string current_user() {
@@ -214,6 +244,9 @@ int TransportSession::certificate_check(git_cert* cert, int valid, const char* h
     if (cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2)
         return self->check_host_key(*reinterpret_cast<git_cert_hostkey*>(cert), host ? host : "");
     if (valid) return 0;
+    if (cert->cert_type == GIT_CERT_X509 && host &&
+        certificate_names_address(*reinterpret_cast<git_cert_x509*>(cert), host, self->m_options.ca_file))
+        return 0;
     return self->refuse(std::string("the TLS certificate of ") + (host ? host : "the server") +
                             " is not trusted (for a private CA set 'ca_file' in the config)",
                         GIT_ECERTIFICATE);
