@@ -168,6 +168,26 @@ TEST_CASE("two roots are published, pulled to the peer's own paths and rolled ba
     REQUIRE_SUCCESS(cluster.depsync(cluster.primary(), {"verify"}));
 }
 
+TEST_CASE("on_change of a node with several roots is told every root and its path",
+          "[e2e][roots][on_change]") {
+    TwoRootCluster cluster;
+    dt::generate_tree(cluster.primary().server, dt::Profile::small, 814);
+    write_tenants(cluster.primary().tenants, 815);
+    REQUIRE_SUCCESS(cluster.depsync(cluster.primary(), {"publish", "-m", "r1"}));
+    const stdfs::path seen = cluster.peer().state.parent_path() / "on_change-env";
+    const stdfs::path script = cluster.peer().state.parent_path() / "on_change.sh";
+    write_file(script, "#!/bin/sh\nprintf 'dir=[%s]\\n%s' \"$DEPSYNC_DIR\" \"$DEPSYNC_ROOTS\" > '" +
+                           seen.string() + "'\n");
+    stdfs::permissions(script, stdfs::perms::owner_all);
+    {
+        std::ofstream conf(cluster.peer().config, std::ios::app);
+        conf << "on_change = \"" << script.string() << "\"\n";
+    }
+    REQUIRE_SUCCESS(cluster.depsync(cluster.peer(), {"pull"}));
+    CHECK(read_file(seen) == "dir=[]\nserver=" + cluster.peer().server.string() +
+                                 "\ntenants=" + cluster.peer().tenants.string() + "\n");
+}
+
 TEST_CASE("verify, diff and status on a peer cover every root", "[e2e][roots]") {
     TwoRootCluster cluster;
     dt::generate_tree(cluster.primary().server, dt::Profile::small, 811);

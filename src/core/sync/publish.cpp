@@ -41,6 +41,7 @@ void validate_release(const Settings& settings, const git::Listing& previous, co
     fs::write_file_atomically(state.changed_files(), list, 0600, fs::Fsync::no);
     fs::CommandResult run = fs::run_command(settings.validate,
                                             {{"DEPSYNC_DIR", settings.dir.string()},
+                                             {"DEPSYNC_ROOTS", roots_env(settings)},
                                              {"DEPSYNC_RELEASE", std::to_string(number)},
                                              {"DEPSYNC_CHANGED_FILES", state.changed_files().string()},
                                              {"DEPSYNC_NODE", settings.node}},

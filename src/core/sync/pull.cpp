@@ -135,6 +135,7 @@ void run_on_change(const Settings& settings, NodeRepo& node, PullResult& result)
         {"DEPSYNC_NEW_COMMIT", git::to_hex(result.to->commit)},
         {"DEPSYNC_CHANGED_FILES", state.changed_files().string()},
         {"DEPSYNC_DIR", settings.dir.string()},
+        {"DEPSYNC_ROOTS", roots_env(settings)},
         {"DEPSYNC_NODE", settings.node},
     };
     fs::CommandResult run = fs::run_command(settings.on_change, env, settings.hook_timeout);

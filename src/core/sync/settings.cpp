@@ -2,6 +2,12 @@
 
 namespace depsync::sync {
 
+std::string roots_env(const Settings& settings) {
+    std::string out;
+    for (const Root& r : settings.roots) out += r.name + "=" + r.dir.string() + "\n";
+    return out;
+}
+
 std::vector<Root> roots_of(const Settings& settings) {
     if (!settings.roots.empty()) return settings.roots;
     return {Root{"", settings.dir}};

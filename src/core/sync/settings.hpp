@@ -66,6 +66,9 @@ struct StatePaths {
 // The node's roots: the named ones, or the single directory as an unnamed root.
 std::vector<Root> roots_of(const Settings& settings);
 
+// DEPSYNC_ROOTS for validate and on_change: one "NAME=PATH" line per named root ("" for a single dir).
+std::string roots_env(const Settings& settings);
+
 const char* role_name(Role role);
 const char* local_changes_name(LocalChanges policy);
 
