@@ -107,7 +107,8 @@ void add_history(CLI::App& app, Context& ctx) {
     log->add_flag("--json", ctx.cmd.json, "Machine-readable output");
     log->footer(
         "Each line: rN, commit, time, node@host, (+added ~modified -deleted), message; rollbacks say\n"
-        "which release they restored. Example: depsync log -n 5");
+        "which release they restored. With allowed_signers set, each line ends with the signature:\n"
+        "[signature: good (SIGNER)], unsigned, unknown key or bad. Example: depsync log -n 5");
     log->callback([&ctx] { run_log(ctx); });
 
     auto* diff = app.add_subcommand("diff", "Paths that differ between two releases");

@@ -20,6 +20,8 @@ void add_verify(CLI::App& app, Context& ctx) {
     verify->footer(
         "Lines 'M path' (modified), 'A path' (added locally), 'D path' (missing).\n"
         "Exit 0 when clean, 4 when anything differs. Paths matched by exclude or node_local are ignored.\n"
+        "With allowed_signers set, a last line gives the release's signature: 'signature of rN: good "
+        "(SIGNER)'.\n"
         "Example: depsync verify --full");
     verify->callback([&ctx] {
         sync::Settings settings = make_settings(ctx.global);
