@@ -196,16 +196,23 @@ phase_pull_noop() {
     done
 }
 
+# depsync publish waits while a file changed in the last 200 ms may still be growing (it never
+# publishes a half-written file). A deploy pipeline copies its files and then calls the hook, so the
+# harness lets this long pass between applying the change and the timed publishes, for every tool
+# alike: otherwise each depsync figure would be that wait.
+CHANGE_SETTLE=0.3
+
 # Each repetition applies the next standard change to the primary's tree (10 edited XML files, one
-# new 256 KB CApp, one deleted file), publishes it with each tool and pulls it on each peer, so every
-# timed step goes from the previous release to the next.
+# new 256 KB CApp, one deleted file), lets CHANGE_SETTLE seconds pass (untimed), publishes it with
+# each tool and pulls it on each peer, so every timed step goes from the previous release to the next.
 phase_incremental() {
     say "incremental publish and pull (${REPS} reps)"
     local r change
     for ((r = 1; r <= REPS; r++)); do
         change=$("$TESTGEN" mutate "$SRC" standard-change --seed "$((1000 + r))")
         say "  standard change $r: $change"
-        [[ $r == 1 ]] && note "- standard change (rep 1): $change"
+        [[ $r == 1 ]] && note "- standard change (rep 1): $change; ${CHANGE_SETTLE} s pass before the timed publishes"
+        sleep "$CHANGE_SETTLE"
         timed publish-incr "$T_DEPSYNC_PUB" depsync "$r" "$DEPSYNC" -q -c "$D_PCONF" publish -m "bench: change $r"
         git_commit_timed publish-incr "$r" "bench: change $r"
         git_push_timed publish-incr "$r"
@@ -229,6 +236,30 @@ verify_all() {
     verify_peer "$1" "git, ssh" "$PEERS/git-ssh/dir"
     verify_peer "$1" "rsync, local" "$PEERS/rsync-local/dir"
     verify_peer "$1" "rsync, ssh" "$PEERS/rsync-ssh/dir"
+}
+
+# After every other phase: `depsync gc` keeping every release packs the primary's repository into one
+# pack (archives stored, other objects deflated at level 1). It runs once, recorded for information
+# (case setup-gc), then fresh ssh peers pull from the packed repository, rsync over ssh beside them.
+GC_ARGS=(gc --keep 1000000 --keep-days 0)
+T_DEPSYNC_GC="depsync gc --keep 1000000 --keep-days 0 (once)"
+
+phase_pull_initial_gc() {
+    say "depsync gc on the primary, then initial pull over ssh from the packed repository (${REPS} reps)"
+    timed setup-gc "$T_DEPSYNC_GC" depsync 1 "$DEPSYNC" -c "$D_PCONF" "${GC_ARGS[@]}"
+    ((M_RC == 0)) || note "- depsync gc failed: $M_NOTE"
+    note "- depsync gc: $(grep -v '^[[:space:]]*$' "$M_LOG" | awk 'NR > 1 { printf "; " } { printf "%s", $0 }') (objects/pack: $(find "$D_REPO/objects/pack" -name '*.pack' | wc -l) pack(s), $(find "$D_REPO/objects" -mindepth 2 -path '*/objects/[0-9a-f][0-9a-f]/*' -type f | wc -l) loose objects left)"
+    local r
+    for ((r = 1; r <= REPS; r++)); do
+        depsync_peer_init depsync-ssh "$SSH_BASE$D_REPO"
+        timed pull-initial-ssh-gc "$T_DEPSYNC_PULL" depsync "$r" "$DEPSYNC" -q -c "$PEERS/depsync-ssh/conf" pull
+        rm -rf "$PEERS/rsync-ssh"
+        mkdir -p "$PEERS/rsync-ssh"
+        rsync_ssh_timed pull-initial-ssh-gc "$r"
+        timed pull-initial-ssh-gc "$T_SSH" floor "$r" ssh benchnode true
+    done
+    verify_peer pull-initial-ssh-gc "depsync, ssh" "$PEERS/depsync-ssh/dir"
+    verify_peer pull-initial-ssh-gc "rsync, ssh" "$PEERS/rsync-ssh/dir"
 }
 
 # The primary's CPU for one no-op cycle of 10 peers. Every peer is already at the newest release;

@@ -15,6 +15,10 @@ BEGIN {
     def("publish-incr", "incremental publish", "wall", "ratio git 0.5", "<= 0.5 x git add -A && git commit")
     def("pull-initial-local", "initial pull, local path", "wall", "ratio rsync 2", "<= 2 x rsync -a")
     def("pull-initial-ssh", "initial pull, ssh", "wall", "ratio rsync 1.5", "<= 1.5 x rsync over ssh")
+    def("setup-gc", "depsync gc on the primary (once, for information)",
+        "wall", "none", "")
+    def("pull-initial-ssh-gc", "initial pull, ssh, repository packed by depsync gc", "wall", "ratio rsync 1.5",
+        "<= 1.5 x rsync over ssh")
     def("pull-noop-local", "no-op pull, local path", "wall", "net 0.010", "<= 10 ms")
     def("pull-noop-ssh", "no-op pull, ssh", "wall", "ratio floor 1.2", "<= 1.2 x ssh host true")
     def("pull-incr-local", "incremental pull, local path", "wall", "none", "(none)")

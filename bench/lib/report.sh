@@ -86,8 +86,13 @@ Cases: the initial publish starts from an empty repository each repetition (stat
 the initial pull from an empty peer (folder, state and config removed and `init peer` run again); the
 no-op cases run with everything at the newest release; each incremental repetition applies the next
 standard change (`depsync-testgen mutate DIR standard-change --seed 1000+rep`: 10 edited XML files,
-one new 256 KB CApp, one deleted XML file) to the primary's tree, then times each tool's publish and
-each peer's pull of that change. rsync runs `rsync -a --delete` locally (so it deletes, like a sync)
+one new 256 KB CApp, one deleted XML file) to the primary's tree, lets 0.3 s pass untimed (depsync
+publish waits while a file changed in the last 200 ms may still be growing; a deploy pipeline copies
+and then calls the hook), then times each tool's publish and each peer's pull of that change. After
+all other cases, `depsync gc --keep 1000000 --keep-days 0` runs once on the primary (every release
+kept, the repository packed into one pack: archives stored, other objects at zlib level 1; its time
+is the informational gc row), then fresh ssh peers pull from the packed repository, rsync over ssh
+beside them. rsync runs `rsync -a --delete` locally (so it deletes, like a sync)
 and the vendor's `rsync --delete -a -e ssh` to a node over the bench sshd. git uses default settings:
 a repository whose work tree is the deployment directory, `git push` to a bare repository, peers
 running `git fetch` then `git checkout -f`. Primary CPU for a no-op cycle of 10 peers: over ssh, the
