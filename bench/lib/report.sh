@@ -92,8 +92,8 @@ and then calls the hook), then times each tool's publish and each peer's pull of
 all other cases, `depsync gc --keep 1000000 --keep-days 0` runs once on the primary (every release
 kept, the repository packed into one pack: archives stored, other objects at zlib level 1; its time
 is the informational gc row), then fresh ssh peers pull from the packed repository, rsync over ssh
-beside them. rsync runs `rsync -a --delete` locally (so it deletes, like a sync)
-and the vendor's `rsync --delete -a -e ssh` to a node over the bench sshd. git uses default settings:
+beside them. rsync runs `rsync -a --delete` locally (so it deletes, like a sync) and the vendor's
+`rsync --delete -a -e ssh` to a node over the bench sshd. git uses default settings:
 a repository whose work tree is the deployment directory, `git push` to a bare repository, peers
 running `git fetch` then `git checkout -f`. Primary CPU for a no-op cycle of 10 peers: over ssh, the
 CPU of the bench sshd and everything it ran for those connections (from /proc/<sshd>/stat, after all
