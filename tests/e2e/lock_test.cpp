@@ -2,9 +2,13 @@
 // holder, or waits for it with --wait; a killed run leaves nothing that blocks the next one.
 
 #include <signal.h>
+#include <sys/stat.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "cluster.hpp"
@@ -16,18 +20,45 @@ using namespace depsync::e2e;
 namespace dt = depsync::testing;
 namespace stdfs = std::filesystem;
 
-// True when some process holds an flock on `file` (flock -n fails with 1 then).
+// True when some process holds an flock on `file`, read from /proc/locks (a probe that took the lock itself,
+// like flock(1), would make a run starting at that moment exit 3).
 bool lock_is_held(const stdfs::path& file) {
-    return dt::run({"flock", "--nonblock", "--conflict-exit-code", "1", file.string(), "true"}).exit_code ==
-           1;
+    struct stat st {};
+    if (::stat(file.c_str(), &st) != 0) return false;
+    std::ifstream locks("/proc/locks");
+    const std::string inode = ":" + std::to_string(st.st_ino);
+    for (std::string line; std::getline(locks, line);) {
+        if (line.find("FLOCK") == std::string::npos) continue;
+        std::istringstream fields(line);
+        for (std::string field; fields >> field;) {
+            // MAJOR:MINOR:INODE
+            if (std::count(field.begin(), field.end(), ':') == 2 && field.size() > inode.size() &&
+                field.compare(field.size() - inode.size(), inode.size(), inode) == 0)
+                return true;
+        }
+    }
+    return false;
 }
 
-// Waits until `holder` has taken the lock; fails the test if it does not within 10 s.
-void wait_until_held(const stdfs::path& file, const dt::BackgroundProcess& holder) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+// True once the process has ended (a zombie until it is waited for).
+bool has_ended(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return true;
+    auto paren = line.rfind(')');
+    return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] == 'Z';
+}
+
+// Waits until `holder` has taken the lock; fails the test, with the holder's output, if it ends first or does
+// not take it within 30 s (a loaded machine can be slow to start a process).
+void wait_until_held(const stdfs::path& file, dt::BackgroundProcess& holder) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (!lock_is_held(file)) {
-        REQUIRE(holder.running());
-        REQUIRE(std::chrono::steady_clock::now() < deadline);
+        if (has_ended(holder.pid()) || std::chrono::steady_clock::now() >= deadline) {
+            holder.kill(SIGKILL);
+            ProcessResult ended = holder.wait();
+            FAIL("the lock holder did not take " << file.string() << ":\n" << describe(ended));
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
 }
