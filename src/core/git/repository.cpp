@@ -31,47 +31,14 @@ std::optional<git_oid> resolve_ref(git_repository* repo, const std::string& name
     return oid;
 }
 
-git_oid write_commit(git_repository* repo, const CommitFields& fields) {
-    git_signature* sig = nullptr;
-    check(git_signature_now(&sig, fields.author_name.c_str(), fields.author_email.c_str()),
-          "create signature");
-    SignaturePtr owned_sig(sig);
-    git_tree* tree = nullptr;
-    check(git_tree_lookup(&tree, repo, &fields.tree), "read tree " + short_hex(fields.tree));
-    TreePtr owned_tree(tree);
-    CommitPtr parent;
-    const git_commit* parents[1] = {nullptr};
-    std::size_t parent_count = 0;
-    if (fields.parent) {
-        parent = lookup_commit(repo, *fields.parent);
-        parents[0] = parent.get();
-        parent_count = 1;
-    }
-    git_oid id;
-    if (!fields.sign) {
-        check(git_commit_create(&id, repo, nullptr, sig, sig, "UTF-8", fields.message.c_str(), tree,
-                                parent_count, parents),
-              "write commit");
-        return id;
-    }
-    git_buf buffer = GIT_BUF_INIT;
-    check(git_commit_create_buffer(&buffer, repo, sig, sig, "UTF-8", fields.message.c_str(), tree,
-                                   parent_count, parents),
-          "prepare commit");
-    std::string content(buffer.ptr, buffer.size);
-    git_buf_dispose(&buffer);
-    std::string signature = fields.sign(content);
-    check(git_commit_create_with_signature(&id, repo, content.c_str(), signature.c_str(), "gpgsig"),
-          "write signed commit");
-    return id;
-}
+namespace {
 
-git_oid rewrite_commit(git_repository* repo, const git_commit* original, const std::optional<git_oid>& parent,
-                       const std::string& message,
-                       const std::function<std::string(const std::string&)>& sign) {
-    git_tree* tree = nullptr;
-    check_object(git_commit_tree(&tree, original), "read tree of " + short_hex(*git_commit_id(original)));
-    TreePtr owned_tree(tree);
+using Signer = std::function<std::string(const std::string&)>;
+
+// Writes a commit of `tree` on `parent` (none: a root commit), signed when `sign` is set.
+git_oid create_commit(git_repository* repo, const git_signature* author, const git_signature* committer,
+                      const char* encoding, const std::string& message, const git_tree* tree,
+                      const std::optional<git_oid>& parent, const Signer& sign) {
     CommitPtr parent_commit;
     const git_commit* parents[1] = {nullptr};
     std::size_t parent_count = 0;
@@ -80,9 +47,6 @@ git_oid rewrite_commit(git_repository* repo, const git_commit* original, const s
         parents[0] = parent_commit.get();
         parent_count = 1;
     }
-    const git_signature* author = git_commit_author(original);
-    const git_signature* committer = git_commit_committer(original);
-    const char* encoding = git_commit_message_encoding(original);
     git_oid id;
     if (!sign) {
         check(git_commit_create(&id, repo, nullptr, author, committer, encoding, message.c_str(), tree,
@@ -100,6 +64,28 @@ git_oid rewrite_commit(git_repository* repo, const git_commit* original, const s
     check(git_commit_create_with_signature(&id, repo, content.c_str(), signature.c_str(), "gpgsig"),
           "write signed commit");
     return id;
+}
+
+}  // namespace
+
+git_oid write_commit(git_repository* repo, const CommitFields& fields) {
+    git_signature* sig = nullptr;
+    check(git_signature_now(&sig, fields.author_name.c_str(), fields.author_email.c_str()),
+          "create signature");
+    SignaturePtr owned_sig(sig);
+    git_tree* tree = nullptr;
+    check(git_tree_lookup(&tree, repo, &fields.tree), "read tree " + short_hex(fields.tree));
+    TreePtr owned_tree(tree);
+    return create_commit(repo, sig, sig, "UTF-8", fields.message, tree, fields.parent, fields.sign);
+}
+
+git_oid rewrite_commit(git_repository* repo, const git_commit* original, const std::optional<git_oid>& parent,
+                       const std::string& message, const Signer& sign) {
+    git_tree* tree = nullptr;
+    check_object(git_commit_tree(&tree, original), "read tree of " + short_hex(*git_commit_id(original)));
+    TreePtr owned_tree(tree);
+    return create_commit(repo, git_commit_author(original), git_commit_committer(original),
+                         git_commit_message_encoding(original), message, tree, parent, sign);
 }
 
 bool update_ref(git_repository* repo, const std::string& ref, const git_oid& target,

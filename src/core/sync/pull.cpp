@@ -53,8 +53,9 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
     }
     result.upstream = describe_release(repo, *node.tip);
     // A history cut by depsync gc on the primary is followed: the records move to the same releases in the
-    // new history (also in a dry run: they name the same content).
-    if (deployed) {
+    // new history (also in a dry run: they name the same content). Free when the tip is the deployed release.
+    const bool deployed_upstream = !deployed || git::contains(repo, *node.tip, deployed->commit);
+    if (!deployed_upstream) {
         result.followed_cut = follow_retention_cut(settings, repo, *node.tip);
         if (result.followed_cut) {
             deployed = read_record(state.deployed());
@@ -83,8 +84,7 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
         result.outcome = pinned && !options.to ? PullOutcome::pinned : PullOutcome::up_to_date;
         return result;
     }
-    if (deployed && !result.followed_cut && !options.accept_rewrite &&
-        !git::contains(repo, *node.tip, deployed->commit))
+    if (!deployed_upstream && !result.followed_cut && !options.accept_rewrite)
         throw Error("cannot pull: upstream history no longer contains the deployed release r" +
                     std::to_string(deployed->release) + " (" + git::short_hex(deployed->commit) +
                     "); it was rewritten or is another repository. Nothing was applied (use --accept-rewrite "
