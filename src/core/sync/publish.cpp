@@ -89,9 +89,11 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     // Files still being copied in are waited for, briefly; publishing them half-written is never an option.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(settings.settle);
     ScanResult scan = scan_roots(roots_of(settings), scan_options, cache);
-    // A file modified in the last 200 ms may still be growing: look again until it holds still.
+    // A file modified in the last 200 ms may still be growing: look again until it holds still. The files
+    // get a second look even when the first scan alone outlasted `settle` (a large tree on a busy machine).
+    bool looked_again = false;
     while (!scan.incomplete.empty() || !scan.changing.empty() || !scan.recent.empty()) {
-        if (std::chrono::steady_clock::now() >= deadline) {
+        if (looked_again && std::chrono::steady_clock::now() >= deadline) {
             cache.save(state.stat_cache());
             char waited[32];
             std::snprintf(waited, sizeof waited, "%g", settings.settle);
@@ -101,6 +103,7 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
         spdlog::info("waiting for files still being written:{}", list_problems(scan));
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         scan = scan_roots(roots_of(settings), scan_options, cache);
+        looked_again = true;
     }
     for (const auto& p : scan.skipped) spdlog::warn("not published (special file or unsafe name): {}", p);
 
