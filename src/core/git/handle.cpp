@@ -1,5 +1,8 @@
 #include "core/git/handle.hpp"
 
+#include <atomic>
+#include <mutex>
+
 #include "core/error.hpp"
 
 namespace depsync::git {
@@ -19,14 +22,22 @@ int check(int rc, const std::string& what) {
     return rc;
 }
 
-Library::Library() {
-    git_libgit2_init();
-    // Depsync writes its own repositories; fsync is handled where it matters (refs, release state).
-    git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1);
+namespace {
+std::once_flag library_started;
+std::atomic<bool> library_running{false};
+}  // namespace
+
+void ensure_library() {
+    std::call_once(library_started, [] {
+        git_libgit2_init();
+        // Depsync writes its own repositories; fsync is handled where it matters (refs, release state).
+        git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1);
+        library_running = true;
+    });
 }
 
 Library::~Library() {
-    git_libgit2_shutdown();
+    if (library_running) git_libgit2_shutdown();
 }
 
 std::string to_hex(const git_oid& oid) {

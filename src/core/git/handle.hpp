@@ -50,10 +50,17 @@ int check_object(int rc, const std::string& what);
 // The text of the last libgit2 error, copied ("unknown error" when there is none).
 std::string last_error_text();
 
-// Owns the process-wide libgit2 initialisation; exactly one lives in main (and in each test binary).
+// Starts libgit2 once, on first use; idempotent and thread-safe. Opening or creating a repository calls it,
+// and so does every other entry into libgit2 that does not start from a repository handle. Starting costs
+// about 5 ms (mbedTLS parses the system CA bundle), which runs that end without opening a repository (a
+// no-op pull or publish) never pay.
+void ensure_library();
+
+// Shuts libgit2 down at the end of the process when it was started; exactly one lives in main (and in each
+// test binary).
 class Library {
   public:
-    Library();
+    Library() = default;
     ~Library();
     Library(const Library&) = delete;
     Library& operator=(const Library&) = delete;

@@ -5,6 +5,7 @@
 namespace depsync::git {
 
 RepositoryPtr open_repository(const std::filesystem::path& path) {
+    ensure_library();
     git_repository* raw = nullptr;
     int rc = git_repository_open_ext(&raw, path.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr);
     if (rc == GIT_ENOTFOUND) return RepositoryPtr();

@@ -196,9 +196,11 @@ void TransportSession::prepare_process() {
         m_host_key_choice = 0;
         write_libgit2_known_hosts();
     }
-    if (!m_options.ca_file.empty())
+    if (!m_options.ca_file.empty()) {
+        ensure_library();
         check(git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, m_options.ca_file.c_str(), nullptr),
               "use CA file " + m_options.ca_file.string());
+    }
 }
 
 void TransportSession::write_libgit2_known_hosts() const {
