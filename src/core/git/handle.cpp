@@ -25,6 +25,18 @@ int check(int rc, const std::string& what) {
 namespace {
 std::once_flag library_started;
 std::atomic<bool> library_running{false};
+
+// Every resident page of a mapped pack counts in the process's RSS. libgit2's 64-bit defaults (1 GiB
+// windows, 8 GiB mapped at once) keep a whole received pack mapped while its blobs are read, so a pull
+// held the pack in RSS on top of the largest blob. Small windows, few of them mapped at a time, bound
+// that part; sequential reads through them cost a few hundred extra mmap calls for a 400 MB pack.
+constexpr std::size_t pack_window_bytes = 8u << 20;
+constexpr std::size_t pack_mapped_limit_bytes = 32u << 20;
+
+void limit_pack_mappings() {
+    git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, pack_window_bytes);
+    git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, pack_mapped_limit_bytes);
+}
 }  // namespace
 
 void ensure_library() {
@@ -32,6 +44,7 @@ void ensure_library() {
         git_libgit2_init();
         // Depsync writes its own repositories; fsync is handled where it matters (refs, release state).
         git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1);
+        limit_pack_mappings();
         library_running = true;
     });
 }
