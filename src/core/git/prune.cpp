@@ -8,6 +8,8 @@
 #include <zlib.h>
 
 #include <array>
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -194,42 +196,51 @@ class PackWriter {
 
     // Returns the object's size.
     std::size_t add(const git_oid& id) {
+        git_odb_stream* raw_stream = nullptr;
+        std::size_t size = 0;
+        git_object_t type = GIT_OBJECT_INVALID;
+        // Loose objects are streamed: read whole, libgit2 holds the compressed file and the content at once.
+        if (git_odb_open_rstream(&raw_stream, &size, &type, m_odb.get(), &id) == 0) {
+            std::unique_ptr<git_odb_stream, void (*)(git_odb_stream*)> stream(raw_stream,
+                                                                              git_odb_stream_free);
+            // A stream is not checked against its name the way git_odb_read checks it, and the loose file
+            // is deleted once the pack is written: a mismatch must stop the prune here.
+            ObjectHash hash(type, size);
+            std::size_t total = 0;
+            write_entry(id, type, size, [&](const unsigned char** data) -> std::size_t {
+                if (!stream) return 0;
+                int n =
+                    git_odb_stream_read(stream.get(), reinterpret_cast<char*>(m_rbuf.data()), m_rbuf.size());
+                if (n < 0) check_object(n, "read object " + short_hex(id));
+                if (n == 0) {
+                    // The stream maps the whole loose file; it goes before the indexer maps the entry back.
+                    stream.reset();
+                    if (total != size || !hash.matches(id))
+                        throw ObjectError("cannot read object " + short_hex(id) +
+                                          ": its content does not match");
+                    return 0;
+                }
+                hash.update(m_rbuf.data(), static_cast<std::size_t>(n));
+                total += static_cast<std::size_t>(n);
+                *data = m_rbuf.data();
+                return static_cast<std::size_t>(n);
+            });
+            return size;
+        }
+        git_error_clear();
+        // Packed objects are read whole (libgit2 1.5 has no streaming reads from packs).
         git_odb_object* raw = nullptr;
         check_object(git_odb_read(&raw, m_odb.get(), &id), "read object " + short_hex(id));
         OdbObjectPtr obj(raw);
-        std::size_t size = git_odb_object_size(obj.get());
-        unsigned type = static_cast<unsigned>(git_odb_object_type(obj.get()));
-        // Entry header: type and size, 4 bits of size in the first byte, then 7 bits per byte.
-        unsigned char head[16];
-        std::size_t n = 0;
-        std::size_t rest = size >> 4;
-        head[n++] = static_cast<unsigned char>((rest ? 0x80 : 0) | (type << 4) | (size & 0x0f));
-        while (rest) {
-            head[n++] = static_cast<unsigned char>((rest > 0x7f ? 0x80 : 0) | (rest & 0x7f));
-            rest >>= 7;
-        }
-        put(head, n);
-
-        // Archives are stored as they are (deflate gains nothing on them); everything else at level 1.
-        const auto* data = static_cast<const unsigned char*>(git_odb_object_data(obj.get()));
-        const bool compressed =
-            size >= 4 && ((data[0] == 'P' && data[1] == 'K' && data[2] == 3 && data[3] == 4) ||
-                          (data[0] == 0x1f && data[1] == 0x8b));
-        z_stream z{};
-        if (deflateInit(&z, compressed ? Z_NO_COMPRESSION : Z_BEST_SPEED) != Z_OK)
-            throw Error("cannot start zlib stream");
-        std::unique_ptr<z_stream, int (*)(z_stream*)> guard(&z, deflateEnd);
-        z.next_in = const_cast<Bytef*>(data);
-        z.avail_in = static_cast<uInt>(size);  // objects over 4 GiB are not expected in a deployment
-        int rc;
-        do {
-            z.next_out = m_zbuf.data();
-            z.avail_out = static_cast<uInt>(m_zbuf.size());
-            rc = deflate(&z, Z_FINISH);
-            if (rc == Z_STREAM_ERROR) throw Error("cannot deflate object " + short_hex(id));
-            put(m_zbuf.data(), m_zbuf.size() - z.avail_out);
-        } while (rc != Z_STREAM_END);
-        return size;
+        bool given = false;
+        write_entry(id, git_odb_object_type(obj.get()), git_odb_object_size(obj.get()),
+                    [&](const unsigned char** data) -> std::size_t {
+                        if (given) return 0;
+                        given = true;
+                        *data = static_cast<const unsigned char*>(git_odb_object_data(obj.get()));
+                        return git_odb_object_size(obj.get());
+                    });
+        return git_odb_object_size(obj.get());
     }
 
     // Writes the trailer, lets the indexer finish, flushes both files; returns the .pack path.
@@ -256,6 +267,72 @@ class PackWriter {
     stdfs::path m_dir;
     std::vector<unsigned char> m_buf;
     std::vector<unsigned char> m_zbuf = std::vector<unsigned char>(1 << 20);
+    std::vector<unsigned char> m_rbuf = std::vector<unsigned char>(1 << 20);
+
+    // Fills `*data` with the next part of an object's content and returns its length; 0 after the last.
+    using ChunkSource = std::function<std::size_t(const unsigned char** data)>;
+
+    // SHA-1 of an object as git names it: "<type> <size>\0" then the content.
+    class ObjectHash {
+      public:
+        ObjectHash(git_object_t type, std::size_t size) : m_ctx(EVP_MD_CTX_new()) {
+            if (!m_ctx || EVP_DigestInit_ex(m_ctx.get(), EVP_sha1(), nullptr) != 1)
+                throw Error("cannot start SHA-1");
+            std::string head = std::string(git_object_type2string(type)) + " " + std::to_string(size);
+            update(reinterpret_cast<const unsigned char*>(head.c_str()), head.size() + 1);
+        }
+        void update(const unsigned char* data, std::size_t len) { EVP_DigestUpdate(m_ctx.get(), data, len); }
+        bool matches(const git_oid& id) {
+            std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+            unsigned len = 0;
+            EVP_DigestFinal_ex(m_ctx.get(), md.data(), &len);
+            return len == GIT_OID_RAWSZ && std::memcmp(md.data(), id.id, GIT_OID_RAWSZ) == 0;
+        }
+
+      private:
+        std::unique_ptr<EVP_MD_CTX, DigestDeleter> m_ctx;
+    };
+
+    // One pack entry: the type and size header, then the content deflated as `next` hands it over.
+    void write_entry(const git_oid& id, git_object_t type, std::size_t size, const ChunkSource& next) {
+        // Entry header: type and size, 4 bits of size in the first byte, then 7 bits per byte.
+        unsigned char head[16];
+        std::size_t n = 0;
+        std::size_t rest = size >> 4;
+        head[n++] = static_cast<unsigned char>((rest ? 0x80 : 0) | (static_cast<unsigned>(type) << 4) |
+                                               (size & 0x0f));
+        while (rest) {
+            head[n++] = static_cast<unsigned char>((rest > 0x7f ? 0x80 : 0) | (rest & 0x7f));
+            rest >>= 7;
+        }
+        put(head, n);
+
+        const unsigned char* data = nullptr;
+        std::size_t len = next(&data);
+        // Archives are stored as they are (deflate gains nothing on them); everything else at level 1.
+        const bool compressed =
+            len >= 4 && ((data[0] == 'P' && data[1] == 'K' && data[2] == 3 && data[3] == 4) ||
+                         (data[0] == 0x1f && data[1] == 0x8b));
+        z_stream z{};
+        if (deflateInit(&z, compressed ? Z_NO_COMPRESSION : Z_BEST_SPEED) != Z_OK)
+            throw Error("cannot start zlib stream");
+        std::unique_ptr<z_stream, int (*)(z_stream*)> guard(&z, deflateEnd);
+        for (;;) {
+            const int flush = len == 0 ? Z_FINISH : Z_NO_FLUSH;
+            z.next_in = const_cast<Bytef*>(data);
+            z.avail_in = static_cast<uInt>(len);  // objects over 4 GiB are not expected in a deployment
+            int rc;
+            do {
+                z.next_out = m_zbuf.data();
+                z.avail_out = static_cast<uInt>(m_zbuf.size());
+                rc = deflate(&z, flush);
+                if (rc == Z_STREAM_ERROR) throw Error("cannot deflate object " + short_hex(id));
+                put(m_zbuf.data(), m_zbuf.size() - z.avail_out);
+            } while (flush == Z_FINISH ? rc != Z_STREAM_END : z.avail_out == 0);
+            if (flush == Z_FINISH) break;
+            len = next(&data);
+        }
+    }
 
     static OdbPtr open_odb(git_repository* repo) {
         git_odb* raw = nullptr;
