@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <set>
+#include <thread>
 
 #include "cluster.hpp"
 #include "support/tree_gen.hpp"
@@ -138,4 +140,46 @@ TEST_CASE("a commit pushed with plain git is pulled by a peer as the next releas
     INFO(next.out);
     REQUIRE(nline);
     CHECK(nline->release == 3);
+}
+
+// A publish that finds the directory as it was ends early, trusting what it recorded about the branch. When
+// plain git has moved the branch meanwhile, that record no longer holds: the directory is compared with the
+// new release and published again.
+TEST_CASE("an unchanged directory is published again after plain git moved the branch", "[e2e]") {
+    Cluster cluster(0);
+    const stdfs::path primary = cluster.primary().dir;
+    dt::generate_tree(primary, dt::Profile::small, 73);
+    REQUIRE_SUCCESS(cluster.publish("r1"));
+    // Files written just now are looked at again by the next publish; these ones are settled.
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    for (int i = 0; i < 2; ++i) {
+        ProcessResult again = cluster.publish("no change");
+        REQUIRE_SUCCESS(again);
+        INFO(again.out);
+        CHECK(parse_nothing_to_publish(again.out) == std::optional<std::uint64_t>(1));
+    }
+
+    const stdfs::path clone = cluster.root() / "clone";
+    REQUIRE_SUCCESS(git({"clone", "--quiet", cluster.repo().string(), clone.string()}));
+    write_file(clone / "synapse-configs/default/api/HotfixAPI.xml", "<api name=\"HotfixAPI\"/>\n");
+    REQUIRE_SUCCESS(git({"-C", clone.string(), "add", "--all"}));
+    REQUIRE_SUCCESS(git({"-C", clone.string(), "commit", "--quiet", "-m", "made with plain git"}));
+    REQUIRE_SUCCESS(git({"-C", clone.string(), "push", "--quiet", "origin", "HEAD:main"}));
+
+    // The primary's directory still lacks the pushed file: publishing it is release 3 without it.
+    ProcessResult published = cluster.publish("the directory as it is");
+    REQUIRE_SUCCESS(published);
+    INFO(published.out);
+    auto line = parse_published(published.out);
+    REQUIRE(line);
+    CHECK(line->release == 3);
+    CHECK(line->counts.deleted == 1);
+    CHECK(line->counts.added == 0);
+    ProcessResult tree3 = git({"-C", cluster.repo().string(), "rev-parse", "r3^{tree}"});
+    ProcessResult tree1 = git({"-C", cluster.repo().string(), "rev-parse", "r1^{tree}"});
+    REQUIRE_SUCCESS(tree3);
+    CHECK(tree3.out == tree1.out);
+    ProcessResult after = cluster.publish("no change");
+    REQUIRE_SUCCESS(after);
+    CHECK(parse_nothing_to_publish(after.out) == std::optional<std::uint64_t>(3));
 }

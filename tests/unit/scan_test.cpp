@@ -352,3 +352,104 @@ TEST_CASE("scanning a missing deployment directory is a usage error") {
         CHECK_THAT(e.what(), Catch::Matchers::Contains((tmp / "missing").string()));
     }
 }
+
+namespace {
+
+// Scans and saves the cache as a publish does, then reports whether a one-pass check finds the tree as saved.
+struct Snapshotted {
+    Deployment d;
+    PathMatcher exclude{std::vector<std::string>{"*.bk"}};
+    std::vector<depsync::sync::Root> roots{depsync::sync::Root{"", d.dir}};
+
+    Snapshotted() {
+        age_all(d.dir, 60);
+        for (const char* link : {"link-to-folder", "carbonapps/link-outside", "dangling"})
+            age(d.dir / link, 60);
+        save();
+    }
+    void save() {
+        StatCache cache;
+        ScanOptions options;
+        options.exclude = &exclude;
+        ScanResult r = scan_tree(d.dir, options, cache);
+        git_oid tree = depsync::git::tree_id(r.listing), fp = hash_blob("settings");
+        cache.save(d.tmp / "statcache", &tree, &fp);
+    }
+    bool unchanged() {
+        auto snap = depsync::sync::CacheSnapshot::read(d.tmp / "statcache");
+        return snap && depsync::sync::tree_unchanged(roots, &exclude, *snap);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("the one-pass check finds an untouched tree unchanged, and any change changed") {
+    Snapshotted s;
+    REQUIRE(s.unchanged());
+    CHECK(s.unchanged());  // checking changes nothing
+
+    SECTION("an excluded file appears: still unchanged") {
+        write(s.d.dir / "carbonapps/App_1.0.0.car.bk", "backup");
+        CHECK(s.unchanged());
+    }
+    SECTION("same size, mtime put back: the inode change time gives it away") {
+        write(s.d.dir / "top.xml", "TOP\n");
+        age(s.d.dir / "top.xml", 60);
+        CHECK_FALSE(s.unchanged());
+    }
+    SECTION("a file is removed") {
+        stdfs::remove(s.d.dir / "top.xml");
+        CHECK_FALSE(s.unchanged());
+    }
+    SECTION("a file is added, even an empty one") {
+        write(s.d.dir / "synapse-configs/default/api/New.xml", "");
+        CHECK_FALSE(s.unchanged());
+    }
+    SECTION("an empty folder is added or removed") {
+        SECTION("added") {
+            stdfs::create_directories(s.d.dir / "empty/nested/deeper/more");
+        }
+        SECTION("removed") {
+            stdfs::remove(s.d.dir / "empty/nested/deeper");
+        }
+        CHECK_FALSE(s.unchanged());
+    }
+    SECTION("a symlink points elsewhere") {
+        stdfs::remove(s.d.dir / "dangling");
+        stdfs::create_symlink("/nonexistent/other", s.d.dir / "dangling");
+        age(s.d.dir / "dangling", 60);
+        CHECK_FALSE(s.unchanged());
+    }
+    SECTION("a file turns executable") {
+        ::chmod((s.d.dir / "top.xml").c_str(), 0755);
+        CHECK_FALSE(s.unchanged());
+    }
+    SECTION("a file that was still racy when saved is never vouched for") {
+        write(s.d.dir / "top.xml", "new\n");
+        s.save();  // top.xml was modified just now: racy in the saved cache
+        CHECK_FALSE(s.unchanged());
+        age(s.d.dir / "top.xml", 60);
+        s.save();
+        CHECK(s.unchanged());
+    }
+    SECTION("a cache saved without a tree, or by other settings, is not a snapshot of this tree") {
+        StatCache cache;
+        scan_tree(s.d.dir, {}, cache);
+        cache.save(s.d.tmp / "statcache");
+        CHECK_FALSE(s.unchanged());
+    }
+}
+
+TEST_CASE("the scan fingerprint changes with the roots and the patterns") {
+    using depsync::sync::Root;
+    using depsync::sync::scan_fingerprint;
+    git_oid a = scan_fingerprint({Root{"", "/srv/a"}}, {"*.bk"});
+    git_oid same = scan_fingerprint({Root{"", "/srv/a"}}, {"*.bk"});
+    git_oid other_dir = scan_fingerprint({Root{"", "/srv/b"}}, {"*.bk"});
+    git_oid other_pattern = scan_fingerprint({Root{"", "/srv/a"}}, {"*.bk", "tmp/"});
+    git_oid named = scan_fingerprint({Root{"server", "/srv/a"}}, {"*.bk"});
+    CHECK(same_id(a, same));
+    CHECK_FALSE(same_id(a, other_dir));
+    CHECK_FALSE(same_id(a, other_pattern));
+    CHECK_FALSE(same_id(a, named));
+}

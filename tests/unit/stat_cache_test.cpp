@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <optional>
 #include <string>
 
 #include "core/git/handle.hpp"
@@ -81,14 +83,21 @@ TEST_CASE("an entry modified just before it was read is racy and never a hit") {
     CHECK(cache.find("settled.xml", settled) != nullptr);
 }
 
-TEST_CASE("an entry kept from an earlier scan stays a hit") {
-    StatCache first;
-    first.put("a.xml", old_key, hash_blob("a"), scan_start);
-    const auto* hit = first.find("a.xml", old_key);
-    REQUIRE(hit != nullptr);
-    StatCache second;
-    second.keep("a.xml", *hit);
-    CHECK(second.find("a.xml", old_key) != nullptr);
+TEST_CASE("a scan keeps the entries it found and drops the ones it did not see") {
+    StatCache cache;
+    cache.put("a.xml", old_key, hash_blob("a"), scan_start);
+    cache.put("gone.xml", old_key, hash_blob("g"), scan_start);
+    cache.put_other("dir", old_key, depsync::git::EntryKind::directory, {}, scan_start);
+    cache.put_other("old-dir", old_key, depsync::git::EntryKind::directory, {}, scan_start);
+    cache.forget_seen();
+    REQUIRE(cache.find("a.xml", old_key) != nullptr);
+    cache.put_other("dir", old_key, depsync::git::EntryKind::directory, {}, scan_start);
+    CHECK(cache.drop_unseen() == 2);
+    CHECK(cache.size() == 1);  // files only
+    CHECK(cache.find("a.xml", old_key) != nullptr);
+    CHECK(cache.find("gone.xml", old_key) == nullptr);
+    // A folder is never a hit for a file.
+    CHECK(cache.find("dir", old_key) == nullptr);
 }
 
 TEST_CASE("erase and clear forget entries") {
@@ -219,4 +228,107 @@ TEST_CASE("StatKey takes nanosecond times, size, inode and mode from stat") {
     CHECK(k.size == 12345);
     CHECK(k.ino == 77);
     CHECK(k.mode == (S_IFREG | 0755));
+}
+
+namespace {
+
+void write_bytes(const stdfs::path& file, const std::string& bytes) {
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out << bytes;
+}
+
+std::string read_bytes(const stdfs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+TEST_CASE("a cache saved with a tree is read back as a snapshot in walk order") {
+    using depsync::git::EntryKind;
+    using depsync::sync::CacheSnapshot;
+    TempDir tmp;
+    StatCache cache;
+    // Put in an order unlike the walk's: "a-c" sorts between "a" and "a/x" by bytes, not in a walk.
+    cache.put("a-c", old_key, hash_blob("1"), scan_start);
+    cache.put("a/x", key(scan_start - 50 * second, 7, 8), hash_blob("2"), scan_start);
+    cache.put_other("a", old_key, EntryKind::directory, {}, scan_start);
+    cache.put_other("link", key(scan_start - 9 * second, 3, 9), EntryKind::symlink, hash_blob("t"),
+                    scan_start);
+    cache.put("racy.xml", key(scan_start), hash_blob("3"), scan_start);
+    git_oid tree = hash_blob("tree"), fingerprint = hash_blob("fp");
+    cache.save(tmp / "statcache", &tree, &fingerprint);
+
+    std::optional<CacheSnapshot> snap = CacheSnapshot::read(tmp / "statcache");
+    REQUIRE(snap);
+    CHECK(git_oid_equal(&snap->tree(), &tree));
+    CHECK(git_oid_equal(&snap->fingerprint(), &fingerprint));
+    std::vector<std::string> order;
+    CacheSnapshot::Entry e;
+    while (snap->next(e)) {
+        order.emplace_back(e.path);
+        if (e.path == "a") CHECK(e.kind == EntryKind::directory);
+        if (e.path == "link") {
+            CHECK(e.kind == EntryKind::symlink);
+            CHECK(e.stat == key(scan_start - 9 * second, 3, 9));
+        }
+        if (e.path == "a/x") CHECK(e.stat == key(scan_start - 50 * second, 7, 8));
+        CHECK(e.racy == (e.path == "racy.xml"));
+    }
+    CHECK(order == std::vector<std::string>{"a", "a/x", "a-c", "link", "racy.xml"});
+    CHECK(snap->at_end());
+
+    // The full load sees the files (folders and links are kept, but are not file hits).
+    StatCache loaded = StatCache::load(tmp / "statcache");
+    CHECK(loaded.size() == 3);
+    CHECK(loaded.find("a/x", key(scan_start - 50 * second, 7, 8)) != nullptr);
+    CHECK(loaded.find("link", key(scan_start - 9 * second, 3, 9)) == nullptr);
+}
+
+TEST_CASE("a cache saved without a tree, or cut short, is no snapshot") {
+    using depsync::sync::CacheSnapshot;
+    TempDir tmp;
+    StatCache cache;
+    cache.put("a", old_key, hash_blob("a"), scan_start);
+    cache.put("b", old_key, hash_blob("b"), scan_start);
+    cache.save(tmp / "statcache");
+    CHECK_FALSE(CacheSnapshot::read(tmp / "statcache"));
+    CHECK(StatCache::load(tmp / "statcache").size() == 2);
+
+    git_oid tree = hash_blob("tree"), fingerprint = hash_blob("fp");
+    cache.save(tmp / "statcache", &tree, &fingerprint);
+    std::string whole = read_bytes(tmp / "statcache");
+    write_bytes(tmp / "statcache", whole.substr(0, whole.size() - 1));
+    // A snapshot cut short never ends cleanly, and the full load gives up on it.
+    std::optional<CacheSnapshot> snap = CacheSnapshot::read(tmp / "statcache");
+    REQUIRE(snap);
+    CacheSnapshot::Entry e;
+    while (snap->next(e)) {
+    }
+    CHECK_FALSE(snap->at_end());
+    CHECK(StatCache::load(tmp / "statcache").size() == 0);
+    // Bytes after the last entry: not a clean end either.
+    write_bytes(tmp / "statcache", whole + "x");
+    snap = CacheSnapshot::read(tmp / "statcache");
+    REQUIRE(snap);
+    while (snap->next(e)) {
+    }
+    CHECK_FALSE(snap->at_end());
+    CHECK(StatCache::load(tmp / "statcache").size() == 0);
+}
+
+TEST_CASE("a cache file of the first, text format still loads") {
+    TempDir tmp;
+    write_bytes(tmp / "statcache",
+                "depsync-statcache 1\n" + std::string(40, 'a') + " 1 2 3 4 100644 0 a b\n");
+    StatCache loaded = StatCache::load(tmp / "statcache");
+    CHECK(loaded.size() == 1);
+    StatKey k;
+    k.mtime_ns = 1;
+    k.ctime_ns = 2;
+    k.size = 3;
+    k.ino = 4;
+    k.mode = 0100644;
+    CHECK(loaded.find("a b", k) != nullptr);
+    CHECK_FALSE(depsync::sync::CacheSnapshot::read(tmp / "statcache"));
 }

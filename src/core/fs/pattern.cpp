@@ -17,8 +17,20 @@ std::vector<std::string> split(std::string_view s) {
     return parts;
 }
 
-bool match_component(const std::string& pattern, const std::string& name) {
-    return ::fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
+bool match_component(const std::string& pattern, std::string_view name) {
+    // Most patterns are a name or one '*' between fixed text ("*.bk", ".*.tmp"): matched here without
+    // fnmatch, which is most of the cost of excluding on a walk of ten thousand entries.
+    if (pattern.find_first_of("?[\\") == std::string::npos) {
+        std::size_t star = pattern.find('*');
+        if (star == std::string::npos) return name == pattern;
+        if (pattern.find('*', star + 1) == std::string::npos) {
+            std::string_view head(pattern.data(), star);
+            std::string_view tail(pattern.data() + star + 1, pattern.size() - star - 1);
+            return name.size() >= head.size() + tail.size() && name.substr(0, head.size()) == head &&
+                   name.substr(name.size() - tail.size()) == tail;
+        }
+    }
+    return ::fnmatch(pattern.c_str(), std::string(name).c_str(), 0) == 0;
 }
 
 // Matches pattern parts [pi..] against path parts [ni..]; "**" stands for zero or more components.
@@ -69,12 +81,15 @@ void PathMatcher::add(std::string_view pattern) {
 
 bool PathMatcher::matches(std::string_view path, bool is_dir) const {
     if (m_rules.empty()) return false;
-    std::vector<std::string> parts = split(path);
+    std::vector<std::string> parts;  // split only for an anchored rule
+    auto slash = path.rfind('/');
+    std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
     bool matched = false;
     for (const Rule& rule : m_rules) {
         if (rule.dir_only && !is_dir) continue;
-        bool hit = rule.anchored ? match_parts(rule.parts, 0, parts, 0)
-                                 : match_component(rule.parts.front(), parts.back());
+        if (rule.anchored && parts.empty()) parts = split(path);
+        bool hit =
+            rule.anchored ? match_parts(rule.parts, 0, parts, 0) : match_component(rule.parts.front(), name);
         if (hit) matched = !rule.negated;
     }
     return matched;

@@ -63,11 +63,25 @@ std::string short_hex(const git_oid& oid) {
     return to_hex(oid).substr(0, 10);
 }
 
-git_oid oid_from_hex(const std::string& hex) {
-    git_oid oid;
-    if (hex.size() != GIT_OID_HEXSZ || git_oid_fromstr(&oid, hex.c_str()) < 0)
-        throw Error("invalid object id '" + hex + "'");
+std::optional<git_oid> parse_oid(std::string_view hex) {
+    if (hex.size() != GIT_OID_HEXSZ) return std::nullopt;
+    git_oid oid{};
+    for (std::size_t i = 0; i < GIT_OID_HEXSZ; ++i) {
+        char c = hex[i];
+        int v = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (v < 0) return std::nullopt;
+        oid.id[i / 2] = static_cast<unsigned char>(oid.id[i / 2] | (i % 2 == 0 ? v << 4 : v));
+    }
     return oid;
+}
+
+git_oid oid_from_hex(const std::string& hex) {
+    std::optional<git_oid> oid = parse_oid(hex);
+    if (!oid) throw Error("invalid object id '" + hex + "'");
+    return *oid;
 }
 
 }  // namespace depsync::git

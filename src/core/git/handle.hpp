@@ -4,7 +4,9 @@
 #include <git2.h>
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/error.hpp"
 
@@ -68,6 +70,9 @@ class Library {
 
 std::string to_hex(const git_oid& oid);
 std::string short_hex(const git_oid& oid);
+// Parses 40 hex digits without libgit2 (usable before it starts); nullopt for anything else.
+std::optional<git_oid> parse_oid(std::string_view hex);
+// As parse_oid, throwing Error for anything but 40 hex digits.
 git_oid oid_from_hex(const std::string& hex);
 
 }  // namespace depsync::git

@@ -243,6 +243,15 @@ git_oid hash_blob(int fd, std::uint64_t size) {
     return sha.finish();
 }
 
+git_oid hash_object(git_object_t type, const void* data, std::size_t len) {
+    Sha1 sha;
+    std::string header =
+        std::string(git_object_type2string(type)) + " " + std::to_string(len) + std::string(1, '\0');
+    sha.update(header.data(), header.size());
+    sha.update(data, len);
+    return sha.finish();
+}
+
 git_oid hash_blob(const std::string& content) {
     Sha1 sha;
     std::string header = blob_header(content.size());

@@ -46,6 +46,8 @@ class ObjectWriter {
 // The blob id of `size` bytes read from fd, as git would compute it; nothing is written.
 git_oid hash_blob(int fd, std::uint64_t size);
 git_oid hash_blob(const std::string& content);
+// The id of any object from memory, as git would compute it (no libgit2).
+git_oid hash_object(git_object_t type, const void* data, std::size_t len);
 
 // Thrown when a file's size no longer matches what was stat'ed: it is still being written.
 struct FileChanged {};

@@ -2,37 +2,16 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string_view>
 #include <vector>
 
 #include "core/error.hpp"
 #include "core/fs/path_safety.hpp"
 #include "core/git/handle.hpp"
+#include "core/git/object_writer.hpp"
 
 namespace depsync::git {
 namespace {
-
-git_filemode_t filemode(EntryKind kind) {
-    switch (kind) {
-        case EntryKind::file:
-            return GIT_FILEMODE_BLOB;
-        case EntryKind::executable:
-            return GIT_FILEMODE_BLOB_EXECUTABLE;
-        case EntryKind::symlink:
-            return GIT_FILEMODE_LINK;
-        case EntryKind::directory:
-            return GIT_FILEMODE_TREE;
-    }
-    return GIT_FILEMODE_BLOB;
-}
-
-std::string parent_of(const std::string& path) {
-    auto slash = path.rfind('/');
-    return slash == std::string::npos ? std::string() : path.substr(0, slash);
-}
-
-std::size_t depth_of(const std::string& path) {
-    return path.empty() ? 0 : static_cast<std::size_t>(std::count(path.begin(), path.end(), '/')) + 1;
-}
 
 struct Reader {
     git_repository* repo;
@@ -117,65 +96,113 @@ const char* kind_name(EntryKind kind) {
     return "?";
 }
 
-git_oid write_tree(git_repository* repo, const Listing& listing) {
-    struct Child {
-        std::string name;
-        const Entry* entry;
-        std::string path;
-        // git orders tree entries by name, comparing a folder as if its name ended in '/'.
-        std::string sort_key() const { return entry->kind == EntryKind::directory ? name + "/" : name; }
-    };
-    std::map<std::string, std::vector<Child>> children;
-    children[""];
-    for (const auto& [path, entry] : listing) {
-        auto slash = path.rfind('/');
-        std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-        children[parent_of(path)].push_back({name, &entry, path});
-        if (entry.kind == EntryKind::directory) children[path];
-    }
-    std::vector<std::string> dirs;
-    dirs.reserve(children.size());
-    for (const auto& kv : children) dirs.push_back(kv.first);
-    std::stable_sort(dirs.begin(), dirs.end(),
-                     [](const std::string& a, const std::string& b) { return depth_of(a) > depth_of(b); });
+namespace {
 
+const char* mode_text(EntryKind kind) {
+    switch (kind) {
+        case EntryKind::executable:
+            return "100755";
+        case EntryKind::symlink:
+            return "120000";
+        case EntryKind::directory:
+            return "40000";
+        case EntryKind::file:
+            break;
+    }
+    return "100644";
+}
+
+// git orders tree entries by name, comparing a folder as if its name ended in '/'.
+bool git_name_less(std::string_view a, bool a_dir, std::string_view b, bool b_dir) {
+    std::size_t n = std::min(a.size(), b.size());
+    int c = n == 0 ? 0 : std::char_traits<char>::compare(a.data(), b.data(), n);
+    if (c != 0) return c < 0;
+    unsigned ca = a.size() > n ? static_cast<unsigned char>(a[n]) : (a_dir ? '/' : 0);
+    unsigned cb = b.size() > n ? static_cast<unsigned char>(b[n]) : (b_dir ? '/' : 0);
+    return ca < cb;
+}
+
+struct Child {
+    std::string_view name;
+    const Entry* entry;
+    std::string_view path;
+};
+
+// Serialises the trees of a listing bottom-up, each exactly as git stores it, and hashes them (SHA-1 of
+// "tree <size>\0" and the entries). `stored(dir, id, data, kids)` is called for every tree, children first.
+// Paths are views into the listing's keys: nothing is copied per entry.
+template <typename Stored>
+git_oid hash_trees(const Listing& listing, Stored&& stored) {
+    std::map<std::string_view, std::vector<Child>> children;
+    children[std::string_view()];
+    for (const auto& [path, entry] : listing) {
+        std::string_view p(path);
+        auto slash = p.rfind('/');
+        std::string_view parent = slash == std::string_view::npos ? std::string_view() : p.substr(0, slash);
+        std::string_view name = slash == std::string_view::npos ? p : p.substr(slash + 1);
+        children[parent].push_back({name, &entry, p});
+        if (entry.kind == EntryKind::directory) children[p];
+    }
+    std::vector<std::pair<std::size_t, std::string_view>> dirs;  // depth, path: deepest first
+    dirs.reserve(children.size());
+    for (const auto& kv : children)
+        dirs.emplace_back(
+            kv.first.empty()
+                ? 0
+                : static_cast<std::size_t>(std::count(kv.first.begin(), kv.first.end(), '/')) + 1,
+            kv.first);
+    std::stable_sort(dirs.begin(), dirs.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
+
+    std::map<std::string_view, git_oid> tree_ids;
+    std::string data;
+    for (const auto& [depth, dir] : dirs) {
+        std::vector<Child>& kids = children[dir];
+        std::sort(kids.begin(), kids.end(), [](const Child& a, const Child& b) {
+            return git_name_less(a.name, a.entry->kind == EntryKind::directory, b.name,
+                                 b.entry->kind == EntryKind::directory);
+        });
+        data.clear();
+        for (const Child& c : kids) {
+            const git_oid& id = c.entry->kind == EntryKind::directory ? tree_ids.at(c.path) : c.entry->oid;
+            data += mode_text(c.entry->kind);
+            data += ' ';
+            data += c.name;
+            data += '\0';
+            data.append(reinterpret_cast<const char*>(id.id), GIT_OID_RAWSZ);
+        }
+        git_oid id = hash_object(GIT_OBJECT_TREE, data.data(), data.size());
+        stored(dir, id, data, kids);
+        tree_ids[dir] = id;
+    }
+    return tree_ids.at(std::string_view());
+}
+
+}  // namespace
+
+git_oid tree_id(const Listing& listing) {
+    return hash_trees(listing, [](std::string_view, const git_oid&, const std::string&, const auto&) {});
+}
+
+git_oid write_tree(git_repository* repo, const Listing& listing) {
     git_odb* raw_odb = nullptr;
     check(git_repository_odb(&raw_odb, repo), "open object database");
     OdbPtr odb(raw_odb);
     // Trees are serialised and hashed here rather than through git_treebuilder, which re-reads every entry's
     // object to validate it: for an unchanged tree of 10,000 files that is 10,000 object reads per publish.
     // Only trees not yet stored are written, and their blobs are checked to exist first.
-    std::map<std::string, git_oid> tree_ids;
-    std::string data;
-    for (const std::string& dir : dirs) {
-        std::vector<Child>& kids = children[dir];
-        std::sort(kids.begin(), kids.end(),
-                  [](const Child& a, const Child& b) { return a.sort_key() < b.sort_key(); });
-        data.clear();
-        for (const Child& c : kids) {
-            const git_oid& id = c.entry->kind == EntryKind::directory ? tree_ids.at(c.path) : c.entry->oid;
-            char mode[16];
-            std::snprintf(mode, sizeof mode, "%o", static_cast<unsigned>(filemode(c.entry->kind)));
-            data += mode;
-            data += ' ';
-            data += c.name;
-            data += '\0';
-            data.append(reinterpret_cast<const char*>(id.id), GIT_OID_RAWSZ);
-        }
-        git_oid id;
-        check(git_odb_hash(&id, data.data(), data.size(), GIT_OBJECT_TREE), "hash tree '" + dir + "'");
-        if (!git_odb_exists(odb.get(), &id)) {
-            for (const Child& c : kids)
-                if (c.entry->kind != EntryKind::directory && !git_odb_exists(odb.get(), &c.entry->oid))
-                    throw ObjectError("cannot write tree '" + dir + "': object " + short_hex(c.entry->oid) +
-                                      " of '" + c.path + "' is missing from the repository");
-            git_oid written;
-            check(git_odb_write(&written, odb.get(), data.data(), data.size(), GIT_OBJECT_TREE),
-                  "write tree '" + dir + "'");
-        }
-        tree_ids[dir] = id;
-    }
-    return tree_ids.at("");
+    return hash_trees(listing, [&](std::string_view dir, const git_oid& id, const std::string& data,
+                                   const std::vector<Child>& kids) {
+        if (git_odb_exists(odb.get(), &id)) return;
+        for (const Child& c : kids)
+            if (c.entry->kind != EntryKind::directory && !git_odb_exists(odb.get(), &c.entry->oid))
+                throw ObjectError("cannot write tree '" + std::string(dir) + "': object " +
+                                  short_hex(c.entry->oid) + " of '" + std::string(c.path) +
+                                  "' is missing from the repository");
+        git_oid written;
+        check(git_odb_write(&written, odb.get(), data.data(), data.size(), GIT_OBJECT_TREE),
+              "write tree '" + std::string(dir) + "'");
+    });
 }
 
 Listing read_tree(git_repository* repo, const git_oid& tree_id) {

@@ -28,6 +28,8 @@ using Listing = std::map<std::string, Entry>;
 
 // Writes the trees for a listing bottom-up and returns the root tree's id.
 git_oid write_tree(git_repository* repo, const Listing& listing);
+// The root tree's id write_tree would return, computed without a repository (and without libgit2).
+git_oid tree_id(const Listing& listing);
 
 // Reads a tree recursively. Throws Error when an entry is unsafe to apply (see fs::name_defect), duplicated,
 // a submodule, or a symlink that resolves outside the tree: nothing of such a release may be applied.

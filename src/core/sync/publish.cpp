@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "core/fs/lock.hpp"
 #include "core/git/leftovers.hpp"
 #include "core/git/object_writer.hpp"
+#include "core/git/ref_file.hpp"
 #include "core/git/repository.hpp"
 #include "core/git/signing.hpp"
 #include "core/sync/rollback.hpp"
@@ -51,6 +53,59 @@ void validate_release(const Settings& settings, const git::Listing& previous, co
                     (run.output.empty() ? std::string() : ":\n" + run.output));
 }
 
+// The state file `published`: which tree and number the release the branch pointed at after this node's
+// last publish has. It lets a publish that finds the directory unchanged end without opening the
+// repository: the branch is read from its ref file, and the record counts only when it names that commit.
+// Only an accelerator: a missing, damaged or outdated record sends the run the ordinary way, which
+// rewrites it.
+std::filesystem::path published_record(const Settings& settings) {
+    return settings.state / "published";
+}
+
+void write_published(const Settings& settings, const Release& release) {
+    std::string text = "commit=" + git::to_hex(release.commit) + "\ntree=" + git::to_hex(release.tree) +
+                       "\nrelease=" + std::to_string(release.number) + "\n";
+    fs::write_file_atomically(published_record(settings), text, 0600, fs::Fsync::no);
+}
+
+// The current release when the branch still points where `published` says and its tree is `tree`.
+std::optional<Release> unchanged_release(const Settings& settings, const std::filesystem::path& git_dir,
+                                         const git_oid& tree) {
+    std::optional<git_oid> head = git::read_ref_file(git_dir, primary_ref);
+    if (!head) return std::nullopt;
+    std::optional<std::string> text;
+    try {
+        text = fs::read_file(published_record(settings));
+    } catch (const Error&) {
+        return std::nullopt;
+    }
+    if (!text) return std::nullopt;
+    std::optional<git_oid> commit, recorded_tree;
+    std::optional<std::uint64_t> number;
+    std::string_view rest(*text);
+    while (!rest.empty()) {
+        std::size_t eol = rest.find('\n');
+        if (eol == std::string_view::npos) return std::nullopt;
+        std::string_view line = rest.substr(0, eol);
+        rest.remove_prefix(eol + 1);
+        if (line.rfind("commit=", 0) == 0) commit = git::parse_oid(line.substr(7));
+        if (line.rfind("tree=", 0) == 0) recorded_tree = git::parse_oid(line.substr(5));
+        if (line.rfind("release=", 0) == 0) {
+            std::uint64_t n = 0;
+            auto [end, ec] = std::from_chars(line.data() + 8, line.data() + line.size(), n);
+            if (ec == std::errc() && end == line.data() + line.size() && n > 0) number = n;
+        }
+    }
+    if (!commit || !recorded_tree || !number || !git_oid_equal(&*commit, &*head) ||
+        !git_oid_equal(&*recorded_tree, &tree))
+        return std::nullopt;
+    Release release;
+    release.commit = *commit;
+    release.tree = tree;
+    release.number = *number;
+    return release;
+}
+
 }  // namespace
 
 std::string host_name() {
@@ -67,18 +122,48 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     // A key that cannot sign is found before anything is written.
     if (!settings.signing_key.empty()) git::check_signing_key(settings.signing_key);
 
-    git::RepositoryPtr repo = git::open_repository(settings.repo);
-    if (!repo)
-        throw Error("cannot publish: no repository at " + settings.repo.string() +
-                        " (run 'depsync init primary' first)",
-                    ExitCode::usage);
-    // Plain git may push to this repository too: a lock file younger than 2 s is waited for (a killed
-    // publish leaves a fresh one on the branch, and the retry must go through), an older one is stale.
-    git::clear_leftovers(repo.get(), std::chrono::seconds(2), true);
-    complete_interrupted_rollback(settings, repo.get());
-    git::ObjectWriter writer(std::filesystem::path(git_repository_path(repo.get())) / "objects");
+    // The repository is opened only when there is something to write (or a rollback to complete): a publish
+    // that finds nothing changed reads the branch from its ref file and never starts libgit2.
+    git::RepositoryPtr repo;
+    auto open_repo = [&]() -> git_repository* {
+        if (repo) return repo.get();
+        repo = git::open_repository(settings.repo);
+        if (!repo)
+            throw Error("cannot publish: no repository at " + settings.repo.string() +
+                            " (run 'depsync init primary' first)",
+                        ExitCode::usage);
+        // Plain git may push to this repository too: a lock file younger than 2 s is waited for (a killed
+        // publish leaves a fresh one on the branch, and the retry must go through), an older one is stale.
+        git::clear_leftovers(repo.get(), std::chrono::seconds(2), true);
+        return repo.get();
+    };
+    std::error_code ec;
+    std::filesystem::path git_dir = settings.repo;
+    const bool bare_layout = std::filesystem::is_directory(git_dir / "objects", ec) &&
+                             std::filesystem::is_directory(git_dir / "refs", ec);
+    if (!bare_layout || std::filesystem::exists(state.journal(), ec)) {
+        complete_interrupted_rollback(settings, open_repo());
+        git_dir = git_repository_path(repo.get());
+    }
+    git::ObjectWriter writer(git_dir / "objects");
     fs::PathMatcher exclude(settings.exclude);
     for (const auto& p : settings.node_local) exclude.add(p);
+
+    // The common case first: nothing changed since the last publish. One pass over the directory against
+    // the saved cache (an lstat per entry), and the branch read from its ref file.
+    std::vector<std::string> patterns = settings.exclude;
+    patterns.insert(patterns.end(), settings.node_local.begin(), settings.node_local.end());
+    const git_oid fingerprint = scan_fingerprint(roots_of(settings), patterns);
+    PublishResult result;
+    if (std::optional<CacheSnapshot> snapshot = CacheSnapshot::read(state.stat_cache());
+        snapshot && git_oid_equal(&snapshot->fingerprint(), &fingerprint) &&
+        tree_unchanged(roots_of(settings), &exclude, *snapshot)) {
+        if (std::optional<Release> same = unchanged_release(settings, git_dir, snapshot->tree())) {
+            result.release = same;
+            result.mirrors = push_mirrors(settings, git_dir, same->commit);
+            return result;
+        }
+    }
 
     StatCache cache = StatCache::load(state.stat_cache());
     ScanOptions scan_options;
@@ -107,13 +192,13 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     }
     for (const auto& p : scan.skipped) spdlog::warn("not published (special file or unsafe name): {}", p);
 
-    git_oid tree = git::write_tree(repo.get(), scan.listing);
+    git_oid tree = git::write_tree(open_repo(), scan.listing);
     std::optional<git_oid> head = git::resolve_ref(repo.get(), primary_ref);
-    PublishResult result;
     std::optional<Release> current;
     if (head) current = describe_release(repo.get(), *head);
     if (current && git_oid_equal(&current->tree, &tree)) {
-        if (scan.cache_changed) cache.save(state.stat_cache());
+        cache.save(state.stat_cache(), &tree, &fingerprint);
+        write_published(settings, *current);
         result.release = current;
         result.mirrors = push_mirrors(settings, repo.get());
         return result;
@@ -146,9 +231,10 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
         throw Error(
             "cannot publish: the release branch moved during this run (another publisher?); run again");
     git::update_ref(repo.get(), release_tag(trailers.number), commit, std::nullopt, "depsync release");
-    cache.save(state.stat_cache());
+    cache.save(state.stat_cache(), &tree, &fingerprint);
     result.published = true;
     result.release = describe_release(repo.get(), commit);
+    write_published(settings, *result.release);
     result.mirrors = push_mirrors(settings, repo.get());
     spdlog::info("published r{} ({} files hashed)", trailers.number, scan.hashed);
     return result;

@@ -11,6 +11,8 @@
 #include "core/fs/command.hpp"
 #include "core/fs/lock.hpp"
 #include "core/git/leftovers.hpp"
+#include "core/git/ref_file.hpp"
+#include "core/git/remote_url.hpp"
 #include "core/git/repository.hpp"
 #include "core/sync/deploy.hpp"
 #include "core/sync/gc.hpp"
@@ -31,6 +33,37 @@ void require_peer(const Settings& settings, const char* verb) {
         throw Error(
             "state folder " + settings.state.string() + " does not exist (run 'depsync init peer' first)",
             ExitCode::usage);
+}
+
+// A pull with nothing to do, found without starting libgit2 (which alone costs more than the rest of such a
+// run): a local upstream whose branch names the release this node runs, already fetched, and nothing
+// pinned, interrupted or set aside. Anything else, or any doubt, takes the ordinary path. The releases in
+// the result carry their number and commit only (all an up-to-date result shows).
+std::optional<PullResult> up_to_date_at_once(const Settings& settings, const PullOptions& options,
+                                             const StatePaths& state) {
+    if (options.dry_run || options.to || options.pin) return std::nullopt;
+    git::RemoteUrl url = git::parse_remote_url(settings.remote);
+    if (url.scheme != git::Scheme::local) return std::nullopt;
+    std::error_code ec;
+    if (std::filesystem::exists(state.journal(), ec) || std::filesystem::exists(state.pinned(), ec) ||
+        std::filesystem::exists(state.root / "repo.git.damaged", ec) || ec)
+        return std::nullopt;
+    std::optional<DeployedRecord> deployed = read_record(state.deployed());
+    if (!deployed) return std::nullopt;
+    std::optional<git_oid> upstream = git::read_ref_file(url.path, primary_ref);
+    std::optional<git_oid> fetched = git::read_ref_file(state.repo(), upstream_ref);
+    if (!upstream || !fetched || !git_oid_equal(&*upstream, &deployed->commit) ||
+        !git_oid_equal(&*fetched, &deployed->commit))
+        return std::nullopt;
+    for (const Root& root : roots_of(settings))
+        if (!std::filesystem::is_directory(root.dir, ec)) return std::nullopt;
+    Release release;
+    release.number = deployed->release;
+    release.commit = deployed->commit;
+    PullResult result;
+    result.outcome = PullOutcome::up_to_date;
+    result.from = result.to = result.upstream = release;
+    return result;
 }
 
 // One pull against the peer's repository (fetched already when this is called).
@@ -169,6 +202,7 @@ PullResult pull(const Settings& settings, const PullOptions& options) {
     require_peer(settings, options.pin ? "pin" : "pull");
     StatePaths state(settings.state);
     fs::NodeLock lock(state.lock(), settings.wait);
+    if (auto done = up_to_date_at_once(settings, options, state)) return *done;
     auto open_and_fetch = [&] {
         NodeRepo node;
         node.repo = git::init_bare(state.repo(), release_branch);

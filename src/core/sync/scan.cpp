@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <ctime>
+#include <system_error>
+#include <thread>
 
 #include "core/error.hpp"
 #include "core/fs/path_safety.hpp"
@@ -18,21 +20,55 @@
 namespace depsync::sync {
 namespace {
 
+// The lstat of every entry of a folder, in order. A folder of many entries is split between this thread
+// and a second one: on an unchanged tree the stat calls are nearly all of the scan's work, and the kernel
+// serves them on both CPUs.
+struct EntryStat {
+    struct stat st {};
+    int error = 0;  // errno of a failed lstat
+};
+
+std::vector<EntryStat> stat_entries(int dir_fd, const std::vector<std::string>& names) {
+    std::vector<EntryStat> out(names.size());
+    auto run = [&](std::size_t from, std::size_t to) {
+        for (std::size_t i = from; i < to; ++i)
+            if (::fstatat(dir_fd, names[i].c_str(), &out[i].st, AT_SYMLINK_NOFOLLOW) < 0)
+                out[i].error = errno;
+    };
+    constexpr std::size_t split_above = 256;
+    if (names.size() <= split_above) {
+        run(0, names.size());
+        return out;
+    }
+    std::size_t half = names.size() / 2;
+    std::thread second;
+    try {
+        second = std::thread(run, half, names.size());
+    } catch (const std::system_error&) {
+        run(half, names.size());  // no thread to be had: all in this one
+    }
+    run(0, half);
+    if (second.joinable()) second.join();
+    return out;
+}
+
 class Scanner {
   public:
-    Scanner(const ScanOptions& options, const StatCache& old_cache, StatCache& new_cache, std::size_t strip)
-        : m_options(options), m_old(old_cache), m_new(new_cache), m_strip(strip) {}
+    Scanner(const ScanOptions& options, StatCache& cache, std::size_t strip)
+        : m_options(options), m_cache(cache), m_strip(strip) {}
 
     ScanResult result;
 
     void scan_dir(int dir_fd, const std::string& prefix) {
         std::vector<std::string> names = list(dir_fd, prefix);
-        for (const std::string& name : names) {
+        std::vector<EntryStat> stats = stat_entries(dir_fd, names);
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            const std::string& name = names[i];
             std::string path = prefix.empty() ? name : prefix + "/" + name;
-            struct stat st {};
-            if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                if (errno == ENOENT) continue;  // removed while we looked
-                throw_errno("stat " + path);
+            const struct stat& st = stats[i].st;
+            if (stats[i].error != 0) {
+                if (stats[i].error == ENOENT) continue;  // removed while we looked
+                throw_errno("stat " + path, stats[i].error);
             }
             if (name.compare(0, fs::temp_prefix.size(), fs::temp_prefix) == 0) {
                 if (m_options.remove_stale_temps && ::unlinkat(dir_fd, name.c_str(), 0) == 0)
@@ -56,12 +92,13 @@ class Scanner {
                 fs::UniqueFd sub(
                     ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
                 if (!sub) throw_errno("open folder " + path);
-                result.listing[path] = git::Entry{git::EntryKind::directory, {}};
+                m_cache.put_other(path, StatKey::of(st), git::EntryKind::directory, {}, m_start);
+                result.listing.emplace(path, git::Entry{git::EntryKind::directory, {}});
                 scan_dir(sub.get(), path);
             } else if (S_ISLNK(st.st_mode)) {
-                scan_symlink(dir_fd, name, path, st);
+                scan_symlink(dir_fd, name, std::move(path), st);
             } else if (S_ISREG(st.st_mode)) {
-                scan_file(dir_fd, name, path, st);
+                scan_file(dir_fd, name, std::move(path), st);
             } else {
                 result.skipped.push_back(path);
             }
@@ -70,8 +107,7 @@ class Scanner {
 
   private:
     const ScanOptions& m_options;
-    const StatCache& m_old;
-    StatCache& m_new;
+    StatCache& m_cache;
     std::size_t m_strip;  // length of "name/" for a named root
     std::int64_t m_start = now_ns();
     Progress m_progress{m_options.writer ? "publish: reading changed files" : "comparing files"};
@@ -94,22 +130,22 @@ class Scanner {
         return names;
     }
 
-    void scan_symlink(int dir_fd, const std::string& name, const std::string& path, const struct stat& st) {
+    void scan_symlink(int dir_fd, const std::string& name, std::string path, const struct stat& st) {
         std::string target(static_cast<std::size_t>(st.st_size) + 1, '\0');
         ssize_t n = ::readlinkat(dir_fd, name.c_str(), target.data(), target.size());
         if (n < 0) throw_errno("read symlink " + path);
         target.resize(static_cast<std::size_t>(n));
         git_oid oid = m_options.writer ? m_options.writer->write_blob(target) : git::hash_blob(target);
-        result.listing[path] = git::Entry{git::EntryKind::symlink, oid};
+        m_cache.put_other(path, StatKey::of(st), git::EntryKind::symlink, oid, m_start);
+        result.listing.emplace(std::move(path), git::Entry{git::EntryKind::symlink, oid});
     }
 
-    void scan_file(int dir_fd, const std::string& name, const std::string& path, const struct stat& st) {
+    void scan_file(int dir_fd, const std::string& name, std::string path, const struct stat& st) {
         git::EntryKind kind = (st.st_mode & S_IXUSR) ? git::EntryKind::executable : git::EntryKind::file;
         StatKey key = StatKey::of(st);
         if (!m_options.full) {
-            if (const CachedFile* hit = m_old.find(path, key)) {
-                result.listing[path] = git::Entry{kind, hit->oid};
-                m_new.keep(path, *hit);
+            if (const CachedFile* hit = m_cache.find(path, key)) {
+                result.listing.emplace(std::move(path), git::Entry{kind, hit->oid});
                 return;
             }
         }
@@ -147,8 +183,8 @@ class Scanner {
         ++result.hashed;
         m_progress.add(1, key.size);
         if (key.mtime_ns >= now_ns() - 200'000'000) result.recent.push_back(path);
-        result.listing[path] = git::Entry{kind, oid};
-        m_new.put(path, key, oid, m_start);
+        m_cache.put(path, key, oid, m_start);
+        result.listing.emplace(std::move(path), git::Entry{kind, oid});
     }
 };
 
@@ -169,11 +205,11 @@ fs::UniqueFd open_root(const std::filesystem::path& root) {
 }  // namespace
 
 ScanResult scan_roots(const std::vector<Root>& roots, const ScanOptions& options, StatCache& cache) {
-    StatCache fresh;
     ScanResult total;
+    cache.forget_seen();
     for (const Root& root : roots) {
         fs::UniqueFd fd = open_root(root.dir);
-        Scanner scanner(options, cache, fresh, root.name.empty() ? 0 : root.name.size() + 1);
+        Scanner scanner(options, cache, root.name.empty() ? 0 : root.name.size() + 1);
         if (!root.name.empty()) total.listing[root.name] = git::Entry{git::EntryKind::directory, {}};
         scanner.scan_dir(fd.get(), root.name);
         ScanResult& r = scanner.result;
@@ -186,9 +222,100 @@ ScanResult scan_roots(const std::vector<Root>& roots, const ScanOptions& options
         total.holds_excluded.merge(r.holds_excluded);
         total.stale_temps_removed += r.stale_temps_removed;
     }
-    total.cache_changed = total.hashed > 0 || fresh.size() != cache.size();
-    cache = std::move(fresh);
+    std::size_t dropped = cache.drop_unseen();
+    total.cache_changed = total.hashed > 0 || dropped > 0;
     return total;
+}
+
+namespace {
+
+// Walks a tree in the order a Scanner visits it and compares each entry with the next one of the snapshot.
+class Verifier {
+  public:
+    Verifier(const fs::PathMatcher* exclude, CacheSnapshot& snapshot)
+        : m_exclude(exclude), m_snapshot(snapshot) {}
+
+    bool same_dir(int dir_fd, std::string& path, std::size_t strip) {
+        std::vector<std::string> names;
+        if (!list_names(dir_fd, names)) return false;
+        std::vector<EntryStat> stats = stat_entries(dir_fd, names);
+        const std::size_t base = path.size();
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            const std::string& name = names[i];
+            if (name.compare(0, fs::temp_prefix.size(), fs::temp_prefix) == 0) continue;
+            if (stats[i].error != 0) return false;
+            const struct stat& st = stats[i].st;
+            path.resize(base);
+            if (base > 0) path += '/';
+            path += name;
+            bool is_dir = S_ISDIR(st.st_mode);
+            if (m_exclude && m_exclude->matches(std::string_view(path).substr(strip), is_dir)) continue;
+            if (fs::name_defect(name)) return false;  // the full scan reports it
+            CacheSnapshot::Entry was;
+            if (!m_snapshot.next(was) || was.path != path) return false;
+            if (is_dir) {
+                if (was.kind != git::EntryKind::directory) return false;
+                fs::UniqueFd sub(
+                    ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+                if (!sub || !same_dir(sub.get(), path, strip)) return false;
+                continue;
+            }
+            git::EntryKind kind = S_ISREG(st.st_mode)   ? git::EntryKind::file
+                                  : S_ISLNK(st.st_mode) ? git::EntryKind::symlink
+                                                        : git::EntryKind::directory;
+            if (kind == git::EntryKind::directory || was.kind != kind || was.racy ||
+                !(was.stat == StatKey::of(st)))
+                return false;
+        }
+        path.resize(base);
+        return true;
+    }
+
+  private:
+    const fs::PathMatcher* m_exclude;
+    CacheSnapshot& m_snapshot;
+
+    static bool list_names(int dir_fd, std::vector<std::string>& names) {
+        int dup = ::dup(dir_fd);
+        if (dup < 0) return false;
+        DIR* d = ::fdopendir(dup);
+        if (!d) {
+            ::close(dup);
+            return false;
+        }
+        while (dirent* e = ::readdir(d)) {
+            const char* n = e->d_name;
+            if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
+            names.emplace_back(n);
+        }
+        ::closedir(d);
+        std::sort(names.begin(), names.end());
+        return true;
+    }
+};
+
+}  // namespace
+
+git_oid scan_fingerprint(const std::vector<Root>& roots, const std::vector<std::string>& patterns) {
+    std::string text = "roots";
+    for (const Root& r : roots) text += '\0' + r.name + '\0' + r.dir.string();
+    text += "\0patterns";
+    for (const auto& p : patterns) text += '\0' + p;
+    return git::hash_object(GIT_OBJECT_BLOB, text.data(), text.size());
+}
+
+bool tree_unchanged(const std::vector<Root>& roots, const fs::PathMatcher* exclude, CacheSnapshot& snapshot) {
+    std::vector<const Root*> sorted;
+    for (const Root& r : roots) sorted.push_back(&r);
+    std::sort(sorted.begin(), sorted.end(), [](const Root* a, const Root* b) { return a->name < b->name; });
+    Verifier verifier(exclude, snapshot);
+    for (const Root* root : sorted) {
+        fs::UniqueFd fd(::open(root->dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!fd) return false;
+        std::string path = root->name;
+        if (!verifier.same_dir(fd.get(), path, root->name.empty() ? 0 : root->name.size() + 1)) return false;
+    }
+    return snapshot.at_end();
 }
 
 ScanResult scan_tree(const std::filesystem::path& root, const ScanOptions& options, StatCache& cache) {

@@ -40,6 +40,14 @@ struct ScanResult {
 // Scans `root`; `cache` is replaced by the entries seen in this scan. Throws Error when root is missing.
 ScanResult scan_tree(const std::filesystem::path& root, const ScanOptions& options, StatCache& cache);
 
+// The fingerprint of what decides which entries a scan lists: the roots and the exclude patterns.
+git_oid scan_fingerprint(const std::vector<Root>& roots, const std::vector<std::string>& patterns);
+
+// True when the roots hold exactly the entries of `snapshot`, each with the stat fields it was saved with
+// (and none of them racy): then the tree is the snapshot's tree, and nothing needs reading. One lstat per
+// entry, no listing built; any difference, or anything a full scan would report, gives false.
+bool tree_unchanged(const std::vector<Root>& roots, const fs::PathMatcher* exclude, CacheSnapshot& snapshot);
+
 // Scans every root of a node; a named root's paths are prefixed with "name/" (and the folder "name" listed).
 ScanResult scan_roots(const std::vector<Root>& roots, const ScanOptions& options, StatCache& cache);
 

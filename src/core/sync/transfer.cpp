@@ -97,28 +97,32 @@ git::FetchOutcome fetch_upstream(const Settings& settings, git_repository* repo)
 }
 
 std::vector<MirrorReport> push_mirrors(const Settings& settings, git_repository* repo) {
-    std::vector<MirrorReport> reports;
     std::optional<git_oid> head = git::resolve_ref(repo, primary_ref);
-    if (!head) return reports;
+    if (!head) return {};
+    return push_mirrors(settings, git_repository_path(repo), *head);
+}
+
+std::vector<MirrorReport> push_mirrors(const Settings& settings, const std::filesystem::path& git_dir,
+                                       const git_oid& head) {
+    std::vector<MirrorReport> reports;
     git::TransportOptions options = transport_options(settings);
     for (const std::string& url : settings.mirrors) {
         MirrorReport report;
         report.url = git::redact_url(url);
         std::filesystem::path record = settings.state / ("mirror-" + url_digest(url));
         auto pushed = fs::read_file(record);
-        if (pushed && *pushed == git::to_hex(*head)) {
+        if (pushed && *pushed == git::to_hex(head)) {
             report.up_to_date = true;
             reports.push_back(report);
             continue;
         }
         try {
-            run_transfer(settings, "push to mirror " + report.url, git_repository_path(repo),
-                         [&](git_repository* child_repo) {
-                             git::TransportSession session(url, options);
-                             session.prepare_process();
-                             git::push_refs(child_repo, session, mirror_refspecs(child_repo));
-                         });
-            fs::write_file_atomically(record, git::to_hex(*head), 0600);
+            run_transfer(settings, "push to mirror " + report.url, git_dir, [&](git_repository* child_repo) {
+                git::TransportSession session(url, options);
+                session.prepare_process();
+                git::push_refs(child_repo, session, mirror_refspecs(child_repo));
+            });
+            fs::write_file_atomically(record, git::to_hex(head), 0600);
             report.pushed = true;
         } catch (const Error& e) {
             report.error = e.what();

@@ -30,5 +30,8 @@ struct MirrorReport {
 // Pushes the release branch and release tags to every configured mirror that is not yet up to date.
 // Failures are reported, never thrown: the release exists on the primary and is retried next time.
 std::vector<MirrorReport> push_mirrors(const Settings& settings, git_repository* repo);
+// The same for the repository at `git_dir` whose branch is at `head`; starts libgit2 only to push.
+std::vector<MirrorReport> push_mirrors(const Settings& settings, const std::filesystem::path& git_dir,
+                                       const git_oid& head);
 
 }  // namespace depsync::sync
