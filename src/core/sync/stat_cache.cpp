@@ -121,19 +121,6 @@ bool take_entry(std::string_view data, std::size_t& pos, CacheSnapshot::Entry& o
     return true;
 }
 
-// '/' orders before every other byte: the order of a depth-first walk that visits each folder's entries
-// sorted by name (a folder, then what it holds, then the next name).
-bool visit_less(const std::string& a, const std::string& b) {
-    std::size_t n = std::min(a.size(), b.size());
-    for (std::size_t i = 0; i < n; ++i) {
-        if (a[i] == b[i]) continue;
-        if (a[i] == '/') return true;
-        if (b[i] == '/') return false;
-        return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]);
-    }
-    return a.size() < b.size();
-}
-
 }  // namespace
 
 StatCache StatCache::load(const std::filesystem::path& file) {
@@ -186,8 +173,20 @@ void StatCache::save(const std::filesystem::path& file, const CacheTag* tree,
     for (const auto& [path, o] : m_others)
         items.push_back(
             {&path, &o.entry, static_cast<unsigned char>(o.kind == git::EntryKind::directory ? 1 : 2)});
-    std::sort(items.begin(), items.end(),
-              [](const Item& a, const Item& b) { return visit_less(*a.path, *b.path); });
+    // Walk order: each folder's names sorted bytewise, a folder before what it holds. That is the bytewise
+    // order of the paths with '/' made the smallest byte, NUL, which no name contains.
+    std::size_t key_bytes = 0;
+    for (const Item& i : items) key_bytes += i.path->size();
+    std::string keys;
+    keys.reserve(key_bytes);
+    std::vector<std::pair<std::string_view, const Item*>> order;
+    order.reserve(items.size());
+    for (const Item& i : items) {
+        std::size_t at = keys.size();
+        for (char c : *i.path) keys += c == '/' ? '\0' : c;
+        order.emplace_back(std::string_view(keys.data() + at, i.path->size()), &i);
+    }
+    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
 
     std::string out(magic2);
     out += '\n';
@@ -198,7 +197,8 @@ void StatCache::save(const std::filesystem::path& file, const CacheTag* tree,
     std::size_t count_at = out.size();
     append<std::uint64_t>(out, 0);
     std::uint64_t count = 0;
-    for (const Item& i : items) {
+    for (const auto& entry : order) {
+        const Item& i = *entry.second;
         // A path longer than a folder name can be (PATH_MAX) is not cached: it is hashed each time.
         if (i.path->empty() || i.path->size() > 0xffff) continue;
         const CachedFile& f = *i.entry;
