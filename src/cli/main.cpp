@@ -19,9 +19,18 @@ namespace {
 using depsync::cli::Context;
 
 // `init` writes the config file rather than reading it, so for init -c only names the file.
+// Whether the command is `init`: the first word that is neither an option nor an option's value. Every
+// global option but the flags -v/-q (and --help, --version) takes a value, as "--key VALUE" or "--key=VALUE";
+// a later "init" (say, a release message) is not the command.
 bool is_init(int argc, char** argv) {
-    for (int i = 1; i < argc; ++i)
-        if (std::string(argv[i]) == "init") return true;
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        if (arg == "--") return i + 1 < argc && std::string(argv[i + 1]) == "init";
+        if (arg.size() < 2 || arg[0] != '-') return arg == "init";
+        bool flag = arg == "--verbose" || arg == "--quiet" || arg == "--help" || arg == "--version" ||
+                    (arg[1] != '-' && arg.find_first_not_of("vqh", 1) == std::string::npos);
+        if (!flag && arg.find('=') == std::string::npos) ++i;  // skip its value
+    }
     return false;
 }
 

@@ -781,3 +781,20 @@ TEST_CASE("a peer refuses an upstream whose history no longer holds its release,
     REQUIRE_SUCCESS(noop);
     CHECK(parse_up_to_date(noop.out));
 }
+
+// The command is the first word that is not an option or its value: a message that reads like a command
+// is a message.
+TEST_CASE("a release message that is a command name is just the message", "[e2e][releases]") {
+    Cluster cluster(0);
+    write_file(cluster.primary().dir / "a.xml", "<a/>\n");
+    for (const char* word : {"init", "status"}) {
+        write_file(cluster.primary().dir / (std::string(word) + ".xml"), "<b/>\n");
+        ProcessResult published = cluster.depsync(cluster.primary(), {"publish", "-m", word});
+        INFO(describe(published));
+        REQUIRE_SUCCESS(published);
+        REQUIRE(parse_published(published.out));
+        ProcessResult log = cluster.depsync(cluster.primary(), {"log", "-n", "1", "--json"});
+        REQUIRE_SUCCESS(log);
+        CHECK(json_values(log.out).at("[0].message") == quoted(word));
+    }
+}
