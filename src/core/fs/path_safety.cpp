@@ -35,12 +35,14 @@ std::optional<std::string> name_defect(std::string_view name) {
         if (c == '/' || c == '\\') return "path separator inside a name";
         if (c < 0x20 || c == 0x7f) return "control character in name";
     }
+    if (name.substr(0, temp_prefix.size()) == temp_prefix) return "reserved depsync temp name";
     // git (with core.protectNTFS, its default) rejects .git with trailing dots or spaces and its 8.3 name.
+    // Only a name starting with '.' or 'g' can be one of those.
+    if (name[0] != '.' && name[0] != 'g' && name[0] != 'G') return std::nullopt;
     std::string l = lower(name);
     l = l.substr(0, l.find(':'));  // NTFS alternate data streams: ".git::$INDEX_ALLOCATION"
     while (!l.empty() && (l.back() == '.' || l.back() == ' ')) l.pop_back();
     if (l == ".git" || l == "git~1") return "'.git' name";
-    if (name.substr(0, temp_prefix.size()) == temp_prefix) return "reserved depsync temp name";
     return std::nullopt;
 }
 

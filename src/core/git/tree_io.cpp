@@ -184,7 +184,7 @@ git_oid tree_id(const Listing& listing) {
     return hash_trees(listing, [](std::string_view, const git_oid&, const std::string&, const auto&) {});
 }
 
-git_oid write_tree(git_repository* repo, const Listing& listing) {
+git_oid write_tree(git_repository* repo, const Listing& listing, const Listing* present) {
     git_odb* raw_odb = nullptr;
     check(git_repository_odb(&raw_odb, repo), "open object database");
     OdbPtr odb(raw_odb);
@@ -194,8 +194,14 @@ git_oid write_tree(git_repository* repo, const Listing& listing) {
     return hash_trees(listing, [&](std::string_view dir, const git_oid& id, const std::string& data,
                                    const std::vector<Child>& kids) {
         if (git_odb_exists(odb.get(), &id)) return;
+        auto known = [&](const Child& c) {
+            if (!present) return false;
+            auto it = present->find(std::string(c.path));
+            return it != present->end() && it->second.same_as(*c.entry);
+        };
         for (const Child& c : kids)
-            if (c.entry->kind != EntryKind::directory && !git_odb_exists(odb.get(), &c.entry->oid))
+            if (c.entry->kind != EntryKind::directory && !known(c) &&
+                !git_odb_exists(odb.get(), &c.entry->oid))
                 throw ObjectError("cannot write tree '" + std::string(dir) + "': object " +
                                   short_hex(c.entry->oid) + " of '" + std::string(c.path) +
                                   "' is missing from the repository");
@@ -203,6 +209,23 @@ git_oid write_tree(git_repository* repo, const Listing& listing) {
         check(git_odb_write(&written, odb.get(), data.data(), data.size(), GIT_OBJECT_TREE),
               "write tree '" + std::string(dir) + "'");
     });
+}
+
+void validate_listing(git_repository* repo, const Listing& listing) {
+    std::map<std::string, std::string> links;
+    for (const auto& [path, entry] : listing) {
+        auto slash = path.rfind('/');
+        std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+        if (auto why = fs::name_defect(name)) Reader::unsafe(path, *why);
+        if (entry.kind != EntryKind::symlink) continue;
+        git_blob* blob = nullptr;
+        check_object(git_blob_lookup(&blob, repo, &entry.oid), "read symlink " + path);
+        BlobPtr owned(blob);
+        links[path] = std::string(static_cast<const char*>(git_blob_rawcontent(blob)),
+                                  static_cast<std::size_t>(git_blob_rawsize(blob)));
+    }
+    for (const auto& [path, target] : links)
+        if (auto why = fs::symlink_defect(path, target, links)) Reader::unsafe(path, *why);
 }
 
 Listing read_tree(git_repository* repo, const git_oid& tree_id) {

@@ -26,14 +26,18 @@ struct Entry {
 // Relative path ('/'-separated, no leading slash) -> entry; every folder below the root is listed.
 using Listing = std::map<std::string, Entry>;
 
-// Writes the trees for a listing bottom-up and returns the root tree's id.
-git_oid write_tree(git_repository* repo, const Listing& listing);
+// Writes the trees for a listing bottom-up and returns the root tree's id. Every blob of a tree not yet
+// stored is checked to exist, except entries equal to those of `present` (a stored release's listing).
+git_oid write_tree(git_repository* repo, const Listing& listing, const Listing* present = nullptr);
 // The root tree's id write_tree would return, computed without a repository (and without libgit2).
 git_oid tree_id(const Listing& listing);
 
 // Reads a tree recursively. Throws Error when an entry is unsafe to apply (see fs::name_defect), duplicated,
 // a submodule, or a symlink that resolves outside the tree: nothing of such a release may be applied.
 Listing read_tree(git_repository* repo, const git_oid& tree_id);
+// Throws the Error read_tree would throw for a tree of this listing (an unsafe name, a symlink that resolves
+// outside the tree), reading only the symlinks' blobs.
+void validate_listing(git_repository* repo, const Listing& listing);
 
 // Counts of files (not folders) added, modified and deleted from `from` to `to`.
 struct ChangeCounts {

@@ -192,10 +192,13 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     }
     for (const auto& p : scan.skipped) spdlog::warn("not published (special file or unsafe name): {}", p);
 
-    git_oid tree = git::write_tree(open_repo(), scan.listing);
-    std::optional<git_oid> head = git::resolve_ref(repo.get(), primary_ref);
+    std::optional<git_oid> head = git::resolve_ref(open_repo(), primary_ref);
     std::optional<Release> current;
     if (head) current = describe_release(repo.get(), *head);
+    // The current release's blobs are in the repository: only the others are checked before a tree names
+    // them.
+    git::Listing previous = current ? git::read_tree(repo.get(), current->tree) : git::Listing{};
+    git_oid tree = git::write_tree(repo.get(), scan.listing, &previous);
     if (current && git_oid_equal(&current->tree, &tree)) {
         cache.save(state.stat_cache(), &tree, &fingerprint);
         write_published(settings, *current);
@@ -204,16 +207,15 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
         return result;
     }
 
-    // The release is read back the way a peer will read it: a path or symlink peers would refuse (a link
+    // The release is checked the way a peer will read it: a path or symlink peers would refuse (a link
     // pointing outside the tree) is refused here, before it becomes a release every peer rejects.
     try {
-        git::read_tree(repo.get(), tree);
+        git::validate_listing(repo.get(), scan.listing);
     } catch (const git::ObjectError&) {
         throw;
     } catch (const Error& e) {
         throw Error(std::string("cannot publish: ") + e.what());
     }
-    git::Listing previous = current ? git::read_tree(repo.get(), current->tree) : git::Listing{};
     result.counts = git::count_changes(previous, scan.listing);
     ReleaseTrailers trailers{current ? current->number + 1 : 1, settings.node, host_name(), std::nullopt,
                              roots_trailer(settings)};
