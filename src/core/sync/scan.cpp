@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <system_error>
 #include <thread>
@@ -297,11 +298,24 @@ class Verifier {
 }  // namespace
 
 git_oid scan_fingerprint(const std::vector<Root>& roots, const std::vector<std::string>& patterns) {
-    std::string text = "roots";
+    std::string text = std::to_string(roots.size()) + " roots";
     for (const Root& r : roots) text += '\0' + r.name + '\0' + r.dir.string();
-    text += "\0patterns";
+    text += '\0' + std::to_string(patterns.size()) + " patterns";
     for (const auto& p : patterns) text += '\0' + p;
-    return git::hash_object(GIT_OBJECT_BLOB, text.data(), text.size());
+    // Not a cryptographic hash: only ever compared with what this node saved itself, and SHA-1 would cost
+    // OpenSSL's start-up (several ms) in a run that hashes nothing else. Two FNV-1a streams and the length.
+    std::uint64_t a = 0xcbf29ce484222325ULL, b = 0x84222325cbf29ce4ULL;
+    for (char c : text) {
+        a = (a ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+        b = (b ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+        b ^= b >> 29;
+    }
+    git_oid id{};
+    auto length = static_cast<std::uint32_t>(text.size());
+    std::memcpy(id.id, &a, 8);
+    std::memcpy(id.id + 8, &b, 8);
+    std::memcpy(id.id + 16, &length, 4);
+    return id;
 }
 
 bool tree_unchanged(const std::vector<Root>& roots, const fs::PathMatcher* exclude, CacheSnapshot& snapshot) {
