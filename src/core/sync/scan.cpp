@@ -7,8 +7,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <ctime>
+#include <memory>
+#include <mutex>
 #include <system_error>
 #include <thread>
 
@@ -29,7 +32,7 @@ struct EntryStat {
     int error = 0;  // errno of a failed lstat
 };
 
-std::vector<EntryStat> stat_entries(int dir_fd, const std::vector<std::string>& names) {
+std::vector<EntryStat> stat_entries(int dir_fd, const std::vector<std::string>& names, bool split = true) {
     std::vector<EntryStat> out(names.size());
     auto run = [&](std::size_t from, std::size_t to) {
         for (std::size_t i = from; i < to; ++i)
@@ -37,7 +40,7 @@ std::vector<EntryStat> stat_entries(int dir_fd, const std::vector<std::string>& 
                 out[i].error = errno;
     };
     constexpr std::size_t split_above = 256;
-    if (names.size() <= split_above) {
+    if (!split || names.size() <= split_above) {
         run(0, names.size());
         return out;
     }
@@ -230,51 +233,95 @@ ScanResult scan_roots(const std::vector<Root>& roots, const ScanOptions& options
 
 namespace {
 
-// Walks a tree in the order a Scanner visits it and compares each entry with the next one of the snapshot.
-class Verifier {
-  public:
-    Verifier(const fs::PathMatcher* exclude, CacheSnapshot& snapshot)
-        : m_exclude(exclude), m_snapshot(snapshot) {}
+// One folder as the collecting walk read it: its names sorted, each one's lstat, and the folders below it.
+struct Folder {
+    std::string path;       // relative path, as in a listing ("" for an unnamed root)
+    std::size_t strip = 0;  // length of "name/" for a named root: patterns are relative to the root
+    fs::UniqueFd fd;
+    std::vector<std::string> names;
+    std::vector<EntryStat> stats;
+    std::vector<char> skip;                      // a temp file or excluded: not part of the tree
+    std::vector<std::unique_ptr<Folder>> below;  // per name: the folder read, for names that are folders
+    bool unreadable = false;
+};
 
-    bool same_dir(int dir_fd, std::string& path, std::size_t strip) {
-        std::vector<std::string> names;
-        if (!list_names(dir_fd, names)) return false;
-        std::vector<EntryStat> stats = stat_entries(dir_fd, names);
-        const std::size_t base = path.size();
-        for (std::size_t i = 0; i < names.size(); ++i) {
-            const std::string& name = names[i];
-            if (name.compare(0, fs::temp_prefix.size(), fs::temp_prefix) == 0) continue;
-            if (stats[i].error != 0) return false;
-            const struct stat& st = stats[i].st;
-            path.resize(base);
-            if (base > 0) path += '/';
-            path += name;
-            bool is_dir = S_ISDIR(st.st_mode);
-            if (m_exclude && m_exclude->matches(std::string_view(path).substr(strip), is_dir)) continue;
-            if (fs::name_defect(name)) return false;  // the full scan reports it
-            CacheSnapshot::Entry was;
-            if (!m_snapshot.next(was) || was.path != path) return false;
-            if (is_dir) {
-                if (was.kind != git::EntryKind::directory) return false;
-                fs::UniqueFd sub(
-                    ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-                if (!sub || !same_dir(sub.get(), path, strip)) return false;
-                continue;
-            }
-            git::EntryKind kind = S_ISREG(st.st_mode)   ? git::EntryKind::file
-                                  : S_ISLNK(st.st_mode) ? git::EntryKind::symlink
-                                                        : git::EntryKind::directory;
-            if (kind == git::EntryKind::directory || was.kind != kind || was.racy ||
-                !(was.stat == StatKey::of(st)))
-                return false;
+// Reads a tree's folders on this thread and a second one, each taking the next folder waiting: on an
+// unchanged tree the lstat calls are nearly all the work, and the kernel serves them on both CPUs.
+class Collector {
+  public:
+    explicit Collector(const fs::PathMatcher* exclude) : m_exclude(exclude) {}
+
+    void run(const std::vector<Folder*>& roots) {
+        m_waiting = roots;
+        std::thread helper;
+        try {
+            helper = std::thread([this] { work(); });
+        } catch (const std::system_error&) {
+            // no second thread to be had: this one reads everything
         }
-        path.resize(base);
-        return true;
+        work();
+        if (helper.joinable()) helper.join();
     }
 
   private:
     const fs::PathMatcher* m_exclude;
-    CacheSnapshot& m_snapshot;
+    std::mutex m_mutex;
+    std::condition_variable m_changed;
+    std::vector<Folder*> m_waiting;
+    int m_reading = 0;
+
+    void work() {
+        std::unique_lock<std::mutex> lock(m_mutex);
+        for (;;) {
+            m_changed.wait(lock, [&] { return !m_waiting.empty() || m_reading == 0; });
+            if (m_waiting.empty()) return;  // nothing waiting and nobody reading: done
+            Folder* folder = m_waiting.back();
+            m_waiting.pop_back();
+            ++m_reading;
+            lock.unlock();
+            std::vector<Folder*> found = read(*folder);
+            lock.lock();
+            m_waiting.insert(m_waiting.end(), found.begin(), found.end());
+            --m_reading;
+            m_changed.notify_all();
+        }
+    }
+
+    std::vector<Folder*> read(Folder& f) {
+        std::vector<Folder*> found;
+        if (!list_names(f.fd.get(), f.names)) {
+            f.unreadable = true;
+            return found;
+        }
+        f.stats = stat_entries(f.fd.get(), f.names, false);  // two threads already read folders
+        f.skip.assign(f.names.size(), 0);
+        f.below.resize(f.names.size());
+        std::string path;
+        for (std::size_t i = 0; i < f.names.size(); ++i) {
+            const std::string& name = f.names[i];
+            if (name.compare(0, fs::temp_prefix.size(), fs::temp_prefix) == 0) {
+                f.skip[i] = 1;
+                continue;
+            }
+            if (f.stats[i].error != 0) continue;  // the comparison fails on it
+            bool is_dir = S_ISDIR(f.stats[i].st.st_mode);
+            path = f.path.empty() ? name : f.path + "/" + name;
+            if (m_exclude && m_exclude->matches(std::string_view(path).substr(f.strip), is_dir)) {
+                f.skip[i] = 1;
+                continue;
+            }
+            if (!is_dir || fs::name_defect(name)) continue;
+            auto sub = std::make_unique<Folder>();
+            sub->path = path;
+            sub->strip = f.strip;
+            sub->fd = fs::UniqueFd(
+                ::openat(f.fd.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            if (!sub->fd) continue;  // the comparison fails on it
+            found.push_back(sub.get());
+            f.below[i] = std::move(sub);
+        }
+        return found;
+    }
 
     static bool list_names(int dir_fd, std::vector<std::string>& names) {
         int dup = ::dup(dir_fd);
@@ -294,6 +341,38 @@ class Verifier {
         return true;
     }
 };
+
+// Compares folders as collected with the snapshot's entries, in the order a Scanner visits them.
+bool same_as_snapshot(const Folder& f, CacheSnapshot& snapshot, std::string& path) {
+    if (f.unreadable) return false;
+    const std::size_t base = path.size();
+    for (std::size_t i = 0; i < f.names.size(); ++i) {
+        if (f.skip[i]) continue;
+        if (f.stats[i].error != 0) return false;
+        const std::string& name = f.names[i];
+        const struct stat& st = f.stats[i].st;
+        if (fs::name_defect(name)) return false;  // the full scan reports it
+        path.resize(base);
+        if (base > 0) path += '/';
+        path += name;
+        CacheSnapshot::Entry was;
+        if (!snapshot.next(was) || was.path != path) return false;
+        if (S_ISDIR(st.st_mode)) {
+            if (was.kind != git::EntryKind::directory || !f.below[i] ||
+                !same_as_snapshot(*f.below[i], snapshot, path))
+                return false;
+            continue;
+        }
+        git::EntryKind kind = S_ISREG(st.st_mode)   ? git::EntryKind::file
+                              : S_ISLNK(st.st_mode) ? git::EntryKind::symlink
+                                                    : git::EntryKind::directory;
+        if (kind == git::EntryKind::directory || was.kind != kind || was.racy ||
+            !(was.stat == StatKey::of(st)))
+            return false;
+    }
+    path.resize(base);
+    return true;
+}
 
 }  // namespace
 
@@ -319,15 +398,23 @@ git_oid scan_fingerprint(const std::vector<Root>& roots, const std::vector<std::
 }
 
 bool tree_unchanged(const std::vector<Root>& roots, const fs::PathMatcher* exclude, CacheSnapshot& snapshot) {
-    std::vector<const Root*> sorted;
-    for (const Root& r : roots) sorted.push_back(&r);
-    std::sort(sorted.begin(), sorted.end(), [](const Root* a, const Root* b) { return a->name < b->name; });
-    Verifier verifier(exclude, snapshot);
-    for (const Root* root : sorted) {
-        fs::UniqueFd fd(::open(root->dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (!fd) return false;
-        std::string path = root->name;
-        if (!verifier.same_dir(fd.get(), path, root->name.empty() ? 0 : root->name.size() + 1)) return false;
+    std::vector<std::unique_ptr<Folder>> tops;
+    for (const Root& r : roots) {
+        auto top = std::make_unique<Folder>();
+        top->path = r.name;
+        top->strip = r.name.empty() ? 0 : r.name.size() + 1;
+        top->fd = fs::UniqueFd(::open(r.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!top->fd) return false;
+        tops.push_back(std::move(top));
+    }
+    std::vector<Folder*> waiting;
+    for (auto& t : tops) waiting.push_back(t.get());
+    Collector(exclude).run(waiting);
+    // Roots in the order their names sort, as their entries lie in the snapshot.
+    std::sort(tops.begin(), tops.end(), [](const auto& a, const auto& b) { return a->path < b->path; });
+    for (const auto& top : tops) {
+        std::string path = top->path;
+        if (!same_as_snapshot(*top, snapshot, path)) return false;
     }
     return snapshot.at_end();
 }
