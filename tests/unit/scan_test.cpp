@@ -453,3 +453,32 @@ TEST_CASE("the scan fingerprint changes with the roots and the patterns") {
     CHECK_FALSE(same_id(a, other_pattern));
     CHECK_FALSE(same_id(a, named));
 }
+
+TEST_CASE("a scan that reuses the no-change check's walk lists what a fresh scan lists") {
+    Snapshotted s;
+    write(s.d.dir / "top.xml", "changed\n");
+    write(s.d.dir / "synapse-configs/default/api/New.xml", "<api/>\n");
+    write(s.d.dir / "carbonapps/App_1.0.0.car.bk", "excluded");
+    stdfs::create_directories(s.d.dir / "empty/nested/deeper/more");
+    auto snap = depsync::sync::CacheSnapshot::read(s.d.tmp / "statcache");
+    REQUIRE(snap);
+    depsync::sync::TreeRead walked;
+    REQUIRE_FALSE(depsync::sync::tree_unchanged(s.roots, &s.exclude, *snap, &walked));
+    REQUIRE(walked.tops.size() == 1);
+
+    ScanOptions options;
+    options.exclude = &s.exclude;
+    StatCache fresh_cache, reused_cache;
+    ScanResult fresh = scan_tree(s.d.dir, options, fresh_cache);
+    options.reuse = &walked;
+    ScanResult reused = scan_tree(s.d.dir, options, reused_cache);
+    CHECK(paths_of(reused.listing) == paths_of(fresh.listing));
+    for (const auto& [path, entry] : fresh.listing) {
+        INFO(path);
+        CHECK(reused.listing.at(path).same_as(entry));
+    }
+    CHECK(reused.listing.count("synapse-configs/default/api/New.xml") == 1);
+    CHECK(reused.listing.count("empty/nested/deeper/more") == 1);
+    CHECK(reused.listing.count("carbonapps/App_1.0.0.car.bk") == 0);
+    CHECK(reused.holds_excluded == fresh.holds_excluded);
+}

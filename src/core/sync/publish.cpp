@@ -155,9 +155,10 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     patterns.insert(patterns.end(), settings.node_local.begin(), settings.node_local.end());
     const git_oid fingerprint = scan_fingerprint(roots_of(settings), patterns);
     PublishResult result;
+    TreeRead walked;  // what the check read: the first scan below uses it instead of walking again
     if (std::optional<CacheSnapshot> snapshot = CacheSnapshot::read(state.stat_cache());
         snapshot && git_oid_equal(&snapshot->fingerprint(), &fingerprint) &&
-        tree_unchanged(roots_of(settings), &exclude, *snapshot)) {
+        tree_unchanged(roots_of(settings), &exclude, *snapshot, &walked)) {
         if (std::optional<Release> same = unchanged_release(settings, git_dir, snapshot->tree())) {
             result.release = same;
             result.mirrors = push_mirrors(settings, git_dir, same->commit);
@@ -173,7 +174,9 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
 
     // Files still being copied in are waited for, briefly; publishing them half-written is never an option.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(settings.settle);
+    scan_options.reuse = &walked;
     ScanResult scan = scan_roots(roots_of(settings), scan_options, cache);
+    scan_options.reuse = nullptr;  // a second look walks again
     // A file modified in the last 200 ms may still be growing: look again until it holds still. The files
     // get a second look even when the first scan alone outlasted `settle` (a large tree on a busy machine).
     bool looked_again = false;

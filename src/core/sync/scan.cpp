@@ -56,6 +56,22 @@ std::vector<EntryStat> stat_entries(int dir_fd, const std::vector<std::string>& 
     return out;
 }
 
+}  // namespace
+
+// One folder as the collecting walk read it: its names sorted, each one's lstat, and the folders below it.
+struct FolderRead {
+    std::string path;       // relative path, as in a listing ("" for an unnamed root)
+    std::size_t strip = 0;  // length of "name/" for a named root: patterns are relative to the root
+    fs::UniqueFd fd;
+    std::vector<std::string> names;
+    std::vector<EntryStat> stats;
+    std::vector<char> skip;                          // a temp file or excluded: not part of the tree
+    std::vector<std::unique_ptr<FolderRead>> below;  // per name: the folder read, for names that are folders
+    bool unreadable = false;
+};
+
+namespace {
+
 class Scanner {
   public:
     Scanner(const ScanOptions& options, StatCache& cache, std::size_t strip)
@@ -63,9 +79,17 @@ class Scanner {
 
     ScanResult result;
 
-    void scan_dir(int dir_fd, const std::string& prefix) {
-        std::vector<std::string> names = list(dir_fd, prefix);
-        std::vector<EntryStat> stats = stat_entries(dir_fd, names);
+    // `read`: this folder as the no-change check read it just before (names and lstat results), or null.
+    void scan_dir(int dir_fd, const std::string& prefix, const FolderRead* read = nullptr) {
+        std::vector<std::string> listed;
+        std::vector<EntryStat> statted;
+        if (!read || read->unreadable) {
+            listed = list(dir_fd, prefix);
+            statted = stat_entries(dir_fd, listed);
+            read = nullptr;
+        }
+        const std::vector<std::string>& names = read ? read->names : listed;
+        const std::vector<EntryStat>& stats = read ? read->stats : statted;
         for (std::size_t i = 0; i < names.size(); ++i) {
             const std::string& name = names[i];
             std::string path = prefix.empty() ? name : prefix + "/" + name;
@@ -93,12 +117,15 @@ class Scanner {
                 continue;
             }
             if (is_dir) {
-                fs::UniqueFd sub(
-                    ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-                if (!sub) throw_errno("open folder " + path);
+                const FolderRead* below = read ? read->below[i].get() : nullptr;
+                fs::UniqueFd sub;
+                if (!below)
+                    sub = fs::UniqueFd(
+                        ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+                if (!below && !sub) throw_errno("open folder " + path);
                 m_cache.put_other(path, StatKey::of(st), git::EntryKind::directory, {}, m_start);
                 result.listing.emplace(path, git::Entry{git::EntryKind::directory, {}});
-                scan_dir(sub.get(), path);
+                scan_dir(below ? below->fd.get() : sub.get(), path, below);
             } else if (S_ISLNK(st.st_mode)) {
                 scan_symlink(dir_fd, name, std::move(path), st);
             } else if (S_ISREG(st.st_mode)) {
@@ -215,7 +242,11 @@ ScanResult scan_roots(const std::vector<Root>& roots, const ScanOptions& options
         fs::UniqueFd fd = open_root(root.dir);
         Scanner scanner(options, cache, root.name.empty() ? 0 : root.name.size() + 1);
         if (!root.name.empty()) total.listing[root.name] = git::Entry{git::EntryKind::directory, {}};
-        scanner.scan_dir(fd.get(), root.name);
+        const FolderRead* walked = nullptr;
+        if (options.reuse)
+            for (const auto& top : options.reuse->tops)
+                if (top->path == root.name) walked = top.get();
+        scanner.scan_dir(fd.get(), root.name, walked);
         ScanResult& r = scanner.result;
         total.listing.merge(r.listing);
         total.changing.insert(total.changing.end(), r.changing.begin(), r.changing.end());
@@ -233,25 +264,13 @@ ScanResult scan_roots(const std::vector<Root>& roots, const ScanOptions& options
 
 namespace {
 
-// One folder as the collecting walk read it: its names sorted, each one's lstat, and the folders below it.
-struct Folder {
-    std::string path;       // relative path, as in a listing ("" for an unnamed root)
-    std::size_t strip = 0;  // length of "name/" for a named root: patterns are relative to the root
-    fs::UniqueFd fd;
-    std::vector<std::string> names;
-    std::vector<EntryStat> stats;
-    std::vector<char> skip;                      // a temp file or excluded: not part of the tree
-    std::vector<std::unique_ptr<Folder>> below;  // per name: the folder read, for names that are folders
-    bool unreadable = false;
-};
-
 // Reads a tree's folders on this thread and a second one, each taking the next folder waiting: on an
 // unchanged tree the lstat calls are nearly all the work, and the kernel serves them on both CPUs.
 class Collector {
   public:
     explicit Collector(const fs::PathMatcher* exclude) : m_exclude(exclude) {}
 
-    void run(const std::vector<Folder*>& roots) {
+    void run(const std::vector<FolderRead*>& roots) {
         m_waiting = roots;
         std::thread helper;
         try {
@@ -267,7 +286,7 @@ class Collector {
     const fs::PathMatcher* m_exclude;
     std::mutex m_mutex;
     std::condition_variable m_changed;
-    std::vector<Folder*> m_waiting;
+    std::vector<FolderRead*> m_waiting;
     int m_reading = 0;
 
     void work() {
@@ -275,11 +294,11 @@ class Collector {
         for (;;) {
             m_changed.wait(lock, [&] { return !m_waiting.empty() || m_reading == 0; });
             if (m_waiting.empty()) return;  // nothing waiting and nobody reading: done
-            Folder* folder = m_waiting.back();
+            FolderRead* folder = m_waiting.back();
             m_waiting.pop_back();
             ++m_reading;
             lock.unlock();
-            std::vector<Folder*> found = read(*folder);
+            std::vector<FolderRead*> found = read(*folder);
             lock.lock();
             m_waiting.insert(m_waiting.end(), found.begin(), found.end());
             --m_reading;
@@ -287,8 +306,8 @@ class Collector {
         }
     }
 
-    std::vector<Folder*> read(Folder& f) {
-        std::vector<Folder*> found;
+    std::vector<FolderRead*> read(FolderRead& f) {
+        std::vector<FolderRead*> found;
         if (!list_names(f.fd.get(), f.names)) {
             f.unreadable = true;
             return found;
@@ -311,7 +330,7 @@ class Collector {
                 continue;
             }
             if (!is_dir || fs::name_defect(name)) continue;
-            auto sub = std::make_unique<Folder>();
+            auto sub = std::make_unique<FolderRead>();
             sub->path = path;
             sub->strip = f.strip;
             sub->fd = fs::UniqueFd(
@@ -343,7 +362,7 @@ class Collector {
 };
 
 // Compares folders as collected with the snapshot's entries, in the order a Scanner visits them.
-bool same_as_snapshot(const Folder& f, CacheSnapshot& snapshot, std::string& path) {
+bool same_as_snapshot(const FolderRead& f, CacheSnapshot& snapshot, std::string& path) {
     if (f.unreadable) return false;
     const std::size_t base = path.size();
     for (std::size_t i = 0; i < f.names.size(); ++i) {
@@ -397,22 +416,32 @@ git_oid scan_fingerprint(const std::vector<Root>& roots, const std::vector<std::
     return id;
 }
 
-bool tree_unchanged(const std::vector<Root>& roots, const fs::PathMatcher* exclude, CacheSnapshot& snapshot) {
-    std::vector<std::unique_ptr<Folder>> tops;
+TreeRead::TreeRead() = default;
+TreeRead::~TreeRead() = default;
+
+bool tree_unchanged(const std::vector<Root>& roots, const fs::PathMatcher* exclude, CacheSnapshot& snapshot,
+                    TreeRead* keep) {
+    TreeRead local;
+    TreeRead& read = keep ? *keep : local;
+    read.tops.clear();
     for (const Root& r : roots) {
-        auto top = std::make_unique<Folder>();
+        auto top = std::make_unique<FolderRead>();
         top->path = r.name;
         top->strip = r.name.empty() ? 0 : r.name.size() + 1;
         top->fd = fs::UniqueFd(::open(r.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (!top->fd) return false;
-        tops.push_back(std::move(top));
+        if (!top->fd) {
+            read.tops.clear();
+            return false;
+        }
+        read.tops.push_back(std::move(top));
     }
-    std::vector<Folder*> waiting;
-    for (auto& t : tops) waiting.push_back(t.get());
+    std::vector<FolderRead*> waiting;
+    for (auto& t : read.tops) waiting.push_back(t.get());
     Collector(exclude).run(waiting);
     // Roots in the order their names sort, as their entries lie in the snapshot.
-    std::sort(tops.begin(), tops.end(), [](const auto& a, const auto& b) { return a->path < b->path; });
-    for (const auto& top : tops) {
+    std::sort(read.tops.begin(), read.tops.end(),
+              [](const auto& a, const auto& b) { return a->path < b->path; });
+    for (const auto& top : read.tops) {
         std::string path = top->path;
         if (!same_as_snapshot(*top, snapshot, path)) return false;
     }

@@ -4,6 +4,7 @@
 // stored). Symlinks are never followed.
 
 #include <filesystem>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
@@ -17,7 +18,21 @@
 
 namespace depsync::sync {
 
+struct FolderRead;
+
+// The folders and lstat results of tree_unchanged's walk, kept so that the scan that follows a failed check
+// does not walk the tree a second time.
+class TreeRead {
+  public:
+    TreeRead();
+    ~TreeRead();
+    TreeRead(const TreeRead&) = delete;
+    TreeRead& operator=(const TreeRead&) = delete;
+    std::vector<std::unique_ptr<FolderRead>> tops;  // one per root
+};
+
 struct ScanOptions {
+    const TreeRead* reuse = nullptr;           // folders as read just before, used instead of walking again
     const fs::PathMatcher* exclude = nullptr;  // matched paths are skipped with everything below them
     git::ObjectWriter* writer = nullptr;       // when set, new blobs are written to the repository
     bool check_archives = false;               // report archives whose zip structure is incomplete
@@ -46,7 +61,9 @@ git_oid scan_fingerprint(const std::vector<Root>& roots, const std::vector<std::
 // True when the roots hold exactly the entries of `snapshot`, each with the stat fields it was saved with
 // (and none of them racy): then the tree is the snapshot's tree, and nothing needs reading. One lstat per
 // entry, no listing built; any difference, or anything a full scan would report, gives false.
-bool tree_unchanged(const std::vector<Root>& roots, const fs::PathMatcher* exclude, CacheSnapshot& snapshot);
+// `keep`, when given, receives what the walk read (for ScanOptions::reuse).
+bool tree_unchanged(const std::vector<Root>& roots, const fs::PathMatcher* exclude, CacheSnapshot& snapshot,
+                    TreeRead* keep = nullptr);
 
 // Scans every root of a node; a named root's paths are prefixed with "name/" (and the folder "name" listed).
 ScanResult scan_roots(const std::vector<Root>& roots, const ScanOptions& options, StatCache& cache);
