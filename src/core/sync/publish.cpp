@@ -146,13 +146,12 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
         git_dir = git_repository_path(repo.get());
     }
     git::ObjectWriter writer(git_dir / "objects");
-    fs::PathMatcher exclude(settings.exclude);
-    for (const auto& p : settings.node_local) exclude.add(p);
+    std::vector<std::string> patterns = settings.exclude;
+    patterns.insert(patterns.end(), settings.node_local.begin(), settings.node_local.end());
+    fs::PathMatcher exclude(patterns);
 
     // The common case first: nothing changed since the last publish. One pass over the directory against
     // the saved cache (an lstat per entry), and the branch read from its ref file.
-    std::vector<std::string> patterns = settings.exclude;
-    patterns.insert(patterns.end(), settings.node_local.begin(), settings.node_local.end());
     const git_oid fingerprint = scan_fingerprint(roots_of(settings), patterns);
     PublishResult result;
     TreeRead walked;  // what the check read: the first scan below uses it instead of walking again
