@@ -158,6 +158,13 @@ TEST_CASE("an unchanged directory is published again after plain git moved the b
         INFO(again.out);
         CHECK(parse_nothing_to_publish(again.out) == std::optional<std::uint64_t>(1));
     }
+    // What the early end trusts: the release the branch names, with its tree and number.
+    ProcessResult main1 = git({"-C", cluster.repo().string(), "rev-parse", "main"});
+    ProcessResult tree1_early = git({"-C", cluster.repo().string(), "rev-parse", "r1^{tree}"});
+    REQUIRE_SUCCESS(main1);
+    REQUIRE_SUCCESS(tree1_early);
+    CHECK(read_file(cluster.primary().state / "published") ==
+          "commit=" + first_line(main1.out) + "\ntree=" + first_line(tree1_early.out) + "\nrelease=1\n");
 
     const stdfs::path clone = cluster.root() / "clone";
     REQUIRE_SUCCESS(git({"clone", "--quiet", cluster.repo().string(), clone.string()}));
@@ -182,4 +189,9 @@ TEST_CASE("an unchanged directory is published again after plain git moved the b
     ProcessResult after = cluster.publish("no change");
     REQUIRE_SUCCESS(after);
     CHECK(parse_nothing_to_publish(after.out) == std::optional<std::uint64_t>(3));
+    ProcessResult main3 = git({"-C", cluster.repo().string(), "rev-parse", "main"});
+    REQUIRE_SUCCESS(main3);
+    CHECK(
+        read_file(cluster.primary().state / "published").rfind("commit=" + first_line(main3.out) + "\n", 0) ==
+        0);
 }
