@@ -25,6 +25,7 @@ struct GlobalOptions {
     int hook_timeout = 300;
     double wait = 0, settle = 5;
     int timeout = 120;
+    std::uint64_t max_fetch_bytes = 4ull << 30, max_fetch_memory = 1ull << 30;
     unsigned backup_keep = 10;
     std::size_t gc_keep = 30;
     unsigned gc_keep_days = 30;

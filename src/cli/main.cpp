@@ -78,6 +78,13 @@ void add_global_options(CLI::App& app, Context& ctx, bool init) {
         ->group(keys);
     app.add_option("--settle", g.settle, "Seconds publish waits for files still being written")->group(keys);
     app.add_option("--timeout", g.timeout, "Seconds bounding a fetch")->group(keys);
+    app.add_option(
+           "--max-fetch-bytes,--max_fetch_bytes", g.max_fetch_bytes,
+           "Bytes a fetch may receive (default 4 GiB; also bounded by free space; 0: free space only)")
+        ->group(keys);
+    app.add_option("--max-fetch-memory,--max_fetch_memory", g.max_fetch_memory,
+                   "Bytes of address space of a fetch's process (default 1 GiB; 0: unbounded)")
+        ->group(keys);
     app.add_option("--backup-keep,--backup_keep", g.backup_keep, "Backups kept in the state folder")
         ->group(keys);
     app.add_option("--gc-keep,--gc_keep", g.gc_keep, "Primary: newest releases 'depsync gc' keeps")

@@ -6,6 +6,7 @@
 #include "core/fs/atomic_file.hpp"
 
 #include "cli/context.hpp"
+#include "core/git/remote_url.hpp"
 #include "core/sync/publish.hpp"
 
 namespace depsync::cli {
@@ -101,6 +102,7 @@ sync::Settings make_settings(const GlobalOptions& g) {
     } else {
         need(g.remote, "remote", "the primary's repository URL or path");
         s.remote = g.remote;
+        git::parse_remote_url(s.remote);  // refuses http:// and credentials in the URL
     }
     for (const auto* p : {&s.state})
         if (!p->is_absolute()) throw Error("path " + p->string() + " must be absolute", ExitCode::usage);
@@ -120,11 +122,17 @@ sync::Settings make_settings(const GlobalOptions& g) {
     s.wait = g.wait;
     s.settle = g.settle;
     s.timeout = g.timeout;
+    s.max_fetch_bytes = g.max_fetch_bytes;
+    s.max_fetch_memory = g.max_fetch_memory;
+    if (s.max_fetch_memory != 0 && s.max_fetch_memory < (64ull << 20))
+        throw Error("max_fetch_memory must be at least 67108864 (64 MiB), or 0 for no bound",
+                    ExitCode::usage);
     s.backup_keep = g.backup_keep;
     s.known_hosts = g.known_hosts;
     s.ssh_key = g.ssh_key;
     s.ca_file = g.ca_file;
     s.mirrors = g.mirror;
+    for (const std::string& mirror : s.mirrors) git::parse_remote_url(mirror);
     s.validate = g.validate;
     s.signing_key = g.signing_key;
     s.allowed_signers = g.allowed_signers;

@@ -9,6 +9,8 @@
 #include <random>
 
 #include "cluster.hpp"
+#include "https_setup.hpp"
+#include "support/hostile_http_server.hpp"
 #include "support/https_server.hpp"
 #include "support/tree_gen.hpp"
 
@@ -17,40 +19,6 @@ namespace {
 using namespace depsync::e2e;
 namespace dt = depsync::testing;
 namespace stdfs = std::filesystem;
-
-std::string in_quotes(const std::string& s) {
-    return "\"" + s + "\"";
-}
-
-// Sets config keys of a node: the line of a key already there is replaced, other keys are appended, and the
-// file becomes mode 600, as depsync requires of a config naming a credentials file.
-void set_config(const stdfs::path& config, const std::vector<std::pair<std::string, std::string>>& keys) {
-    std::ifstream in(config);
-    std::string line, text;
-    std::vector<bool> done(keys.size(), false);
-    while (std::getline(in, line)) {
-        for (std::size_t i = 0; i < keys.size(); ++i) {
-            if (line.rfind(keys[i].first + " =", 0) == 0) {
-                line = keys[i].first + " = " + keys[i].second;
-                done[i] = true;
-            }
-        }
-        text += line + "\n";
-    }
-    for (std::size_t i = 0; i < keys.size(); ++i)
-        if (!done[i]) text += keys[i].first + " = " + keys[i].second + "\n";
-    write_file(config, text);
-    stdfs::permissions(config, stdfs::perms::owner_read | stdfs::perms::owner_write);
-}
-
-// A secret nobody could mistake for other text, so finding it anywhere is a leak.
-std::string make_token() {
-    static const char alphabet[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    std::random_device device;
-    std::string token = "dstok_";
-    for (int i = 0; i < 32; ++i) token += alphabet[device() % (sizeof alphabet - 1)];
-    return token;
-}
 
 std::string server_unavailable() {
     return dt::HttpsGitServer::unavailable_reason();
@@ -247,6 +215,35 @@ TEST_CASE("https transport: secrets readable by others or written into the URL a
         INFO(describe(r));
         CHECK(r.exit_code == 2);
         CHECK(r.err.find("credentials") != std::string::npos);
+    }
+    SECTION("a token written as the URL's user name, or any user name") {
+        for (const std::string& user : {s.token, std::string("depsync")}) {
+            std::string url = s.repo_url();
+            url.insert(url.find("://") + 3, user + "@");
+            s.token_in_config = true;
+            s.use_https(0, url, ca, std::nullopt);
+            const ProcessResult& r = s.pull(0, {}, {{"DEPSYNC_HTTPS_TOKEN", s.token}});
+            INFO(describe(r));
+            CHECK(r.exit_code == 2);
+            CHECK(r.err.find("user name") != std::string::npos);
+            CHECK(r.err.find("'username'") != std::string::npos);
+            // Every command refuses the config and shows the URL without its user part.
+            s.runs.push_back(s.cluster.status_json(s.cluster.peer(0)));
+            CHECK(s.runs.back().exit_code == 2);
+            CHECK(s.runs.back().err.find("https://***@127.0.0.1") != std::string::npos);
+        }
+    }
+    SECTION("an http:// remote") {
+        // A plain http server that would ask for the credentials: it is never contacted.
+        dt::HostileHttpServer plain({dt::HostileHttpServer::Mode::ask_credentials, "", "", 0});
+        s.use_https(0, plain.base_url() + "/git/releases.git", std::nullopt,
+                    s.credentials("plain", "token = " + s.token + "\n"));
+        const ProcessResult& r = s.pull(0);
+        INFO(describe(r));
+        CHECK(r.exit_code == 2);
+        CHECK(r.err.find("plain http") != std::string::npos);
+        CHECK(plain.requests() == 0);
+        CHECK_FALSE(plain.saw_authorization());
     }
     CHECK(dt::describe_tree(s.cluster.peer(0).dir).empty());
     s.require_token_kept_secret();

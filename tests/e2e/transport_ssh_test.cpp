@@ -630,3 +630,30 @@ TEST_CASE("ssh transport: a connection that stalls or drops in the middle of the
     REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0));
     require_same_tree(s.cluster.primary().dir, s.cluster.peer(0).dir);
 }
+
+TEST_CASE("ssh transport: a host key on an @revoked line is refused, before or after its plain entry",
+          "[e2e][ssh]") {
+    SshCluster s;
+    REQUIRE_SUCCESS(s.cluster.publish("first"));
+    for (SshKeyType type : {SshKeyType::ed25519, SshKeyType::ecdsa}) {
+        const std::string entry = s.sshd.known_hosts_line(type);
+        const std::string revoked = "@revoked " + s.sshd.known_hosts_name() + " " +
+                                    dt::ssh_public_key_text(s.sshd.host_key_pub(type));
+        for (bool revoked_first : {true, false}) {
+            std::vector<std::string> lines = {entry, revoked};
+            if (revoked_first) std::swap(lines[0], lines[1]);
+            s.use_ssh(0, s.repo_url(), s.ed25519_key, s.known_hosts("revoked", lines));
+            ProcessResult r = s.cluster.pull(0);
+            INFO(dt::ssh_keygen_type(type)
+                 << (revoked_first ? ", revoked first\n" : ", revoked last\n") << s.describe_run(r));
+            CHECK(r.exit_code == 1);
+            CHECK(r.err.find("@revoked") != std::string::npos);
+            CHECK(r.err.find(dt::ssh_fingerprint_of(s.sshd.host_key_pub(type))) != std::string::npos);
+            CHECK(dt::describe_tree(s.cluster.peer(0).dir).empty());
+        }
+    }
+    // The same known_hosts without the revocation: the pull goes through.
+    s.use_ssh(0, s.repo_url(), s.ed25519_key, s.known_hosts("plain", s.all_host_lines()));
+    REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0));
+    require_same_tree(s.cluster.primary().dir, s.cluster.peer(0).dir);
+}

@@ -60,18 +60,24 @@ TestCa::TestCa(std::filesystem::path dir, const std::string& name)
 }
 
 std::filesystem::path TestCa::issue_server_cert(const std::string& ip, IpCertNames names) const {
-    std::filesystem::path key = m_dir / ("server-" + ip + ".key");
-    std::filesystem::path csr = m_dir / ("server-" + ip + ".csr");
-    std::filesystem::path cert = m_dir / ("server-" + ip + ".crt");
-    std::filesystem::path ext = m_dir / ("server-" + ip + ".ext");
-    std::filesystem::path pem = m_dir / ("server-" + ip + ".pem");
+    return issue_cert(ip, "IP:" + ip + (names == IpCertNames::ip_and_dns ? ",DNS:" + ip : std::string()), 2);
+}
+
+std::filesystem::path TestCa::issue_cert(const std::string& tag, const std::string& subject_alt_names,
+                                         int days) const {
+    std::filesystem::path key = m_dir / ("server-" + tag + ".key");
+    std::filesystem::path csr = m_dir / ("server-" + tag + ".csr");
+    std::filesystem::path cert = m_dir / ("server-" + tag + ".crt");
+    std::filesystem::path ext = m_dir / ("server-" + tag + ".ext");
+    std::filesystem::path pem = m_dir / ("server-" + tag + ".pem");
     checked({"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", key.string(), "-out", csr.string(), "-subj", "/CN=" + ip});
+             "-keyout", key.string(), "-out", csr.string(), "-subj", "/CN=" + tag});
     write_text(ext,
-               "subjectAltName=IP:" + ip + (names == IpCertNames::ip_and_dns ? ",DNS:" + ip : std::string()) +
+               "subjectAltName=" + subject_alt_names +
                    "\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n");
     checked({"openssl", "x509", "-req", "-in", csr.string(), "-CA", m_cert.string(), "-CAkey", m_key.string(),
-             "-CAcreateserial", "-out", cert.string(), "-days", "2", "-extfile", ext.string()});
+             "-CAcreateserial", "-out", cert.string(), "-days", std::to_string(days), "-extfile",
+             ext.string()});
     write_text(pem, read_text(cert) + read_text(key));
     std::filesystem::permissions(pem,
                                  std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);

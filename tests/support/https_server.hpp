@@ -25,6 +25,10 @@ class TestCa {
     // IpCertNames), signed by this CA.
     std::filesystem::path issue_server_cert(const std::string& ip,
                                             IpCertNames names = IpCertNames::ip_and_dns) const;
+    // The same for any subjectAltName ("IP:127.0.0.2,DNS:example.org"), valid for `days` from now (negative:
+    // expired that many days ago); `tag` names the files.
+    std::filesystem::path issue_cert(const std::string& tag, const std::string& subject_alt_names,
+                                     int days) const;
 
   private:
     std::filesystem::path m_dir;

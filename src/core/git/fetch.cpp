@@ -11,6 +11,10 @@
 namespace depsync::git {
 namespace {
 
+// More refs than a release repository could ever have (a branch and a tag per release): a server that
+// advertises more is refused before anything is downloaded.
+constexpr std::size_t max_remote_refs = 100000;
+
 // The progress line of the fetch under way (fetches run one at a time, in a child process).
 Progress* fetch_progress = nullptr;
 
@@ -108,6 +112,10 @@ FetchOutcome fetch_branch(git_repository* repo, TransportSession& session, const
     const git_remote_head** heads = nullptr;
     std::size_t count = 0;
     check(git_remote_ls(&heads, &count, conn.remote.get()), "list refs of " + redact_url(url));
+    if (count > max_remote_refs)
+        throw Error("cannot fetch from " + redact_url(url) + ": the server advertises " +
+                    std::to_string(count) + " refs, more than the " + std::to_string(max_remote_refs) +
+                    " a release repository can have; refused, nothing was downloaded");
     std::optional<git_oid> tip;
     std::vector<RemoteTag> tags;
     for (std::size_t i = 0; i < count; ++i) {
@@ -144,12 +152,12 @@ FetchOutcome fetch_branch(git_repository* repo, TransportSession& session, const
         // The payload is the session's; the progress line is reached through a pointer of this fetch.
         Progress progress("fetch: objects");
         fetch_progress = &progress;
-        opts.callbacks.transfer_progress = [](const git_indexer_progress* stats, void*) {
+        opts.callbacks.transfer_progress = [](const git_indexer_progress* stats, void* payload) {
             if (fetch_progress) {
                 fetch_progress->set_totals(stats->total_objects, 0);
                 fetch_progress->set(stats->received_objects, stats->received_bytes);
             }
-            return 0;
+            return static_cast<TransportSession*>(payload)->check_received(stats->received_bytes);
         };
         int rc = git_remote_download(conn.remote.get(), &refspecs, &opts);
         fetch_progress = nullptr;

@@ -61,7 +61,10 @@ RemoteUrl parse_remote_url(const std::string& url) {
         } else if (scheme == "https") {
             out.scheme = Scheme::https;
         } else if (scheme == "http") {
-            out.scheme = Scheme::http;
+            throw Error("remote '" + redact_url(url) +
+                            "' is refused: plain http carries the release, and any credentials, in clear; "
+                            "use https:// or ssh://",
+                        ExitCode::usage);
         } else {
             throw Error("unsupported remote '" + redact_url(url) + "' (use a path, ssh:// or https://)",
                         ExitCode::usage);
@@ -69,6 +72,14 @@ RemoteUrl parse_remote_url(const std::string& url) {
         auto slash = rest.find('/');
         split_authority(rest.substr(0, slash), out, url);
         out.path = slash == std::string::npos ? "/" : rest.substr(slash);
+        // A token written as the user name would be shown wherever the URL is; a user name belongs with the
+        // secret it goes with.
+        if (out.scheme == Scheme::https &&
+            (!out.user.empty() || out.has_password || rest.substr(0, slash).find('@') != std::string::npos))
+            throw Error("remote URL '" + redact_url(url) +
+                            "' carries a user name or password: https URLs take neither; put 'username' "
+                            "and 'token' (or 'password') in the file named by 'credentials'",
+                        ExitCode::usage);
         return out;
     }
     if (url.front() == '/' || url.front() == '.') {
@@ -95,9 +106,11 @@ RemoteUrl parse_remote_url(const std::string& url) {
 std::string redact_url(const std::string& url) {
     auto scheme_end = url.find("://");
     if (scheme_end == std::string::npos) return url;
-    auto at = url.find('@', scheme_end);
     auto slash = url.find('/', scheme_end + 3);
-    if (at == std::string::npos || (slash != std::string::npos && at > slash)) return url;
+    auto at = url.rfind('@', slash == std::string::npos ? std::string::npos : slash);
+    if (at == std::string::npos || at < scheme_end) return url;
+    std::string scheme = url.substr(0, scheme_end);
+    if (scheme != "ssh") return url.substr(0, scheme_end + 3) + "***" + url.substr(at);
     auto colon = url.find(':', scheme_end + 3);
     if (colon == std::string::npos || colon > at) return url;
     return url.substr(0, colon) + ":***" + url.substr(at);

@@ -2,12 +2,11 @@
 
 #include <arpa/inet.h>
 #include <libssh2.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/x509_vfy.h>
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -16,7 +15,9 @@
 
 #include "core/error.hpp"
 #include "core/fs/atomic_file.hpp"
+#include "core/git/guarded_stream.hpp"
 #include "core/git/handle.hpp"
+#include "core/git/tls_check.hpp"
 
 namespace depsync::git {
 namespace {
@@ -34,7 +35,10 @@ std::string base64_decode(const std::string& text) {
         EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                         reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
     if (n < 0) return {};
-    out.resize(static_cast<std::size_t>(n));
+    // EVP_DecodeBlock counts the padding as decoded zero bytes.
+    std::size_t pad = 0;
+    for (auto it = text.rbegin(); it != text.rend() && *it == '=' && pad < 2; ++it) ++pad;
+    out.resize(static_cast<std::size_t>(n) - std::min<std::size_t>(pad, static_cast<std::size_t>(n)));
     return out;
 }
 
@@ -69,6 +73,33 @@ struct KnownHostsDeleter {
     void operator()(LIBSSH2_KNOWNHOSTS* h) const { libssh2_knownhost_free(h); }
 };
 
+// Keys of `file`'s "@revoked" lines (OpenSSH: such a key is refused for every host). libssh2 1.10 does not
+// know the marker.
+std::vector<std::string> revoked_keys(const std::filesystem::path& file) {
+    std::vector<std::string> out;
+    std::ifstream in(file);
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string marker, hosts, type, key;
+        if (fields >> marker >> hosts >> type >> key && marker == "@revoked")
+            out.push_back(base64_decode(key));
+    }
+    return out;
+}
+
+// Feeds `file` to libssh2 line by line: one line it cannot parse (a key type it does not know) must not break
+// the rest; marker lines (@revoked, @cert-authority) are not host entries.
+void read_known_hosts(LIBSSH2_KNOWNHOSTS* hosts, const std::filesystem::path& file) {
+    std::ifstream in(file);
+    std::string line;
+    while (std::getline(in, line)) {
+        std::size_t first = line.find_first_not_of(" \t");
+        if (first == std::string::npos || line[first] == '#' || line[first] == '@') continue;
+        libssh2_knownhost_readline(hosts, line.c_str(), line.size(), LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+    }
+}
+
 // One known_hosts line per key type `file` records for host:port, most preferred type first. RSA comes late:
 // libgit2 asks for it as ssh-rsa (SHA-1 signatures), which OpenSSH 8.8 and later no longer offer. Lines
 // libssh2 cannot parse and key types it does not know are left out.
@@ -78,12 +109,7 @@ std::vector<std::string> host_key_lines(const std::filesystem::path& file, const
     std::unique_ptr<LIBSSH2_KNOWNHOSTS, KnownHostsDeleter> hosts(
         session ? libssh2_knownhost_init(session.get()) : nullptr);
     if (!hosts) return {};
-    std::ifstream in(file);
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.empty() || line[0] == '#') continue;
-        libssh2_knownhost_readline(hosts.get(), line.c_str(), line.size(), LIBSSH2_KNOWNHOST_FILE_OPENSSH);
-    }
+    read_known_hosts(hosts.get(), file);
     std::vector<std::string> out;
     for (int type :
          {LIBSSH2_KNOWNHOST_KEY_ED25519, LIBSSH2_KNOWNHOST_KEY_ECDSA_256, LIBSSH2_KNOWNHOST_KEY_ECDSA_384,
@@ -105,31 +131,11 @@ std::vector<std::string> host_key_lines(const std::filesystem::path& file, const
     return out;
 }
 
-// mbedTLS 2.28, libgit2's TLS library here, matches the host against DNS names only, so the right certificate
-// for an address (an IP subjectAltName) fails there. For a host that is an address, the server's certificate
-// is checked again with OpenSSL: issued by a CA in `ca_file` (else the system's), valid now, for TLS servers,
-// naming that address. The handshake has already proved the server holds the certificate's key.
-bool certificate_names_address(const git_cert_x509& cert, std::string host,
-                               const std::filesystem::path& ca_file) {
+bool is_address(std::string host) {
     if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
     unsigned char address[16];
-    if (::inet_pton(AF_INET, host.c_str(), address) != 1 && ::inet_pton(AF_INET6, host.c_str(), address) != 1)
-        return false;
-    const auto* der = static_cast<const unsigned char*>(cert.data);
-    std::unique_ptr<X509, decltype(&X509_free)> x509(d2i_X509(nullptr, &der, static_cast<long>(cert.len)),
-                                                     &X509_free);
-    std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(), &X509_STORE_free);
-    std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> ctx(X509_STORE_CTX_new(),
-                                                                        &X509_STORE_CTX_free);
-    bool ok = x509 && store && ctx &&
-              (ca_file.empty() ? X509_STORE_set_default_paths(store.get())
-                               : X509_STORE_load_file(store.get(), ca_file.c_str())) == 1 &&
-              X509_STORE_CTX_init(ctx.get(), store.get(), x509.get(), nullptr) == 1 &&
-              X509_STORE_CTX_set_default(ctx.get(), "ssl_server") == 1 &&
-              X509_VERIFY_PARAM_set1_ip_asc(X509_STORE_CTX_get0_param(ctx.get()), host.c_str()) == 1 &&
-              X509_verify_cert(ctx.get()) == 1;
-    ERR_clear_error();
-    return ok;
+    return ::inet_pton(AF_INET, host.c_str(), address) == 1 ||
+           ::inet_pton(AF_INET6, host.c_str(), address) == 1;
 }
 
 std::string current_user() {
@@ -196,6 +202,15 @@ void TransportSession::prepare_process() {
         m_host_key_choice = 0;
         write_libgit2_known_hosts();
     }
+    if (m_url.scheme == Scheme::https) {
+        StreamGuard guard;
+        guard.host = m_url.host;
+        guard.port = m_url.port == 0 ? 443 : m_url.port;
+        guard.max_bytes = m_options.max_receive_bytes;
+        guard.max_bytes_reason = m_options.max_receive_reason;
+        guard.refuse = [this](const std::string& why) { m_failure = why; };
+        install_stream_guard(std::move(guard));
+    }
     if (!m_options.ca_file.empty()) {
         ensure_library();
         check(git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, m_options.ca_file.c_str(), nullptr),
@@ -224,6 +239,13 @@ int TransportSession::connect(const std::function<int()>& attempt) {
     }
 }
 
+int TransportSession::check_received(std::uint64_t bytes) {
+    if (m_options.max_receive_bytes == 0 || bytes <= m_options.max_receive_bytes) return 0;
+    return refuse("the server sent more than " + std::to_string(m_options.max_receive_bytes) + " bytes (" +
+                      m_options.max_receive_reason + "); the transfer was stopped and nothing was applied",
+                  GIT_EUSER);
+}
+
 void TransportSession::fail(const std::string& what) const {
     std::string detail = m_failure.empty() ? last_error_text() : m_failure;
     throw Error("cannot " + what + ": " + detail);
@@ -246,12 +268,16 @@ int TransportSession::certificate_check(git_cert* cert, int valid, const char* h
     if (cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2)
         return self->check_host_key(*reinterpret_cast<git_cert_hostkey*>(cert), host ? host : "");
     if (valid) return 0;
-    if (cert->cert_type == GIT_CERT_X509 && host &&
-        certificate_names_address(*reinterpret_cast<git_cert_x509*>(cert), host, self->m_options.ca_file))
-        return 0;
-    return self->refuse(std::string("the TLS certificate of ") + (host ? host : "the server") +
-                            " is not trusted (for a private CA set 'ca_file' in the config)",
-                        GIT_ECERTIFICATE);
+    std::string name = host ? host : "the server";
+    if (cert->cert_type != GIT_CERT_X509)
+        return self->refuse("the TLS certificate of " + name + " is not trusted", GIT_ECERTIFICATE);
+    // mbedTLS matches DNS names only: a certificate naming an address as an IP subjectAltName is checked
+    // again with OpenSSL, which also says why a certificate is wrong.
+    std::string problem = certificate_problem(*reinterpret_cast<git_cert_x509*>(cert), host ? host : "",
+                                              self->m_options.ca_file);
+    if (problem.empty() && host && is_address(host)) return 0;
+    if (problem.empty()) problem = "is not trusted (" + last_error_text() + ")";
+    return self->refuse("the TLS certificate of " + name + " " + problem, GIT_ECERTIFICATE);
 }
 
 int TransportSession::check_host_key(const git_cert_hostkey& key, const std::string& host) {
@@ -278,12 +304,14 @@ int TransportSession::check_host_key(const git_cert_hostkey& key, const std::str
                           " cannot be read. Its " + type.name + " key fingerprint is " + fingerprint +
                           "; if that is right, add this line to " + file + ":\n  " + add_line,
                       GIT_ECERTIFICATE);
-    // Read line by line: one line libssh2 cannot parse (a key type it does not know) must not break the rest.
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.empty() || line[0] == '#') continue;
-        libssh2_knownhost_readline(hosts.get(), line.c_str(), line.size(), LIBSSH2_KNOWNHOST_FILE_OPENSSH);
-    }
+    in.close();
+    std::string presented(key.hostkey, key.hostkey_len);
+    for (const std::string& revoked : revoked_keys(file))
+        if (revoked == presented)
+            return refuse("the ssh host key of " + known_name + " (" + type.name + " " + fingerprint +
+                              ") is marked @revoked in " + file + ": refused. Nothing was fetched.",
+                          GIT_ECERTIFICATE);
+    read_known_hosts(hosts.get(), file);
     libssh2_knownhost* found = nullptr;
     int rc = libssh2_knownhost_checkp(
         hosts.get(), host.c_str(), port, key.hostkey, key.hostkey_len,

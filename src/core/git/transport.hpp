@@ -5,6 +5,7 @@
 
 #include <git2.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -20,6 +21,8 @@ struct TransportOptions {
     std::filesystem::path ca_file;      // https: CA bundle for a private CA
     std::string https_user;             // https credentials (from a file or the environment, never argv)
     std::string https_secret;
+    std::uint64_t max_receive_bytes = 0;  // bytes a fetch may receive in all; 0: no bound
+    std::string max_receive_reason;       // where that bound comes from, for the message
 };
 
 class TransportSession {
@@ -31,15 +34,19 @@ class TransportSession {
     // Callbacks whose payload is this session; it must outlive the connection.
     git_remote_callbacks callbacks();
 
-    // Applies process-wide transport settings: the CA file and, for ssh, the $HOME/.ssh/known_hosts libgit2
-    // reads to choose the one host key type it asks the server for. Call in the process that connects, with
-    // HOME pointing at a private folder.
+    // Applies process-wide transport settings: the CA file; for https, connections only to the configured
+    // host and port, with the received bytes bounded (git::install_stream_guard); for ssh, the
+    // $HOME/.ssh/known_hosts libgit2 reads to choose the one host key type it asks the server for. Call in
+    // the process that connects (a transfer child), with HOME pointing at a private folder.
     void prepare_process();
 
     // Runs `attempt`, a libgit2 connect with this session's callbacks, and returns its code. When an ssh
     // handshake fails before the server showed a host key (it has no key of the type asked for), tries
     // again asking for the next key type known_hosts records for the host, and last for any type.
     int connect(const std::function<int()>& attempt);
+
+    // GIT_EUSER (with the reason recorded) once a fetch has received more than its bound, else 0.
+    int check_received(std::uint64_t bytes);
 
     // Refs the remote refused during the last push ("ref: reason" lines), empty when all were accepted.
     const std::string& push_rejections() const { return m_push_rejections; }

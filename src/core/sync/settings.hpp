@@ -1,6 +1,7 @@
 #pragma once
 // A node's configuration as the verbs use it, after the command line and config file were merged.
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -28,10 +29,12 @@ struct Settings {
     std::vector<std::string> exclude;     // never published, never touched
     std::vector<std::string> node_local;  // per-node files: never reported, touched or published
     LocalChanges local_changes = LocalChanges::overwrite;
-    double wait = 0;            // seconds to wait for another run's lock
-    double settle = 5;          // seconds publish waits for files still being written
-    int timeout = 120;          // seconds bounding a fetch
-    unsigned backup_keep = 10;  // backups kept in state/backup
+    double wait = 0;                              // seconds to wait for another run's lock
+    double settle = 5;                            // seconds publish waits for files still being written
+    int timeout = 120;                            // seconds bounding a fetch
+    std::uint64_t max_fetch_bytes = 4ull << 30;   // bytes a fetch may receive (also bounded by free space)
+    std::uint64_t max_fetch_memory = 1ull << 30;  // address space of the fetch's process; 0: unbounded
+    unsigned backup_keep = 10;                    // backups kept in state/backup
     // Transports (ssh, https) and mirrors.
     std::filesystem::path known_hosts;  // default: ~/.ssh/known_hosts
     std::filesystem::path ssh_key;      // default: ssh-agent

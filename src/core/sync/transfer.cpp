@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
 
 #include <cstdlib>
 
@@ -22,16 +23,35 @@ std::filesystem::path private_home(const Settings& settings) {
     return home;
 }
 
-// Runs `work` with a fresh handle on the repository at `repo_path`, in a bounded child.
+// Space a fetch leaves free on the state folder's file system, whatever the server sends.
+constexpr std::uint64_t fetch_space_reserve = 64ull << 20;
+
+// Runs `work` with a fresh handle on the repository at `repo_path`, in a bounded child; a non-zero
+// memory_limit bounds the child's address space.
 void run_transfer(const Settings& settings, const std::string& what, const std::filesystem::path& repo_path,
-                  const std::function<void(git_repository*)>& work) {
+                  const std::function<void(git_repository*)>& work, std::uint64_t memory_limit = 0) {
     std::filesystem::path home = private_home(settings);
-    fs::run_bounded(what, settings.timeout, [&] {
-        ::setenv("HOME", home.c_str(), 1);
-        git::RepositoryPtr repo = git::open_repository(repo_path);
-        if (!repo) throw Error("cannot open repository " + repo_path.string());
-        work(repo.get());
-    });
+    fs::run_bounded(
+        what, settings.timeout,
+        [&] {
+            ::setenv("HOME", home.c_str(), 1);
+            git::RepositoryPtr repo = git::open_repository(repo_path);
+            if (!repo) throw Error("cannot open repository " + repo_path.string());
+            work(repo.get());
+        },
+        memory_limit, "max_fetch_memory");
+}
+
+// The temp packs libgit2's indexer writes while a fetch receives ("pack_git2_*"): a killed or refused
+// transfer leaves them behind, as large as what the server sent.
+void remove_partial_packs(const std::filesystem::path& git_dir) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(git_dir / "objects" / "pack", ec)) {
+        if (e.path().filename().string().rfind("pack_git2_", 0) != 0) continue;
+        std::error_code rm;
+        std::filesystem::remove(e.path(), rm);
+        if (rm) spdlog::warn("cannot remove {}: {}", e.path().string(), rm.message());
+    }
 }
 
 std::string url_digest(const std::string& url) {
@@ -72,6 +92,18 @@ git::TransportOptions transport_options(const Settings& settings) {
     o.ca_file = settings.ca_file;
     o.https_user = settings.https_user;
     o.https_secret = settings.https_secret;
+    o.max_receive_bytes = settings.max_fetch_bytes;
+    o.max_receive_reason = "config 'max_fetch_bytes'";
+    struct statvfs vfs {};
+    if (::statvfs(settings.state.c_str(), &vfs) == 0) {
+        std::uint64_t free_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+        std::uint64_t usable = free_bytes > fetch_space_reserve ? free_bytes - fetch_space_reserve : 1;
+        if (o.max_receive_bytes == 0 || usable < o.max_receive_bytes) {
+            o.max_receive_bytes = usable;
+            o.max_receive_reason = "the free space of " + settings.state.string() + ", less " +
+                                   std::to_string(fetch_space_reserve >> 20) + " MiB kept free";
+        }
+    }
     return o;
 }
 
@@ -84,13 +116,22 @@ git::FetchOutcome fetch_upstream(const Settings& settings, git_repository* repo)
     if (url.scheme == git::Scheme::local)
         return git::fetch_local(repo, url.path, {primary_ref, upstream_ref});
     std::filesystem::path outcome_file = settings.state / "home" / "fetch-outcome";
-    run_transfer(settings, what, git_repository_path(repo), [&](git_repository* child_repo) {
-        git::TransportSession session(settings.remote, options);
-        session.prepare_process();
-        auto result = git::fetch_branch(child_repo, session, {primary_ref, upstream_ref});
-        fs::write_file_atomically(outcome_file, std::to_string(static_cast<int>(result)), 0600,
-                                  fs::Fsync::no);
-    });
+    const std::filesystem::path git_dir = git_repository_path(repo);
+    try {
+        run_transfer(
+            settings, what, git_dir,
+            [&](git_repository* child_repo) {
+                git::TransportSession session(settings.remote, options);
+                session.prepare_process();
+                auto result = git::fetch_branch(child_repo, session, {primary_ref, upstream_ref});
+                fs::write_file_atomically(outcome_file, std::to_string(static_cast<int>(result)), 0600,
+                                          fs::Fsync::no);
+            },
+            settings.max_fetch_memory);
+    } catch (const Error&) {
+        remove_partial_packs(git_dir);
+        throw;
+    }
     if (auto text = fs::read_file(outcome_file))
         outcome = static_cast<git::FetchOutcome>(std::atoi(text->c_str()));
     return outcome;

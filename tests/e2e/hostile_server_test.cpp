@@ -1,0 +1,175 @@
+// A hostile https server (tests/support/hostile_http_server) against a peer's pull: a redirect to another
+// server does not get the credentials, endless refs and endless packs are cut off with bounded memory and
+// bytes and leave nothing behind, and a certificate that is wrong is refused saying why.
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <iostream>
+
+#include "cluster.hpp"
+#include "https_setup.hpp"
+#include "support/fault_util.hpp"
+#include "support/hostile_http_server.hpp"
+#include "support/https_server.hpp"
+#include "support/tree_gen.hpp"
+
+namespace {
+
+using namespace depsync::e2e;
+namespace dt = depsync::testing;
+namespace stdfs = std::filesystem;
+using Mode = dt::HostileHttpServer::Mode;
+
+// One peer set up to pull from a hostile server over https, with a private CA and a token.
+struct HostileSetup {
+    const std::string token = make_token();
+    Cluster cluster{1};
+    dt::TestCa ca{cluster.root() / "ca", "depsync test CA"};
+    const stdfs::path pem = ca.issue_server_cert("127.0.0.1");
+    const stdfs::path credentials = cluster.root() / "credentials";
+
+    HostileSetup() {
+        write_file(credentials, "token = " + token + "\n");
+        stdfs::permissions(credentials, stdfs::perms::owner_read | stdfs::perms::owner_write);
+    }
+    const Node& peer() const { return cluster.peer(0); }
+    void configure(const std::string& url,
+                   std::vector<std::pair<std::string, std::string>> extra = {}) const {
+        extra.emplace_back("remote", in_quotes(url));
+        extra.emplace_back("ca_file", in_quotes(ca.cert().string()));
+        extra.emplace_back("credentials", in_quotes(credentials.string()));
+        set_config(peer().config, extra);
+    }
+    ProcessResult pull() const { return cluster.pull(0, {"-vv"}); }
+
+    // Nothing applied, no record written, no partial pack left, and the token in no output.
+    void require_untouched(const ProcessResult& r) const {
+        INFO(describe(r));
+        CHECK(r.out.find(token) == std::string::npos);
+        CHECK(r.err.find(token) == std::string::npos);
+        CHECK(dt::describe_tree(peer().dir).empty());
+        CHECK(!stdfs::exists(peer().state / "deployed"));
+        std::vector<std::string> partial;
+        std::error_code ec;
+        for (const auto& e : stdfs::directory_iterator(peer().state / "repo.git/objects/pack", ec))
+            partial.push_back(e.path().filename().string());
+        INFO("left in objects/pack: " << partial.size());
+        CHECK(partial.empty());
+        ProcessResult status = cluster.status_json(peer());
+        CHECK(status.out.find(token) == std::string::npos);
+        CHECK(parse_flat_json(status.out).at("release") == "null");
+    }
+};
+
+const std::string repo_path = "/git/releases.git";
+
+}  // namespace
+
+TEST_CASE("hostile server: a redirect to another host or port is refused and gets no credentials",
+          "[e2e][https][hostile]") {
+    HostileSetup s;
+    dt::HostileHttpServer elsewhere({Mode::ask_credentials, s.pem, "", 0});
+    for (Mode mode : {Mode::redirect, Mode::auth_then_redirect}) {
+        dt::HostileHttpServer server({mode, s.pem, elsewhere.base_url(), 0});
+        s.configure(server.base_url() + repo_path);
+        ProcessResult r = s.pull();
+        INFO(describe(r));
+        CHECK(r.exit_code == 1);
+        CHECK(r.err.find("redirect") != std::string::npos);
+        CHECK(r.err.find("127.0.0.1:" + std::to_string(elsewhere.port())) != std::string::npos);
+        // The configured server got the credentials it asked for; the other one never a byte.
+        CHECK(server.saw_authorization() == (mode == Mode::auth_then_redirect));
+        CHECK_FALSE(elsewhere.saw_authorization());
+        CHECK(elsewhere.requests() == 0);
+        s.require_untouched(r);
+    }
+}
+
+TEST_CASE("hostile server: endless refs are cut off by the memory bound, too many refs are refused",
+          "[e2e][https][hostile]") {
+    HostileSetup s;
+    SECTION("endless refs") {
+        dt::HostileHttpServer server({Mode::many_refs, s.pem, "", 0});
+        s.configure(server.base_url() + repo_path,
+                    {{"max_fetch_memory", std::to_string(128 << 20)}, {"timeout", "60"}});
+        double start = dt::now_seconds();
+        ProcessResult r = s.pull();
+        double seconds = dt::now_seconds() - start;
+        INFO(describe(r));
+        CHECK(r.exit_code == 1);
+        CHECK(r.err.find("memory bound of 128 MiB") != std::string::npos);
+        CHECK(r.err.find("max_fetch_memory") != std::string::npos);
+        CHECK(seconds < 30);
+        CHECK(server.bytes_sent() < (512u << 20));
+        std::cout << "endless refs: cut after " << server.bytes_sent() / (1 << 20) << " MiB sent, " << seconds
+                  << " s\n";
+        s.require_untouched(r);
+    }
+    SECTION("more refs than a release repository has") {
+        dt::HostileHttpServer server({Mode::many_refs, s.pem, "", 150000});
+        s.configure(server.base_url() + repo_path);
+        ProcessResult r = s.pull();
+        INFO(describe(r));
+        CHECK(r.exit_code == 1);
+        CHECK(r.err.find("advertises 150001 refs") != std::string::npos);
+        s.require_untouched(r);
+    }
+}
+
+TEST_CASE("hostile server: an endless pack is cut off at max_fetch_bytes or the timeout and leaves nothing",
+          "[e2e][https][hostile]") {
+    HostileSetup s;
+    dt::HostileHttpServer server({Mode::endless_pack, s.pem, "", 0});
+    SECTION("max_fetch_bytes") {
+        s.configure(server.base_url() + repo_path,
+                    {{"max_fetch_bytes", std::to_string(16 << 20)}, {"timeout", "60"}});
+        double start = dt::now_seconds();
+        ProcessResult r = s.pull();
+        double seconds = dt::now_seconds() - start;
+        INFO(describe(r));
+        CHECK(r.exit_code == 1);
+        CHECK(r.err.find("sent more than 16777216 bytes") != std::string::npos);
+        CHECK(r.err.find("max_fetch_bytes") != std::string::npos);
+        CHECK(seconds < 30);
+        CHECK(server.bytes_sent() < (48u << 20));
+        s.require_untouched(r);
+    }
+    SECTION("the timeout") {
+        // Unbounded bytes: the timeout kills the transfer, whose partial pack is removed at once.
+        s.configure(server.base_url() + repo_path, {{"max_fetch_bytes", "0"}, {"timeout", "3"}});
+        ProcessResult r = s.pull();
+        INFO(describe(r));
+        CHECK(r.exit_code == 1);
+        CHECK(r.err.find("timeout") != std::string::npos);
+        CHECK(server.bytes_sent() > (1u << 20));
+        s.require_untouched(r);
+    }
+}
+
+TEST_CASE("hostile server: a wrong TLS certificate is refused saying why", "[e2e][https][hostile]") {
+    HostileSetup s;
+    dt::TestCa other(s.cluster.root() / "other-ca", "some other CA");
+    struct Case {
+        std::string name;
+        stdfs::path pem;
+        std::string expected;
+    };
+    std::vector<Case> cases = {
+        {"expired", s.ca.issue_cert("expired", "IP:127.0.0.1,DNS:127.0.0.1", -1), "has expired"},
+        {"wrong name", s.ca.issue_cert("wrong", "DNS:wrong.example,IP:127.0.0.2", 2),
+         "is issued for DNS:wrong.example, IP:127.0.0.2, not for 127.0.0.1"},
+        {"other CA", other.issue_server_cert("127.0.0.1"),
+         "not trusted: it is not issued by a CA in ca_file " + s.ca.cert().string()},
+    };
+    for (const Case& c : cases) {
+        dt::HostileHttpServer server({Mode::ask_credentials, c.pem, "", 0});
+        s.configure(server.base_url() + repo_path);
+        ProcessResult r = s.pull();
+        INFO(c.name << "\n" << describe(r));
+        CHECK(r.exit_code == 1);
+        CHECK(r.err.find(c.expected) != std::string::npos);
+        CHECK_FALSE(server.saw_authorization());
+        s.require_untouched(r);
+    }
+}
