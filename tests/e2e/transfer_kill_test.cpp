@@ -72,7 +72,8 @@ TEST_CASE("a pull killed during its fetch leaves no transfer behind and no lock 
     }
     REQUIRE(hung.connections() > 0);
     REQUIRE(transfer.size() == 1);
-    pull.kill(SIGKILL);
+    // The pull alone, as `kill -9 PID` does (BackgroundProcess::kill would signal its whole group).
+    ::kill(pull.pid(), SIGKILL);
     ProcessResult killed = pull.wait();
     CHECK(killed.exit_code == 128 + SIGKILL);
 
