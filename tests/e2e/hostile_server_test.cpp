@@ -2,6 +2,8 @@
 // server does not get the credentials, endless refs and endless packs are cut off with bounded memory and
 // bytes and leave nothing behind, and a certificate that is wrong is refused saying why.
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -172,4 +174,37 @@ TEST_CASE("hostile server: a wrong TLS certificate is refused saying why", "[e2e
         CHECK_FALSE(server.saw_authorization());
         s.require_untouched(r);
     }
+}
+
+TEST_CASE("hostile server: an endless pack is cut off by the free space of the state folder",
+          "[e2e][https][hostile]") {
+    if (::geteuid() != 0) {
+        WARN("skipped: mounting a small file system for the state folder needs root");
+        return;
+    }
+    HostileSetup s;
+    // The peer's state folder on a 100 MiB file system of its own.
+    const stdfs::path state = s.peer().state;
+    const stdfs::path saved = s.cluster.root() / "state-saved";
+    stdfs::copy(state, saved, stdfs::copy_options::recursive);
+    ProcessResult mounted =
+        dt::run({"mount", "-t", "tmpfs", "-o", "size=100m,mode=0700", "tmpfs", state.string()});
+    if (mounted.exit_code != 0) {
+        WARN("skipped: cannot mount tmpfs: " << mounted.err);
+        return;
+    }
+    struct Unmount {
+        stdfs::path dir;
+        ~Unmount() { dt::run({"umount", "-l", dir.string()}); }
+    } unmount{state};
+    stdfs::copy(saved, state, stdfs::copy_options::recursive);
+
+    dt::HostileHttpServer server({Mode::endless_pack, s.pem, "", 0});
+    s.configure(server.base_url() + repo_path, {{"max_fetch_bytes", "0"}, {"timeout", "60"}});
+    ProcessResult r = s.pull();
+    INFO(describe(r));
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("the free space of " + state.string() + ", less 64 MiB kept free") != std::string::npos);
+    CHECK(server.bytes_sent() < (80u << 20));
+    s.require_untouched(r);
 }

@@ -657,3 +657,31 @@ TEST_CASE("ssh transport: a host key on an @revoked line is refused, before or a
     REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0));
     require_same_tree(s.cluster.primary().dir, s.cluster.peer(0).dir);
 }
+
+TEST_CASE("ssh transport: a fetch that receives more than max_fetch_bytes is stopped and leaves nothing",
+          "[e2e][ssh]") {
+    SshCluster s;
+    dt::Rng rng(29);
+    // 4 MiB that do not compress: the pack is larger than the bound below.
+    dt::write_car(s.cluster.primary().dir / "carbonapps/Big_1.0.0.car", "Big", "1.0.0", 4 << 20, rng);
+    REQUIRE_SUCCESS(s.cluster.publish("first"));
+    s.use_ssh(0, s.repo_url(), s.ed25519_key, s.known_hosts("both", s.all_host_lines()));
+    set_config(s.cluster.peer(0).config, {{"max_fetch_bytes", std::to_string(1 << 20)}});
+    ProcessResult r = s.cluster.pull(0);
+    {
+        INFO(s.describe_run(r));
+        CHECK(r.exit_code == 1);
+        CHECK(r.err.find("sent more than 1048576 bytes") != std::string::npos);
+        CHECK(r.err.find("max_fetch_bytes") != std::string::npos);
+        CHECK(dt::describe_tree(s.cluster.peer(0).dir).empty());
+        std::size_t in_pack = 0;
+        for ([[maybe_unused]] const auto& e :
+             stdfs::directory_iterator(s.cluster.peer(0).state / "repo.git/objects/pack"))
+            ++in_pack;
+        CHECK(in_pack == 0);
+    }
+    // With room for the release, the same pull goes through.
+    set_config(s.cluster.peer(0).config, {{"max_fetch_bytes", std::to_string(64 << 20)}});
+    REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0));
+    require_same_tree(s.cluster.primary().dir, s.cluster.peer(0).dir);
+}
