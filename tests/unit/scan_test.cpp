@@ -377,7 +377,7 @@ struct Snapshotted {
     }
     bool unchanged() {
         auto snap = depsync::sync::CacheSnapshot::read(d.tmp / "statcache");
-        return snap && depsync::sync::tree_unchanged(roots, &exclude, *snap);
+        return snap && depsync::sync::tree_unchanged(depsync::sync::open_roots(roots), &exclude, *snap);
     }
 };
 
@@ -463,7 +463,8 @@ TEST_CASE("a scan that reuses the no-change check's walk lists what a fresh scan
     auto snap = depsync::sync::CacheSnapshot::read(s.d.tmp / "statcache");
     REQUIRE(snap);
     depsync::sync::TreeRead walked;
-    REQUIRE_FALSE(depsync::sync::tree_unchanged(s.roots, &s.exclude, *snap, &walked));
+    REQUIRE_FALSE(
+        depsync::sync::tree_unchanged(depsync::sync::open_roots(s.roots), &s.exclude, *snap, &walked));
     REQUIRE(walked.tops.size() == 1);
 
     ScanOptions options;

@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "core/error.hpp"
+#include "core/fs/no_follow.hpp"
 
 namespace depsync::fs {
 
@@ -21,7 +22,10 @@ std::string name_of(const std::string& rel) {
 }
 
 SafeTree::SafeTree(const std::filesystem::path& root)
-    : m_root(root), m_root_fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+    : m_root(root), m_root_fd(open_dir_no_symlinks(root, "deployment directory")) {}
+
+SafeTree::SafeTree(int root_fd, const std::filesystem::path& root)
+    : m_root(root), m_root_fd(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0)) {
     if (!m_root_fd) throw_errno("open deployment directory " + root.string());
 }
 

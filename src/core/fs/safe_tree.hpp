@@ -13,7 +13,10 @@ namespace depsync::fs {
 
 class SafeTree {
   public:
+    // Opens `root` without following a symlink in any component of its path.
     explicit SafeTree(const std::filesystem::path& root);
+    // Works below the folder `root_fd` (already opened by the caller; `root` names it in messages).
+    SafeTree(int root_fd, const std::filesystem::path& root);
 
     // The folder at `rel` ("" is the root). Throws Error when a component is missing, not a folder, or a
     // link.

@@ -72,7 +72,10 @@ void keep_folders_holding_kept_entries(Plan& plan, const git::Listing& target, L
 
 class Executor {
   public:
-    Executor(const Plan& plan, const ApplyContext& ctx) : m_plan(plan), m_ctx(ctx), m_tree(ctx.dir) {}
+    Executor(const Plan& plan, const ApplyContext& ctx)
+        : m_plan(plan),
+          m_ctx(ctx),
+          m_tree(ctx.dir_fd >= 0 ? fs::SafeTree(ctx.dir_fd, ctx.dir) : fs::SafeTree(ctx.dir)) {}
 
     ~Executor() {
         if (m_staged && !m_committed) undo_staging();
@@ -140,7 +143,7 @@ class Executor {
             if (s.kind == StepKind::write) needed += git::blob_size(m_ctx.odb, s.entry.oid);
         if (needed == 0) return needed;
         struct statvfs vfs {};
-        if (::statvfs(m_ctx.dir.c_str(), &vfs) < 0) return needed;
+        if (::fstatvfs(m_tree.dir(""), &vfs) < 0) return needed;
         std::uint64_t free_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
         // Temp files exist next to the old versions until the renames, so the whole size must fit at once.
         if (needed + (1 << 20) > free_bytes)

@@ -111,7 +111,9 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
     ScanOptions scan_options;
     scan_options.exclude = &skip;
     scan_options.remove_stale_temps = !request.dry_run;
-    ScanResult local = scan_roots(roots, scan_options, cache);
+    // Each root is opened once: the scan, the staging, the commit and the backups all go through it.
+    OpenRoots open = open_roots(roots);
+    ScanResult local = scan_roots(open, scan_options, cache);
 
     DeployResult result;
     result.stale_temps_removed = local.stale_temps_removed;
@@ -145,9 +147,9 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
     git::OdbPtr owned_odb(odb);
     std::filesystem::path backup_dir = state.backups() / (timestamp() + "-" + request.backup_label);
     std::vector<ApplyContext> contexts;
-    for (const Root& root : roots)
+    for (const OpenRoot& root : open)
         contexts.push_back(ApplyContext{root.dir, odb, backup_dir / root.name, &cache,
-                                        root.name.empty() ? std::string() : root.name + "/"});
+                                        root.name.empty() ? std::string() : root.name + "/", root.fd.get()});
     // The journal is written first, so that a kill at any point leaves it and the next pull clears the temp
     // files and completes the apply. Every root is staged before any of them changes: a full disk or a
     // damaged object fails the pull with every directory as it was, and the journal as it was before this

@@ -61,7 +61,7 @@ VerifyResult verify_directory(const Settings& settings, bool full) {
     ScanOptions options;
     options.exclude = &skip;
     options.full = full;
-    ScanResult scan = scan_roots(roots_of(settings), options, cache);
+    ScanResult scan = scan_roots(open_roots(roots_of(settings)), options, cache);
     result.hashed = scan.hashed;
     // A folder that exists only for excluded or node-local files is not drift.
     for (const auto& dir : scan.holds_excluded)

@@ -153,11 +153,13 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     // The common case first: nothing changed since the last publish. One pass over the directory against
     // the saved cache (an lstat per entry), and the branch read from its ref file.
     const git_oid fingerprint = scan_fingerprint(roots_of(settings), patterns);
+    // Each root is opened once, without following symlinks: every scan of this run reads through it.
+    const OpenRoots roots = open_roots(roots_of(settings));
     PublishResult result;
     TreeRead walked;  // what the check read: the first scan below uses it instead of walking again
     if (std::optional<CacheSnapshot> snapshot = CacheSnapshot::read(state.stat_cache());
         snapshot && git_oid_equal(&snapshot->fingerprint(), &fingerprint) &&
-        tree_unchanged(roots_of(settings), &exclude, *snapshot, &walked)) {
+        tree_unchanged(roots, &exclude, *snapshot, &walked)) {
         if (std::optional<Release> same = unchanged_release(settings, git_dir, snapshot->tree())) {
             result.release = same;
             result.mirrors = push_mirrors(settings, git_dir, same->commit);
@@ -174,7 +176,7 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     // Files still being copied in are waited for, briefly; publishing them half-written is never an option.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(settings.settle);
     scan_options.reuse = &walked;
-    ScanResult scan = scan_roots(roots_of(settings), scan_options, cache);
+    ScanResult scan = scan_roots(roots, scan_options, cache);
     scan_options.reuse = nullptr;  // a second look walks again
     // A file modified in the last 200 ms may still be growing: look again until it holds still. The files
     // get a second look even when the first scan alone outlasted `settle` (a large tree on a busy machine).
@@ -189,7 +191,7 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
         }
         spdlog::info("waiting for files still being written:{}", list_problems(scan));
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        scan = scan_roots(roots_of(settings), scan_options, cache);
+        scan = scan_roots(roots, scan_options, cache);
         looked_again = true;
     }
     for (const auto& p : scan.skipped) spdlog::warn("not published (special file or unsafe name): {}", p);

@@ -48,6 +48,9 @@ bool read_names(int dir_fd, std::vector<std::string>& names) {
         ::close(dup);
         return false;
     }
+    // A root's descriptor is read by every scan of a run, and its duplicates share one offset: from the
+    // start.
+    ::rewinddir(d);
     while (dirent* e = ::readdir(d)) {
         const char* n = e->d_name;
         if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
@@ -211,32 +214,17 @@ class Scanner {
 
 }  // namespace
 
-namespace {
-
-fs::UniqueFd open_root(const std::filesystem::path& root) {
-    fs::UniqueFd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!fd) {
-        if (errno == ENOENT || errno == ENOTDIR)
-            throw Error("deployment directory " + root.string() + " does not exist", ExitCode::usage);
-        throw_errno("open deployment directory " + root.string());
-    }
-    return fd;
-}
-
-}  // namespace
-
-ScanResult scan_roots(const std::vector<Root>& roots, const ScanOptions& options, StatCache& cache) {
+ScanResult scan_roots(const OpenRoots& roots, const ScanOptions& options, StatCache& cache) {
     ScanResult total;
     cache.forget_seen();
-    for (const Root& root : roots) {
-        fs::UniqueFd fd = open_root(root.dir);
+    for (const OpenRoot& root : roots) {
         Scanner scanner(options, cache, root.name.empty() ? 0 : root.name.size() + 1);
         if (!root.name.empty()) total.listing[root.name] = git::Entry{git::EntryKind::directory, {}};
         const FolderRead* walked = nullptr;
         if (options.reuse)
             for (const auto& top : options.reuse->tops)
                 if (top->path == root.name) walked = top.get();
-        scanner.scan_dir(fd.get(), root.name, walked);
+        scanner.scan_dir(root.fd.get(), root.name, walked);
         ScanResult& r = scanner.result;
         total.listing.merge(r.listing);
         total.changing.insert(total.changing.end(), r.changing.begin(), r.changing.end());
@@ -391,16 +379,16 @@ git_oid scan_fingerprint(const std::vector<Root>& roots, const std::vector<std::
 TreeRead::TreeRead() = default;
 TreeRead::~TreeRead() = default;
 
-bool tree_unchanged(const std::vector<Root>& roots, const fs::PathMatcher* exclude, CacheSnapshot& snapshot,
+bool tree_unchanged(const OpenRoots& roots, const fs::PathMatcher* exclude, CacheSnapshot& snapshot,
                     TreeRead* keep) {
     TreeRead local;
     TreeRead& read = keep ? *keep : local;
     read.tops.clear();
-    for (const Root& r : roots) {
+    for (const OpenRoot& r : roots) {
         auto top = std::make_unique<FolderRead>();
         top->path = r.name;
         top->strip = r.name.empty() ? 0 : r.name.size() + 1;
-        top->fd = fs::UniqueFd(::open(r.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        top->fd = fs::UniqueFd(::fcntl(r.fd.get(), F_DUPFD_CLOEXEC, 0));
         if (!top->fd) {
             read.tops.clear();
             return false;
@@ -421,7 +409,7 @@ bool tree_unchanged(const std::vector<Root>& roots, const fs::PathMatcher* exclu
 }
 
 ScanResult scan_tree(const std::filesystem::path& root, const ScanOptions& options, StatCache& cache) {
-    return scan_roots({Root{"", root}}, options, cache);
+    return scan_roots(open_roots({Root{"", root}}), options, cache);
 }
 
 }  // namespace depsync::sync

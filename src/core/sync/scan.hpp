@@ -13,6 +13,7 @@
 #include "core/fs/pattern.hpp"
 #include "core/git/object_writer.hpp"
 #include "core/git/tree_io.hpp"
+#include "core/sync/open_roots.hpp"
 #include "core/sync/settings.hpp"
 #include "core/sync/stat_cache.hpp"
 
@@ -52,7 +53,8 @@ struct ScanResult {
     bool cache_changed = false;            // the stat cache differs from what was loaded (worth saving)
 };
 
-// Scans `root`; `cache` is replaced by the entries seen in this scan. Throws Error when root is missing.
+// Scans `root` (opened without following symlinks); `cache` is replaced by the entries seen in this scan.
+// Throws Error when root is missing or is a symlink.
 ScanResult scan_tree(const std::filesystem::path& root, const ScanOptions& options, StatCache& cache);
 
 // The fingerprint of what decides which entries a scan lists: the roots and the exclude patterns.
@@ -62,10 +64,11 @@ git_oid scan_fingerprint(const std::vector<Root>& roots, const std::vector<std::
 // (and none of them racy): then the tree is the snapshot's tree, and nothing needs reading. One lstat per
 // entry, no listing built; any difference, or anything a full scan would report, gives false.
 // `keep`, when given, receives what the walk read (for ScanOptions::reuse).
-bool tree_unchanged(const std::vector<Root>& roots, const fs::PathMatcher* exclude, CacheSnapshot& snapshot,
+bool tree_unchanged(const OpenRoots& roots, const fs::PathMatcher* exclude, CacheSnapshot& snapshot,
                     TreeRead* keep = nullptr);
 
-// Scans every root of a node; a named root's paths are prefixed with "name/" (and the folder "name" listed).
-ScanResult scan_roots(const std::vector<Root>& roots, const ScanOptions& options, StatCache& cache);
+// Scans every root of a node through its open descriptor; a named root's paths are prefixed with "name/" (and
+// the folder "name" listed).
+ScanResult scan_roots(const OpenRoots& roots, const ScanOptions& options, StatCache& cache);
 
 }  // namespace depsync::sync
