@@ -100,6 +100,18 @@ void check_signing_key(const std::filesystem::path& key) {
                     ExitCode::usage);
 }
 
+std::string ssh_public_key(const std::filesystem::path& key) {
+    fs::CommandResult run =
+        fs::run_command("ssh-keygen -y -f " + quote(key.string()) + " 2>/dev/null", {}, 60);
+    std::istringstream in(run.output);
+    std::string type, body;
+    in >> type >> body;
+    if (!run.ok() || body.empty() || (type.rfind("ssh-", 0) != 0 && type.rfind("ecdsa-", 0) != 0))
+        throw Error("cannot read the public half of signing key " + key.string() + ": " + trim(run.output),
+                    ExitCode::usage);
+    return type + " " + body;
+}
+
 std::string ssh_sign(const std::string& data, const std::filesystem::path& key,
                      const std::filesystem::path& workdir) {
     TempFiles tmp(workdir);

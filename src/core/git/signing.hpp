@@ -13,6 +13,10 @@ namespace depsync::git {
 // Throws Error(usage) unless `key` is a readable ed25519 or ecdsa private key usable without a passphrase.
 void check_signing_key(const std::filesystem::path& key);
 
+// The public half of a private key as an allowed-signers key field ("ssh-ed25519 AAAA..."), derived from the
+// key itself (`ssh-keygen -y`), not from a .pub file that could belong to another key.
+std::string ssh_public_key(const std::filesystem::path& key);
+
 // The armored signature of `data` made with `key`; temp files go to `workdir` (a private folder).
 std::string ssh_sign(const std::string& data, const std::filesystem::path& key,
                      const std::filesystem::path& workdir);

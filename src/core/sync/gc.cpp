@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/fs/atomic_file.hpp"
 #include "core/fs/lock.hpp"
 #include "core/git/leftovers.hpp"
 #include "core/git/repository.hpp"
@@ -16,14 +17,12 @@
 #include "core/sync/node_repo.hpp"
 #include "core/sync/node_state.hpp"
 #include "core/sync/release.hpp"
+#include "core/sync/retention_cut.hpp"
 #include "core/sync/rollback.hpp"
 #include "core/sync/transfer.hpp"
 
 namespace depsync::sync {
 namespace {
-
-constexpr const char* cut_key = "Depsync-Cut";
-constexpr const char* replaces_key = "Depsync-Replaces";
 
 // The releases of the branch, newest first, along first parents.
 std::vector<Release> release_chain(git_repository* repo, const git_oid& tip) {
@@ -38,25 +37,78 @@ std::vector<Release> release_chain(git_repository* repo, const git_oid& tip) {
     return chain;
 }
 
-// The message of a kept release in the new history: an earlier gc's cut and replaces trailers go, the
-// release number is made explicit (a plain git commit is numbered by its ancestors, which are dropped), and
-// the commit it replaces (and for the oldest, the cut) is named.
-std::string rewritten_message(const std::string& original, const Release& release, const git_oid& replaces,
-                              std::optional<std::uint64_t> cut) {
+// The message of a kept release in the new history: an earlier gc's trailers go, the release number is made
+// explicit (a plain git commit is numbered by its ancestors, which are dropped), the id the release had when
+// first published is named, and the oldest names the cut and the history's origin.
+std::string rewritten_message(const std::string& original, const Release& release, const git_oid& first_id,
+                              std::optional<std::uint64_t> cut, const git_oid& origin) {
     std::istringstream in(original);
     std::string line, out;
     while (std::getline(in, line)) {
-        if (line.rfind(std::string(cut_key) + ": ", 0) == 0 ||
-            line.rfind(std::string(replaces_key) + ": ", 0) == 0)
-            continue;
-        out += line + "\n";
+        bool ours = false;
+        for (const char* key : {cut_trailer, replaces_trailer, origin_trailer})
+            ours = ours || line.rfind(std::string(key) + ": ", 0) == 0;
+        if (!ours) out += line + "\n";
     }
     while (!out.empty() && out.back() == '\n') out.pop_back();
     if (!message_trailer(original, "Depsync-Release"))
         out += "\n\nDepsync-Release: " + std::to_string(release.number);
-    out += "\n" + std::string(replaces_key) + ": " + git::to_hex(replaces) + "\n";
-    if (cut) out += std::string(cut_key) + ": " + std::to_string(*cut) + "\n";
+    out += "\n" + std::string(replaces_trailer) + ": " + git::to_hex(first_id) + "\n";
+    if (cut) {
+        out += std::string(cut_trailer) + ": " + std::to_string(*cut) + "\n";
+        out += std::string(origin_trailer) + ": " + git::to_hex(origin) + "\n";
+    }
     return out;
+}
+
+// The keys whose signatures gc may sign again: the public half of signing_key, and the keys of
+// allowed_signers when the primary has that file too. Written to a private file for ssh-keygen, removed when
+// this goes out of scope.
+class ResigningSigners {
+  public:
+    explicit ResigningSigners(const Settings& settings) : m_file(settings.state / "home" / "gc-signers") {
+        std::string text = "depsync-signing-key " + git::ssh_public_key(settings.signing_key) + "\n";
+        if (!settings.allowed_signers.empty()) {
+            auto more = fs::read_file(settings.allowed_signers);
+            if (!more)
+                throw Error("cannot gc: allowed_signers file " + settings.allowed_signers.string() +
+                                " cannot be read (nothing was changed)",
+                            ExitCode::usage);
+            text += *more + "\n";
+        }
+        fs::create_directories(m_file.parent_path(), 0700);
+        fs::write_file_atomically(m_file, text, 0600, fs::Fsync::no);
+    }
+    ~ResigningSigners() {
+        std::error_code ec;
+        std::filesystem::remove(m_file, ec);
+    }
+    ResigningSigners(const ResigningSigners&) = delete;
+    ResigningSigners& operator=(const ResigningSigners&) = delete;
+    const std::filesystem::path& file() const { return m_file; }
+
+  private:
+    std::filesystem::path m_file;
+};
+
+// gc signs every kept release again, so it would turn a commit nobody trusted signed (pushed by plain git, or
+// signed by a stranger's key) into one signed by the primary that peers apply as good. Each kept release
+// must carry a signature that verifies against the primary's own key or its allowed_signers; the first
+// that does not stops gc before anything is written.
+void require_resignable(const Settings& settings, git_repository* repo, const std::vector<Release>& kept) {
+    ResigningSigners signers(settings);
+    for (const Release& r : kept) {
+        git::SignatureCheck check =
+            git::verify_commit_signature(repo, r.commit, signers.file(), settings.state / "home");
+        if (check.state == git::SignatureState::good) continue;
+        std::string why =
+            check.state == git::SignatureState::unsigned_commit ? "it is not signed" : check.detail;
+        throw Error(
+            "cannot gc: r" + std::to_string(r.number) + " (" + git::to_hex(r.commit) + "): " + why +
+            "; gc signs the kept releases again and signs only what the signing key or a key in "
+            "allowed_signers signed (publish a signed release over it, or roll back past it); nothing "
+            "was changed");
+    }
 }
 
 bool is_signed(git_repository* repo, const git_oid& commit) {
@@ -121,11 +173,11 @@ void set_tag(git_repository* repo, const std::string& name, const git_oid& commi
 void repair_tags(git_repository* repo, const std::vector<Release>& chain, const git::OidSet& dropped,
                  GcResult& result) {
     std::map<std::uint64_t, git_oid> by_number;
-    std::map<std::string, git_oid> replaced;  // old commit id (hex) -> the kept commit replacing it
+    // A release's first id (hex) -> its commit in the new history; tags on any earlier version follow it.
+    std::map<std::string, git_oid> replaced;
     for (const Release& r : chain) {
         by_number[r.number] = r.commit;
-        git::CommitPtr c = git::lookup_commit(repo, r.commit);
-        if (auto old = message_trailer(git_commit_message(c.get()), replaces_key)) replaced[*old] = r.commit;
+        replaced[git::to_hex(original_id(repo, r.commit))] = r.commit;
     }
     const std::uint64_t first_kept = chain.back().number;
     for (const std::string& name : tag_names(repo)) {
@@ -140,7 +192,7 @@ void repair_tags(git_repository* repo, const std::vector<Release>& chain, const 
             else if (*n < first_kept)
                 drop = true;
         } else {
-            auto it = replaced.find(git::to_hex(*target));
+            auto it = replaced.find(git::to_hex(original_id(repo, *target)));
             if (it != replaced.end())
                 want = it->second;
             else
@@ -186,6 +238,13 @@ GcResult gc_primary(const Settings& settings, const GcOptions& options) {
         result.first_dropped = chain.back().number;
         result.last_dropped = chain[oldest + 1].number;
     }
+    // The releases gc would sign again are checked in a dry run too: it tells what a real run would do.
+    if (result.dropped > 0 && !settings.signing_key.empty()) {
+        git::check_signing_key(settings.signing_key);
+        require_resignable(
+            settings, repo,
+            std::vector<Release>(chain.begin(), chain.begin() + static_cast<std::ptrdiff_t>(oldest) + 1));
+    }
     if (options.dry_run) return result;
 
     if (result.dropped > 0) {
@@ -198,13 +257,15 @@ GcResult gc_primary(const Settings& settings, const GcOptions& options) {
                                     "configure signing_key so they are signed again (nothing was changed)",
                                 ExitCode::usage);
         // Oldest kept first: each new commit's parent is the one written before it.
+        const std::optional<git_oid> origin = history_origin(repo, chain.back().commit);
+        if (!origin) throw Error("gc: a commit of the release history is missing (nothing was changed)");
         std::optional<git_oid> parent;
         for (std::size_t i = oldest + 1; i-- > 0;) {
             git::CommitPtr original = git::lookup_commit(repo, chain[i].commit);
             std::optional<std::uint64_t> cut;
             if (i == oldest) cut = result.last_dropped;
-            std::string message =
-                rewritten_message(git_commit_message(original.get()), chain[i], chain[i].commit, cut);
+            std::string message = rewritten_message(git_commit_message(original.get()), chain[i],
+                                                    original_id(repo, chain[i].commit), cut, *origin);
             git_oid id = git::rewrite_commit(repo, original.get(), parent, message, sign);
             parent = id;
         }
@@ -251,44 +312,6 @@ git::PruneReport prune_peer_repository(const Settings& settings, git_repository*
         if (!needed) delete_tag(repo, name);
     }
     return git::prune_repository(repo, keep, git::PruneMode::loose_only);
-}
-
-std::optional<std::uint64_t> follow_retention_cut(const Settings& settings, git_repository* repo,
-                                                  const git_oid& tip) {
-    StatePaths state(settings.state);
-    std::optional<DeployedRecord> deployed = read_record(state.deployed());
-    if (!deployed || git::contains(repo, tip, deployed->commit)) return std::nullopt;
-    std::vector<Release> chain = release_chain(repo, tip);
-    std::optional<std::uint64_t> cut = chain.back().cut;
-    if (!cut) return std::nullopt;  // not a cut made by depsync gc
-    std::map<std::uint64_t, const Release*> by_number;
-    for (const Release& r : chain) by_number[r.number] = &r;
-
-    // Every record is checked before any is written: all follow, or none does.
-    struct Move {
-        std::filesystem::path file;
-        DeployedRecord record;
-    };
-    std::vector<Move> moves;
-    for (const auto& file : {state.deployed(), state.pinned(), state.journal()}) {
-        std::optional<DeployedRecord> rec = read_record(file);
-        if (!rec || git::contains(repo, tip, rec->commit)) continue;
-        if (rec->release <= *cut) continue;  // dropped: the node moves on from it like from any old release
-        auto it = by_number.find(rec->release);
-        if (it == by_number.end()) return std::nullopt;
-        git_commit* raw = nullptr;
-        if (git_commit_lookup(&raw, repo, &rec->commit) < 0) {
-            git_error_clear();
-            return std::nullopt;
-        }
-        git::CommitPtr old(raw);
-        if (!git_oid_equal(git_commit_tree_id(old.get()), &it->second->tree)) return std::nullopt;
-        rec->commit = it->second->commit;
-        moves.push_back({file, *rec});
-    }
-    for (const Move& m : moves) write_record(m.file, m.record);
-    spdlog::info("upstream history was cut by depsync gc (releases up to r{} dropped); following it", *cut);
-    return cut;
 }
 
 GcResult gc(const Settings& settings, const GcOptions& options) {

@@ -3,14 +3,14 @@
 //
 // On the primary, releases beyond the retention (the newest `keep` releases and every release newer than
 // `keep_days` days are kept) are dropped: the kept releases are written again as a new history whose oldest
-// commit has no parent and carries the trailer `Depsync-Cut: N` (every release up to rN was dropped); each
-// rewritten commit keeps its tree, message, author, committer and release number and names the commit it
-// replaces (`Depsync-Replaces: <id>`). Tags follow their releases; tags of dropped releases are deleted.
-// Then every reachable object is packed into one pack and everything else is deleted.
+// commit has no parent and carries the cut's trailers (retention_cut.hpp); each rewritten commit keeps its
+// tree, message, author, committer and release number. With signing_key, each is signed again, and only
+// when its own signature verifies against the signing key or allowed_signers. Tags follow their releases;
+// tags of dropped releases are deleted. Then every reachable object is packed into one pack and everything
+// else is deleted.
 //
-// A peer recognises such a cut (follow_retention_cut) and follows it without --accept-rewrite: its release
-// is found again in the new history by number with the same tree, or, when it was dropped, the node moves
-// on from it like from any older release. On a peer, gc deletes what its fetched copy no longer needs.
+// A peer follows such a cut without --accept-rewrite when the new history proves it replaces the node's
+// (plan_retention_cut). On a peer, gc deletes what its fetched copy no longer needs.
 
 #include <cstdint>
 #include <optional>
@@ -44,13 +44,6 @@ struct GcResult {
 };
 
 GcResult gc(const Settings& settings, const GcOptions& options);
-
-// Peer: when the upstream history no longer contains this node's release because `depsync gc` cut it, the
-// node's records (deployed, pinned, journal) are moved to the same releases in the new history, or kept as
-// they are when their release was dropped. Returns the cut's number when the node followed a cut; nullopt
-// when there was nothing to follow or the new history is not a cut made by depsync gc.
-std::optional<std::uint64_t> follow_retention_cut(const Settings& settings, git_repository* repo,
-                                                  const git_oid& tip);
 
 // Peer: deletes tags and objects its fetched copy no longer needs (keeping upstream history and the
 // releases the node runs or is pinned at).

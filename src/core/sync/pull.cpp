@@ -18,6 +18,7 @@
 #include "core/sync/gc.hpp"
 #include "core/sync/node_repo.hpp"
 #include "core/sync/node_state.hpp"
+#include "core/sync/retention_cut.hpp"
 #include "core/sync/run_record.hpp"
 #include "core/sync/transfer.hpp"
 
@@ -85,19 +86,25 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
         return result;
     }
     result.upstream = describe_release(repo, *node.tip);
-    // A history cut by depsync gc on the primary is followed: the records move to the same releases in the
-    // new history (also in a dry run: they name the same content). Free when the tip is the deployed release.
+    // A history cut by depsync gc on the primary is followed when it proves it replaces this node's: the
+    // records move to the same releases in the new history, in memory until the release to apply is
+    // trusted, and never in a dry run. Free when the tip is the deployed release.
     const bool deployed_upstream = !deployed || git::contains(repo, *node.tip, deployed->commit);
+    CutDecision cut;
     if (!deployed_upstream) {
-        result.followed_cut = follow_retention_cut(settings, repo, *node.tip);
-        if (result.followed_cut) {
-            deployed = read_record(state.deployed());
-            journal = read_record(state.journal());
-            pinned = read_record(state.pinned());
+        cut = plan_retention_cut(settings, repo, *node.tip);
+        if (cut.follow) {
+            deployed = cut.follow->deployed;
+            journal = cut.follow->journal;
+            pinned = cut.follow->pinned;
             node.current = deployed->commit;
             result.from = describe_release(repo, deployed->commit);
+            result.followed_cut = cut.follow->cut;
         }
     }
+    auto record_cut = [&] {
+        if (cut.follow && !options.dry_run) write_cut_records(*cut.follow);
+    };
 
     git_oid target = *node.tip;
     if (options.to) {
@@ -113,19 +120,26 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
                 "deployment directory " + root.dir.string() + " does not exist (create it, then pull again)",
                 ExitCode::usage);
     if (deployed && !journal && git_oid_equal(&deployed->commit, &target)) {
-        if (options.pin) write_record(state.pinned(), record_now(target, result.to->number));
+        // The target is the deployed release: already trusted, or part of the cut's verified history.
+        record_cut();
+        if (options.pin && !options.dry_run)
+            write_record(state.pinned(), record_now(target, result.to->number));
         result.outcome = pinned && !options.to ? PullOutcome::pinned : PullOutcome::up_to_date;
         return result;
     }
-    if (!deployed_upstream && !result.followed_cut && !options.accept_rewrite)
+    if (!deployed_upstream && !cut.follow && !options.accept_rewrite)
         throw Error("cannot pull: upstream history no longer contains the deployed release r" +
                     std::to_string(deployed->release) + " (" + git::short_hex(deployed->commit) +
-                    "); it was rewritten or is another repository. Nothing was applied (use --accept-rewrite "
-                    "to apply it anyway)");
+                    "); it was rewritten or is another repository, and is no retention cut of this node's "
+                    "history (" +
+                    cut.why_not +
+                    "). Nothing was applied (use --accept-rewrite to apply it "
+                    "anyway)");
 
     // Only signed releases are applied when allowed signers are configured: checked before anything is
     // touched.
     require_trusted_release(settings, repo, target);
+    record_cut();
     DeployRequest request;
     request.target = target;
     request.target_number = result.to->number;

@@ -1,0 +1,155 @@
+#include "core/sync/retention_cut.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <set>
+
+#include "core/error.hpp"
+#include "core/git/handle.hpp"
+#include "core/git/repository.hpp"
+#include "core/git/signing.hpp"
+#include "core/sync/release.hpp"
+
+namespace depsync::sync {
+namespace {
+
+// The commit, or nullptr when the repository does not hold it (a hostile history may name anything).
+git::CommitPtr find_commit(git_repository* repo, const git_oid& id) {
+    git_commit* raw = nullptr;
+    if (git_commit_lookup(&raw, repo, &id) < 0) {
+        git_error_clear();
+        return git::CommitPtr();
+    }
+    return git::CommitPtr(raw);
+}
+
+// A trailer that must be a full commit id in lower-case hex; anything else counts as absent.
+std::optional<git_oid> id_trailer(const git_commit* commit, const char* key) {
+    std::optional<std::string> value = message_trailer(git_commit_message(commit), key);
+    if (!value || value->size() != GIT_OID_HEXSZ ||
+        value->find_first_not_of("0123456789abcdef") != std::string::npos)
+        return std::nullopt;
+    git_oid id;
+    if (git_oid_fromstrn(&id, value->data(), value->size()) < 0) {
+        git_error_clear();
+        return std::nullopt;
+    }
+    return id;
+}
+
+}  // namespace
+
+git_oid original_id(git_repository* repo, const git_oid& commit) {
+    git::CommitPtr c = find_commit(repo, commit);
+    if (!c) return commit;
+    return id_trailer(c.get(), replaces_trailer).value_or(commit);
+}
+
+std::optional<git_oid> history_origin(git_repository* repo, const git_oid& commit) {
+    git::CommitPtr c = find_commit(repo, commit);
+    if (!c) return std::nullopt;
+    while (git_commit_parentcount(c.get()) > 0) {
+        c = find_commit(repo, *git_commit_parent_id(c.get(), 0));
+        if (!c) return std::nullopt;
+    }
+    const bool is_cut = message_trailer(git_commit_message(c.get()), cut_trailer).has_value();
+    std::optional<git_oid> origin = is_cut ? id_trailer(c.get(), origin_trailer) : std::nullopt;
+    return origin.value_or(*git_commit_id(c.get()));
+}
+
+CutDecision plan_retention_cut(const Settings& settings, git_repository* repo, const git_oid& tip) {
+    CutDecision out;
+    auto refuse = [&out](std::string why) {
+        out.why_not = std::move(why);
+        return out;
+    };
+    StatePaths state(settings.state);
+    std::optional<DeployedRecord> deployed = read_record(state.deployed());
+    if (!deployed) return refuse("nothing is deployed");
+
+    // The new history along first parents, tip first. Each rewritten release is indexed by the id it had
+    // when first published; two claiming the same release make the history ambiguous.
+    std::vector<git_oid> chain;
+    std::map<std::string, std::size_t> rewritten;
+    std::set<std::string> ambiguous;
+    for (git::CommitPtr c = find_commit(repo, tip);;) {
+        if (!c) return refuse("a commit of the new history is missing");
+        chain.push_back(*git_commit_id(c.get()));
+        if (auto replaced = id_trailer(c.get(), replaces_trailer)) {
+            std::string key = git::to_hex(*replaced);
+            if (!rewritten.emplace(key, chain.size() - 1).second) ambiguous.insert(key);
+        }
+        if (git_commit_parentcount(c.get()) == 0) break;
+        c = find_commit(repo, *git_commit_parent_id(c.get(), 0));
+    }
+    git::CommitPtr root = find_commit(repo, chain.back());
+    const Release root_release = describe_release(repo, chain.back());
+    if (!root_release.cut)
+        return refuse("its oldest commit has no valid " + std::string(cut_trailer) + " trailer");
+    const std::uint64_t cut = *root_release.cut;
+    std::optional<git_oid> origin = id_trailer(root.get(), origin_trailer);
+    if (!origin) return refuse("its oldest commit names no " + std::string(origin_trailer));
+    if (root_release.number <= cut)
+        return refuse("its oldest release r" + std::to_string(root_release.number) +
+                      " is not newer than the cut r" + std::to_string(cut));
+
+    CutFollow follow;
+    follow.cut = cut;
+    follow.deployed = deployed;
+    follow.pinned = read_record(state.pinned());
+    follow.journal = read_record(state.journal());
+    struct Slot {
+        std::filesystem::path file;
+        std::optional<DeployedRecord>* record;
+    };
+    for (const Slot& slot : {Slot{state.deployed(), &follow.deployed}, Slot{state.pinned(), &follow.pinned},
+                             Slot{state.journal(), &follow.journal}}) {
+        std::optional<DeployedRecord>& rec = *slot.record;
+        if (!rec) continue;
+        const std::string name =
+            "r" + std::to_string(rec->release) + " (" + git::short_hex(rec->commit) + ")";
+        if (!find_commit(repo, rec->commit)) return refuse(name + " is not in the fetched copy to compare");
+        if (git::contains(repo, tip, rec->commit)) continue;
+        std::optional<git_oid> own_origin = history_origin(repo, rec->commit);
+        if (!own_origin || !git_oid_equal(&*own_origin, &*origin))
+            return refuse("it does not descend from the history of " + name);
+        const std::string key = git::to_hex(original_id(repo, rec->commit));
+        if (ambiguous.count(key)) return refuse("two of its releases claim to replace " + name);
+        auto it = rewritten.find(key);
+        if (it == rewritten.end()) {
+            if (rec->release <= cut)
+                continue;  // dropped: the node moves on from it like from any old release
+            return refuse("no release of it replaces " + name + ", which is newer than the cut r" +
+                          std::to_string(cut));
+        }
+        const Release replacement = describe_release(repo, chain[it->second]);
+        git::CommitPtr old = find_commit(repo, rec->commit);
+        if (replacement.number != rec->release ||
+            !git_oid_equal(git_commit_tree_id(old.get()), &replacement.tree))
+            return refuse("the release replacing " + name + " has another number or content");
+        rec->commit = replacement.commit;
+        follow.moves.push_back({slot.file, *rec});
+    }
+
+    // With allowed signers, the whole new history must be signed by a trusted key (tip first: a forgery is
+    // usually found at once).
+    if (!settings.allowed_signers.empty())
+        for (const git_oid& id : chain) {
+            git::SignatureCheck check =
+                git::verify_commit_signature(repo, id, settings.allowed_signers, settings.state / "home");
+            if (check.state != git::SignatureState::good)
+                return refuse("its commit " + git::to_hex(id) + " is " +
+                              (check.state == git::SignatureState::unsigned_commit ? std::string("not signed")
+                                                                                   : check.detail));
+        }
+    out.follow = std::move(follow);
+    return out;
+}
+
+void write_cut_records(const CutFollow& cut) {
+    for (const CutFollow::Move& m : cut.moves) write_record(m.file, m.record);
+    spdlog::info("upstream history was cut by depsync gc (releases up to r{} dropped); followed it", cut.cut);
+}
+
+}  // namespace depsync::sync

@@ -1,0 +1,217 @@
+// A peer follows a retention cut only when the new history proves it replaces the node's own, and its
+// records change only once the release it applies is trusted: a forged cut (a root commit with a
+// Depsync-Cut trailer and a copied tree) is refused with every record as it was, and a dry run writes none.
+
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cluster.hpp"
+#include "support/tree_gen.hpp"
+
+namespace {
+
+using namespace depsync::e2e;
+namespace dt = depsync::testing;
+namespace stdfs = std::filesystem;
+
+bool contains(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+}
+
+std::string git_out(const stdfs::path& repo, const std::vector<std::string>& args) {
+    std::vector<std::string> full{"-C", repo.string()};
+    full.insert(full.end(), args.begin(), args.end());
+    ProcessResult r = git(full);
+    INFO(describe(r));
+    REQUIRE(r.exit_code == 0);
+    std::string out = r.out;
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return out;
+}
+
+// Every file of the state folder but the fetched copy and the lock, with its bytes.
+std::map<std::string, std::string> state_records(const Node& node) {
+    std::map<std::string, std::string> out;
+    for (auto it = stdfs::recursive_directory_iterator(node.state);
+         it != stdfs::recursive_directory_iterator(); ++it) {
+        const std::string rel = stdfs::relative(it->path(), node.state).string();
+        if (rel == "repo.git" || rel == "lock") {
+            if (it->is_directory()) it.disable_recursion_pending();
+            continue;
+        }
+        out[rel] = it->is_regular_file() ? read_file(it->path()) : std::string("<dir>");
+    }
+    return out;
+}
+
+// `run_record`: whether the record of the last run (which a real run updates, failed or not) is compared
+// too.
+enum class RunRecord { compare, skip };
+
+void require_same_records(std::map<std::string, std::string> before, const Node& node,
+                          RunRecord run_record = RunRecord::compare) {
+    auto after = state_records(node);
+    if (run_record == RunRecord::skip) {
+        before.erase("last-run");
+        after.erase("last-run");
+    }
+    for (const auto& [path, bytes] : before) {
+        INFO(path);
+        CHECK(after.count(path) == 1);
+        if (after.count(path)) CHECK(after.at(path) == bytes);
+    }
+    for (const auto& [path, bytes] : after) {
+        INFO("new in the state folder: " << path);
+        CHECK(before.count(path) == 1);
+    }
+}
+
+// Writes a commit with plain git into the release repository (as someone with push access would).
+std::string commit_tree(const Cluster& cluster, const std::string& tree, const std::string& message,
+                        const std::string& parent = {}) {
+    std::vector<std::string> args{"commit-tree", tree, "-m", message};
+    if (!parent.empty()) args.insert(args.end(), {"-p", parent});
+    return git_out(cluster.repo(), args);
+}
+
+void point_main_at(const Cluster& cluster, const std::string& id) {
+    REQUIRE_SUCCESS(git({"-C", cluster.repo().string(), "update-ref", "refs/heads/main", id}));
+}
+
+void publish_file(const Cluster& cluster, const std::string& content) {
+    write_file(cluster.primary().dir / "api/a.xml", content);
+    ProcessResult r = cluster.publish("release");
+    INFO(describe(r));
+    REQUIRE(r.exit_code == 0);
+}
+
+}  // namespace
+
+TEST_CASE("a forged retention cut is refused, changes no record, and the genuine history applies after it",
+          "[e2e][gc][cut]") {
+    Cluster cluster(1);
+    publish_file(cluster, "<a v='1'/>\n");
+    publish_file(cluster, "<a v='2'/>\n");
+    REQUIRE_SUCCESS(cluster.pull(0));
+    const Node& peer = cluster.peer(0);
+    const std::string genuine = git_out(cluster.repo(), {"rev-parse", "main"});
+    const std::string r1 = git_out(cluster.repo(), {"rev-parse", "main~1"});
+    const std::string r2_tree = git_out(cluster.repo(), {"rev-parse", "main^{tree}"});
+    const std::string r1_tree = git_out(cluster.repo(), {"rev-parse", "main~1^{tree}"});
+    const std::string root = git_out(cluster.repo(), {"rev-list", "--max-parents=0", "main"});
+    const auto records = state_records(peer);
+    const dt::TreeListing deployed_tree = dt::describe_tree(peer.dir);
+
+    // The forger's root copies r2's tree; its child is what the forger wants deployed.
+    std::string trailers;
+    SECTION("no Depsync-Replaces") {
+        trailers = "Depsync-Release: 2\nDepsync-Cut: 1\nDepsync-Origin: " + root;
+    }
+    SECTION("Depsync-Replaces naming another release") {
+        trailers =
+            "Depsync-Release: 2\nDepsync-Replaces: " + r1 + "\nDepsync-Cut: 1\nDepsync-Origin: " + root;
+    }
+    SECTION("the right Depsync-Replaces in a history of another origin") {
+        trailers =
+            "Depsync-Release: 2\nDepsync-Replaces: " + genuine + "\nDepsync-Cut: 1\nDepsync-Origin: " + genuine;
+    }
+    SECTION("a cut number that wrapped around") {
+        trailers =
+            "Depsync-Release: 2\nDepsync-Replaces: " + genuine + "\nDepsync-Cut: -1\nDepsync-Origin: " + root;
+    }
+    SECTION("a cut that is not older than the release it keeps") {
+        trailers =
+            "Depsync-Release: 2\nDepsync-Replaces: " + genuine + "\nDepsync-Cut: 2\nDepsync-Origin: " + root;
+    }
+    SECTION("two releases claiming to replace the deployed one") {
+        const std::string first = commit_tree(cluster, r2_tree,
+                                              "release\n\nDepsync-Release: 2\nDepsync-Replaces: " + genuine +
+                                                  "\nDepsync-Cut: 1\nDepsync-Origin: " + root);
+        const std::string second = commit_tree(
+            cluster, r2_tree, "release\n\nDepsync-Release: 3\nDepsync-Replaces: " + genuine, first);
+        trailers.clear();
+        point_main_at(cluster, commit_tree(cluster, r1_tree, "evil\n\nDepsync-Release: 4", second));
+    }
+    if (!trailers.empty()) {
+        const std::string forged_root = commit_tree(cluster, r2_tree, "release\n\n" + trailers);
+        point_main_at(cluster, commit_tree(cluster, r1_tree, "evil\n\nDepsync-Release: 3", forged_root));
+    }
+
+    for (bool dry : {true, false}) {
+        INFO((dry ? "pull --dry-run" : "pull"));
+        ProcessResult refused =
+            cluster.pull(0, dry ? std::vector<std::string>{"--dry-run"} : std::vector<std::string>{});
+        INFO(describe(refused));
+        CHECK(refused.exit_code == 1);
+        CHECK(contains(refused.err, "no longer contains the deployed release r2"));
+        CHECK(contains(refused.err, "Nothing was applied"));
+        CHECK(refused.err.find('\n') == refused.err.size() - 1);  // one line
+        // A real pull records its failure in last-run; a dry run writes nothing at all.
+        require_same_records(records, peer, dry ? RunRecord::compare : RunRecord::skip);
+        CHECK(dt::diff_trees(deployed_tree, dt::describe_tree(peer.dir)).empty());
+    }
+
+    // The genuine history comes back and moves on: the node takes its next release as if nothing happened.
+    point_main_at(cluster, genuine);
+    publish_file(cluster, "<a v='3'/>\n");
+    ProcessResult pulled = cluster.pull(0);
+    REQUIRE_SUCCESS(pulled);
+    auto line = parse_pulled(pulled.out);
+    REQUIRE(line);
+    CHECK(line->from == std::optional<std::uint64_t>(2));
+    CHECK(line->to == 3);
+    CHECK(differences(cluster.primary().dir, peer.dir).empty());
+}
+
+TEST_CASE("pull --dry-run after a genuine cut changes no state record, and the real pull follows the cut",
+          "[e2e][gc][cut]") {
+    Cluster cluster(1);
+    for (int n = 1; n <= 3; ++n) publish_file(cluster, "<a v='" + std::to_string(n) + "'/>\n");
+    REQUIRE_SUCCESS(cluster.pull(0));
+    publish_file(cluster, "<a v='4'/>\n");
+    REQUIRE_SUCCESS(cluster.depsync(cluster.primary(), {"gc", "--keep", "2", "--keep-days", "0"}));
+    const Node& peer = cluster.peer(0);
+    const auto records = state_records(peer);
+    REQUIRE(records.count("deployed"));
+
+    ProcessResult dry = cluster.pull(0, {"--dry-run"});
+    REQUIRE_SUCCESS(dry);
+    CHECK(contains(dry.out, "would apply r3 -> r4"));
+    require_same_records(records, peer);
+
+    ProcessResult pulled = cluster.pull(0);
+    REQUIRE_SUCCESS(pulled);
+    auto line = parse_pulled(pulled.out);
+    REQUIRE(line);
+    CHECK(line->from == std::optional<std::uint64_t>(3));
+    CHECK(line->to == 4);
+    CHECK(parse_flat_json(cluster.status_json(peer).out).at("commit") ==
+          git_out(cluster.repo(), {"rev-parse", "main"}));
+}
+
+TEST_CASE("a peer that missed two cuts follows them, and a tag follows its release through both",
+          "[e2e][gc][cut]") {
+    Cluster cluster(1);
+    for (int n = 1; n <= 4; ++n) publish_file(cluster, "<a v='" + std::to_string(n) + "'/>\n");
+    REQUIRE_SUCCESS(cluster.pull(0, {"--to", "r3"}));
+    REQUIRE_SUCCESS(git({"-C", cluster.repo().string(), "tag", "golden", "r3"}));
+    REQUIRE_SUCCESS(cluster.depsync(cluster.primary(), {"gc", "--keep", "3", "--keep-days", "0"}));
+    publish_file(cluster, "<a v='5'/>\n");
+    REQUIRE_SUCCESS(cluster.depsync(cluster.primary(), {"gc", "--keep", "3", "--keep-days", "0"}));
+    // r3 was written again twice; the tag followed it both times.
+    CHECK(git_out(cluster.repo(), {"rev-parse", "golden^{commit}"}) ==
+          git_out(cluster.repo(), {"rev-parse", "r3"}));
+    CHECK(git_out(cluster.repo(), {"rev-list", "--count", "main"}) == "3");
+
+    ProcessResult pulled = cluster.pull(0);
+    REQUIRE_SUCCESS(pulled);
+    auto line = parse_pulled(pulled.out);
+    REQUIRE(line);
+    CHECK(line->from == std::optional<std::uint64_t>(3));
+    CHECK(line->to == 5);
+    CHECK(differences(cluster.primary().dir, cluster.peer(0).dir).empty());
+}
