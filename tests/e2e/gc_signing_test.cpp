@@ -170,6 +170,12 @@ TEST_CASE("gc signs again what the primary's signing key or its allowed_signers 
     // The peer follows the cut (its release was rewritten) and ends on the newest release.
     write_file(h.cluster.primary().dir / "api/c.xml", "<c/>\n");
     REQUIRE_SUCCESS(h.cluster.publish("r6"));
+    // A dry run checks the cut's signatures like the pull, and writes no record.
+    const std::string deployed = read_file(h.cluster.peer(0).state / "deployed");
+    ProcessResult dry = h.cluster.pull(0, {"--dry-run"});
+    REQUIRE_SUCCESS(dry);
+    CHECK(contains(dry.out, "would apply r5 -> r6"));
+    CHECK(read_file(h.cluster.peer(0).state / "deployed") == deployed);
     ProcessResult pulled = h.cluster.pull(0);
     REQUIRE_SUCCESS(pulled);
     auto line = parse_pulled(pulled.out);
