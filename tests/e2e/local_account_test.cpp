@@ -223,3 +223,98 @@ TEST_CASE("the deployment directory swapped for a symlink during the scan change
     CHECK_FALSE(stdfs::exists(m.home / "server.real/local.conf"));
 }
 
+namespace {
+
+// Runs depsync in the background; gives its result, or kills it and gives nullopt after `seconds`.
+std::optional<ProcessResult> run_bounded(const std::vector<std::string>& argv, int seconds) {
+    dt::BackgroundProcess p;
+    p.start(argv);
+    for (int i = 0; i < seconds * 20; ++i) {
+        siginfo_t info{};
+        if (::waitid(P_PID, static_cast<id_t>(p.pid()), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+            info.si_pid == p.pid())
+            return p.wait();
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    p.kill(SIGKILL);
+    p.wait();
+    return std::nullopt;
+}
+
+std::vector<std::string> depsync_argv(const Node& node, const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {dt::depsync_bin(), "-c", node.config.string(), "--settle", "1"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+}
+
+}  // namespace
+
+TEST_CASE("a FIFO put in a file's place after it was listed is refused, not waited on",
+          "[e2e][local-account]") {
+    SKIP_UNLESS_ACCOUNT_POSSIBLE();
+    Machine m;
+    // In one folder: the big file is opened first (the swap is timed by its open), the small one after it.
+    m.write_primary("blobs/big.bin", random_bytes(4 << 20, 9));
+    m.write_primary("blobs/small.bin", "small v1\n");
+    REQUIRE_SUCCESS(m.cluster.publish("r1"));
+    REQUIRE_SUCCESS(m.cluster.depsync(m.peer, {"pull"}));
+    m.write_primary("blobs/small.bin", "small v2\n");
+    REQUIRE_SUCCESS(m.cluster.publish("r2"));
+
+    SECTION("pull") {
+        const stdfs::path big = m.peer.dir / "blobs/big.bin";
+        const stdfs::path small = m.peer.dir / "blobs/small.bin";
+        m.account.give(m.peer.dir);
+        for (const auto& p : {big, small}) REQUIRE(::utimensat(AT_FDCWD, p.c_str(), nullptr, 0) == 0);
+        dt::BackgroundProcess swapper;
+        arm(swapper, m, big, {"fifo-over", small.string()}, "--hold-open");
+        std::optional<ProcessResult> pulled = run_bounded(depsync_argv(m.peer, {"pull"}), 60);
+        ProcessResult swapped = swapper.wait();
+        INFO("swapper: " + describe(swapped));
+        REQUIRE(swapped.exit_code == 0);
+        REQUIRE(pulled);  // finished: not blocked in open
+        INFO(describe(*pulled));
+        CHECK(pulled->exit_code == 0);
+        CHECK(pulled->err.find("blobs/small.bin was not read: it is no longer a regular file") !=
+              std::string::npos);
+        struct stat st {};
+        REQUIRE(::lstat(small.c_str(), &st) == 0);
+        CHECK(S_ISREG(st.st_mode));
+        CHECK(read_file(small) == "small v2\n");
+    }
+    SECTION("publish and verify --full") {
+        const stdfs::path dir = m.cluster.primary().dir;
+        const stdfs::path big = dir / "blobs/big.bin";
+        const stdfs::path small = dir / "blobs/small.bin";
+        m.write_primary("blobs/small.bin", "small v3\n");
+        REQUIRE(::utimensat(AT_FDCWD, big.c_str(), nullptr, 0) == 0);
+        dt::BackgroundProcess swapper;
+        arm(swapper, m, big, {"fifo-over", small.string()}, "--hold-open");
+        std::optional<ProcessResult> published =
+            run_bounded(depsync_argv(m.cluster.primary(), {"publish", "-m", "r3"}), 60);
+        ProcessResult swapped = swapper.wait();
+        INFO("swapper: " + describe(swapped));
+        REQUIRE(swapped.exit_code == 0);
+        REQUIRE(published);
+        INFO(describe(*published));
+        // Looked at again, the FIFO is a special file: not published (r3 removes the archive).
+        CHECK(published->exit_code == 0);
+        CHECK(published->err.find("blobs/small.bin was not read") != std::string::npos);
+        CHECK(published->err.find("not published (special file or unsafe name): blobs/small.bin") !=
+              std::string::npos);
+
+        // verify --full reads every file: a FIFO swapped in during it is refused too.
+        REQUIRE(::unlink(small.c_str()) == 0);
+        write_file(small, "small v4\n");
+        dt::BackgroundProcess again;
+        arm(again, m, big, {"fifo-over", small.string()}, "--hold-open");
+        std::optional<ProcessResult> verified =
+            run_bounded(depsync_argv(m.cluster.primary(), {"verify", "--full"}), 60);
+        REQUIRE(again.wait().exit_code == 0);
+        REQUIRE(verified);
+        INFO(describe(*verified));
+        CHECK(verified->exit_code == 4);
+        CHECK(verified->err.find("blobs/small.bin was not read") != std::string::npos);
+    }
+}
+

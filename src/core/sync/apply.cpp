@@ -13,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "core/fs/atomic_file.hpp"
+#include "core/fs/no_follow.hpp"
 #include "core/fs/path_safety.hpp"
 #include "core/fs/safe_tree.hpp"
 #include "core/git/blob_stream.hpp"
@@ -240,7 +241,17 @@ class Executor {
             return;
         }
         if (::linkat(dfd, name.c_str(), AT_FDCWD, dest.c_str(), 0) == 0 || errno == EEXIST) return;
-        fs::UniqueFd in(::openat(dfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        // A FIFO or device has no content to save, and opening one could block: only the regular file listed.
+        if (!S_ISREG(st.st_mode)) {
+            spdlog::warn("{} was not saved to backup: it is not a regular file", path);
+            return;
+        }
+        std::string refused;
+        fs::UniqueFd in = fs::open_listed_file(dfd, name, st, refused);
+        if (!in && !refused.empty()) {
+            spdlog::warn("{} was not saved to backup: {}", path, refused);
+            return;
+        }
         if (!in) throw_errno("back up " + path);
         fs::UniqueFd out(::open(dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st.st_mode & 0777));
         if (!out) throw_errno("back up " + path + " to " + dest.string());

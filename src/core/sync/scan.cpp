@@ -15,7 +15,10 @@
 #include <system_error>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
 #include "core/error.hpp"
+#include "core/fs/no_follow.hpp"
 #include "core/fs/path_safety.hpp"
 #include "core/fs/unique_fd.hpp"
 #include "core/fs/zip_check.hpp"
@@ -173,10 +176,19 @@ class Scanner {
                 return;
             }
         }
-        fs::UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        // Non-blocking, no symlink, and only the regular file just listed: something put in its place (a FIFO
+        // would block this open forever) is not read.
+        std::string refused;
+        fs::UniqueFd fd = fs::open_listed_file(dir_fd, name, st, refused);
         if (!fd) {
-            if (errno == ENOENT) return;
-            throw_errno("open " + path);
+            if (refused.empty() && errno == ENOENT) return;  // removed while we looked
+            if (refused.empty()) throw_errno("open " + path);
+            // Read as a file that changed: publish looks again (and skips a FIFO or device then), a
+            // comparison lists it as differing from every release.
+            spdlog::warn("{} was not read: {}", path, refused);
+            result.changing.push_back(path);
+            if (!m_options.writer) result.listing[path] = git::Entry{kind, {}};
+            return;
         }
         if (m_options.check_archives && fs::is_archive_name(name)) {
             if (auto defect = fs::find_zip_defect(fd.get())) {
