@@ -30,6 +30,7 @@ struct GlobalOptions {
     std::size_t gc_keep = 30;
     unsigned gc_keep_days = 30;
     std::string metrics_file, log_file;
+    std::string owner;
 };
 
 // Options of the subcommands; only the chosen subcommand's are set.

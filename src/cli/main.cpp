@@ -87,6 +87,10 @@ void add_global_options(CLI::App& app, Context& ctx, bool init) {
         ->group(keys);
     app.add_option("--backup-keep,--backup_keep", g.backup_keep, "Backups kept in the state folder")
         ->group(keys);
+    app.add_option(
+           "--owner", g.owner,
+           "USER[:GROUP] given what a root run creates in the directory (default: the directory's owner)")
+        ->group(keys);
     app.add_option("--gc-keep,--gc_keep", g.gc_keep, "Primary: newest releases 'depsync gc' keeps")
         ->group(keys)
         ->check(CLI::Range(1, 1000000));

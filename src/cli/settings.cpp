@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/fs/atomic_file.hpp"
+#include "core/fs/owner.hpp"
 
 #include "cli/context.hpp"
 #include "core/git/remote_url.hpp"
@@ -128,6 +129,8 @@ sync::Settings make_settings(const GlobalOptions& g) {
         throw Error("max_fetch_memory must be at least 67108864 (64 MiB), or 0 for no bound",
                     ExitCode::usage);
     s.backup_keep = g.backup_keep;
+    s.owner = g.owner;
+    if (!s.owner.empty()) fs::parse_owner(s.owner);  // an unknown user or group is a usage error at once
     s.known_hosts = g.known_hosts;
     s.ssh_key = g.ssh_key;
     s.ca_file = g.ca_file;

@@ -318,3 +318,112 @@ TEST_CASE("a FIFO put in a file's place after it was listed is refused, not wait
     }
 }
 
+namespace {
+
+// Every entry below `dir`: "path uid gid mode" (mode in octal, symlinks without one).
+std::vector<std::string> owners_and_modes(const stdfs::path& dir) {
+    std::vector<std::string> out;
+    for (const auto& e : stdfs::recursive_directory_iterator(dir)) {
+        struct stat st {};
+        ::lstat(e.path().c_str(), &st);
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%o", static_cast<unsigned>(st.st_mode & 07777));
+        out.push_back(e.path().lexically_relative(dir).string() + " " + std::to_string(st.st_uid) + " " +
+                      std::to_string(st.st_gid) + " " + (S_ISLNK(st.st_mode) ? std::string("link") : mode));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("what a root pull creates belongs to the directory's owner, with modes the umask cannot narrow",
+          "[e2e][local-account]") {
+    SKIP_UNLESS_ACCOUNT_POSSIBLE();
+    Machine m;
+    m.write_primary("synapse-configs/default/sequences/main.xml", "<sequence name=\"main\"/>\n");
+    m.write_primary("carbonapps/app.xml", "app\n");
+    m.write_primary("scripts/run.sh", "#!/bin/sh\n");
+    ::chmod((m.cluster.primary().dir / "scripts/run.sh").c_str(), 0755);
+    stdfs::create_directories(m.cluster.primary().dir / "empty/nested");
+    stdfs::create_symlink("../carbonapps/app.xml", m.cluster.primary().dir / "scripts/app");
+    m.account.give(m.cluster.primary().dir);
+    REQUIRE_SUCCESS(m.cluster.publish("r1"));
+    auto pull_under_umask_077 = [&](const Node& node) {
+        std::vector<std::string> argv = {"/bin/sh",         "-c", "umask 077; exec \"$@\"", "sh",
+                                         dt::depsync_bin(), "-c", node.config.string(),     "pull"};
+        return dt::run(argv);
+    };
+
+    SECTION("the owner of the directory") {
+        REQUIRE_SUCCESS(pull_under_umask_077(m.peer));
+        const std::string uid = std::to_string(m.account.uid()), gid = std::to_string(m.account.gid());
+        CHECK(owners_and_modes(m.peer.dir) ==
+              std::vector<std::string>{
+                  "carbonapps " + uid + " " + gid + " 755",
+                  "carbonapps/app.xml " + uid + " " + gid + " 644",
+                  "empty " + uid + " " + gid + " 755",
+                  "empty/nested " + uid + " " + gid + " 755",
+                  "scripts " + uid + " " + gid + " 755",
+                  "scripts/app " + uid + " " + gid + " link",
+                  "scripts/run.sh " + uid + " " + gid + " 755",
+                  "synapse-configs " + uid + " " + gid + " 755",
+                  "synapse-configs/default " + uid + " " + gid + " 755",
+                  "synapse-configs/default/sequences " + uid + " " + gid + " 755",
+                  "synapse-configs/default/sequences/main.xml " + uid + " " + gid + " 644",
+              });
+        // A file the release rewrites stays the server's.
+        m.write_primary("synapse-configs/default/sequences/main.xml", "<sequence name=\"main\" v=\"2\"/>\n");
+        REQUIRE_SUCCESS(m.cluster.publish("r2"));
+        REQUIRE_SUCCESS(pull_under_umask_077(m.peer));
+        struct stat st {};
+        REQUIRE(::stat((m.peer.dir / "synapse-configs/default/sequences/main.xml").c_str(), &st) == 0);
+        CHECK(st.st_uid == m.account.uid());
+        CHECK((st.st_mode & 07777) == 0644);
+    }
+    SECTION("the configured owner, for a directory of root's") {
+        Node root_peer{"peer2", m.cluster.root() / "peer2/server", m.cluster.root() / "peer2/state",
+                       m.cluster.root() / "peer2.conf"};
+        ProcessResult init = dt::run({dt::depsync_bin(), "-c", root_peer.config.string(), "init", "peer",
+                                      "--dir", root_peer.dir.string(), "--remote", m.cluster.repo().string(),
+                                      "--state", root_peer.state.string(), "--node", root_peer.name});
+        REQUIRE_SUCCESS(init);
+        const std::string config = read_file(root_peer.config);
+        write_file(root_peer.config, config + "owner = " + m.account.name() + "\n");
+        REQUIRE_SUCCESS(pull_under_umask_077(root_peer));
+        struct stat st {};
+        REQUIRE(::lstat((root_peer.dir / "scripts/app").c_str(), &st) == 0);
+        CHECK(st.st_uid == m.account.uid());
+        REQUIRE(::stat((root_peer.dir / "empty/nested").c_str(), &st) == 0);
+        CHECK(st.st_uid == m.account.uid());
+        CHECK(st.st_gid == m.account.gid());
+        CHECK((st.st_mode & 07777) == 0755);
+        REQUIRE(::stat(root_peer.dir.c_str(), &st) == 0);
+        CHECK(st.st_uid == 0);  // the directory itself is left as it was
+
+        write_file(root_peer.config, config + "owner = nosuchuser-depsync\n");
+        ProcessResult bad = m.cluster.depsync(root_peer, {"pull"});
+        CHECK(bad.exit_code == 2);
+        CHECK(bad.err.find("no user 'nosuchuser-depsync'") != std::string::npos);
+    }
+}
+
+TEST_CASE("a file with several links that is not the directory owner's is not published",
+          "[e2e][local-account]") {
+    SKIP_UNLESS_ACCOUNT_POSSIBLE();
+    Machine m;
+    const stdfs::path dir = m.cluster.primary().dir;
+    m.write_primary("synapse-configs/default/api/A.xml", "<api/>\n");
+    m.write_primary("own.xml", "the account's own file\n");
+    // A link to root's secret (possible where fs.protected_hardlinks is 0), and one the account made to its
+    // own file.
+    REQUIRE(::link((m.canary / "secret.conf").c_str(), (dir / "leak.conf").c_str()) == 0);
+    REQUIRE(::link((dir / "own.xml").c_str(), (dir / "own-too.xml").c_str()) == 0);
+    ProcessResult published = m.cluster.publish("r1");
+    REQUIRE_SUCCESS(published);
+    CHECK(published.err.find("not published: leak.conf has 2 hard links and belongs to uid 0") !=
+          std::string::npos);
+    CHECK_FALSE(m.secret_in_repository());
+    ProcessResult listed = git({"-C", m.cluster.repo().string(), "ls-tree", "-r", "--name-only", "main"});
+    CHECK(listed.out == "own-too.xml\nown.xml\nsynapse-configs/default/api/A.xml\n");
+}

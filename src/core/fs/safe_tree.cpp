@@ -56,7 +56,9 @@ int SafeTree::dir(const std::string& rel) {
 
 void SafeTree::make_dir(const std::string& rel, unsigned mode) {
     int parent = dir(parent_path_of(rel));
-    if (::mkdirat(parent, name_of(rel).c_str(), static_cast<mode_t>(mode)) < 0) {
+    // Created closed (0700) and opened without following a link: the owner and the mode are set on the
+    // folder this call made, never on whatever might be put at its name.
+    if (::mkdirat(parent, name_of(rel).c_str(), 0700) < 0) {
         if (errno == EEXIST) {
             struct stat st {};
             if (::fstatat(parent, name_of(rel).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
@@ -64,6 +66,21 @@ void SafeTree::make_dir(const std::string& rel, unsigned mode) {
         }
         throw_errno("create folder " + (m_root / rel).string());
     }
+    UniqueFd fd(::openat(parent, name_of(rel).c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) throw_errno("open folder " + (m_root / rel).string());
+    adopt(fd.get(), rel, mode);
+}
+
+void SafeTree::adopt(int fd, const std::string& rel, unsigned mode) {
+    if (m_owner && ::fchown(fd, m_owner->uid, m_owner->gid) < 0)
+        throw_errno("set the owner of " + (m_root / rel).string());
+    if (::fchmod(fd, static_cast<mode_t>(mode)) < 0)
+        throw_errno("set the mode of " + (m_root / rel).string());
+}
+
+void SafeTree::adopt_link(int dir_fd, const std::string& name, const std::string& rel) {
+    if (m_owner && ::fchownat(dir_fd, name.c_str(), m_owner->uid, m_owner->gid, AT_SYMLINK_NOFOLLOW) < 0)
+        throw_errno("set the owner of " + (m_root / rel).string());
 }
 
 void SafeTree::remove_file(const std::string& rel) {

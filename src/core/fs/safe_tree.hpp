@@ -4,9 +4,11 @@
 // outside it. All paths are relative, '/'-separated.
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
+#include "core/fs/owner.hpp"
 #include "core/fs/unique_fd.hpp"
 
 namespace depsync::fs {
@@ -24,7 +26,14 @@ class SafeTree {
     // Like dir(), but returns -1 instead of throwing when the folder does not exist (yet).
     int dir_if_exists(const std::string& rel);
 
+    // Entries created from now on are given to `owner` (nullopt: left as created).
+    void set_owner(std::optional<Owner> owner) { m_owner = owner; }
+    // Creates a folder with exactly `mode` (whatever the umask) and the owner set.
     void make_dir(const std::string& rel, unsigned mode = 0755);
+    // Gives a file just created (open as `fd`) the owner set and exactly `mode`.
+    void adopt(int fd, const std::string& rel, unsigned mode);
+    // Gives a symlink just created (`name` in the folder `dir_fd`) the owner set.
+    void adopt_link(int dir_fd, const std::string& name, const std::string& rel);
     // Removes a file or symlink (never follows it). Missing is fine.
     void remove_file(const std::string& rel);
     // Removes an empty folder; returns false when it still holds something.
@@ -43,6 +52,7 @@ class SafeTree {
     std::filesystem::path m_root;
     UniqueFd m_root_fd;
     std::unordered_map<std::string, UniqueFd> m_dirs;
+    std::optional<Owner> m_owner;
 };
 
 std::string parent_path_of(const std::string& rel);

@@ -76,7 +76,10 @@ class Executor {
     Executor(const Plan& plan, const ApplyContext& ctx)
         : m_plan(plan),
           m_ctx(ctx),
-          m_tree(ctx.dir_fd >= 0 ? fs::SafeTree(ctx.dir_fd, ctx.dir) : fs::SafeTree(ctx.dir)) {}
+          m_tree(ctx.dir_fd >= 0 ? fs::SafeTree(ctx.dir_fd, ctx.dir) : fs::SafeTree(ctx.dir)) {
+        // Run as root, what is created belongs to the directory's owner, with explicit modes.
+        m_tree.set_owner(fs::owner_for_created(m_tree.dir(""), ctx.owner));
+    }
 
     ~Executor() {
         if (m_staged && !m_committed) undo_staging();
@@ -183,6 +186,7 @@ class Executor {
                            [&](const char* d, std::size_t n) { target.append(d, n); });
             if (::symlinkat(target.c_str(), dfd, tmp.c_str()) < 0) fail_write(s.path);
             m_pending.push_back({&s, parent, tmp});
+            m_tree.adopt_link(dfd, tmp, s.path);
             return target.size();
         }
         std::uint64_t written = 0;
@@ -202,7 +206,7 @@ class Executor {
                 written += static_cast<std::uint64_t>(n);
             }
         });
-        if (::fchmod(fd.get(), s.entry.kind == EntryKind::executable ? 0755 : 0644) < 0) fail_write(s.path);
+        m_tree.adopt(fd.get(), s.path, s.entry.kind == EntryKind::executable ? 0755 : 0644);
         return written;
     }
 

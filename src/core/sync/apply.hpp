@@ -54,7 +54,8 @@ struct ApplyContext {
     std::filesystem::path backup_dir;  // where local changes are saved (created on first use)
     StatCache* cache = nullptr;        // updated with the files written
     std::string cache_prefix;          // "name/" for a named root: the cache is keyed by release paths
-    int dir_fd = -1;  // `dir` as opened once for the run (OpenRoot); -1: opened here without symlinks
+    std::string owner;  // `owner` setting ("USER[:GROUP]"); empty: created entries get the owner of `dir`
+    int dir_fd = -1;    // `dir` as opened once for the run (OpenRoot); -1: opened here without symlinks
 };
 
 class Executor;

@@ -149,7 +149,8 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
     std::vector<ApplyContext> contexts;
     for (const OpenRoot& root : open)
         contexts.push_back(ApplyContext{root.dir, odb, backup_dir / root.name, &cache,
-                                        root.name.empty() ? std::string() : root.name + "/", root.fd.get()});
+                                        root.name.empty() ? std::string() : root.name + "/", settings.owner,
+                                        root.fd.get()});
     // The journal is written first, so that a kill at any point leaves it and the next pull clears the temp
     // files and completes the apply. Every root is staged before any of them changes: a full disk or a
     // damaged object fails the pull with every directory as it was, and the journal as it was before this

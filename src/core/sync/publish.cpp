@@ -12,6 +12,7 @@
 #include "core/fs/atomic_file.hpp"
 #include "core/fs/command.hpp"
 #include "core/fs/lock.hpp"
+#include "core/fs/owner.hpp"
 #include "core/git/leftovers.hpp"
 #include "core/git/object_writer.hpp"
 #include "core/git/ref_file.hpp"
@@ -172,6 +173,8 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     scan_options.exclude = &exclude;
     scan_options.writer = &writer;
     scan_options.check_archives = true;
+    scan_options.refuse_foreign_links = true;
+    if (!settings.owner.empty()) scan_options.owner = fs::parse_owner(settings.owner).uid;
 
     // Files still being copied in are waited for, briefly; publishing them half-written is never an option.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(settings.settle);

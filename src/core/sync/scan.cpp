@@ -82,8 +82,8 @@ namespace {
 
 class Scanner {
   public:
-    Scanner(const ScanOptions& options, StatCache& cache, std::size_t strip)
-        : m_options(options), m_cache(cache), m_strip(strip) {}
+    Scanner(const ScanOptions& options, StatCache& cache, std::size_t strip, uid_t owner)
+        : m_options(options), m_cache(cache), m_strip(strip), m_owner(owner) {}
 
     ScanResult result;
 
@@ -137,6 +137,13 @@ class Scanner {
             } else if (S_ISLNK(st.st_mode)) {
                 scan_symlink(dir_fd, name, std::move(path), st);
             } else if (S_ISREG(st.st_mode)) {
+                if (m_options.refuse_foreign_links && st.st_nlink > 1 && st.st_uid != m_owner) {
+                    spdlog::warn(
+                        "not published: {} has {} hard links and belongs to uid {}, not to the "
+                        "directory's owner (uid {})",
+                        path, st.st_nlink, st.st_uid, m_owner);
+                    continue;
+                }
                 scan_file(dir_fd, name, std::move(path), st);
             } else {
                 result.skipped.push_back(path);
@@ -148,6 +155,7 @@ class Scanner {
     const ScanOptions& m_options;
     StatCache& m_cache;
     std::size_t m_strip;  // length of "name/" for a named root
+    uid_t m_owner;        // the root's owner: whose files may have several links
     std::int64_t m_start = now_ns();
     Progress m_progress{m_options.writer ? "publish: reading changed files" : "comparing files"};
 
@@ -230,7 +238,15 @@ ScanResult scan_roots(const OpenRoots& roots, const ScanOptions& options, StatCa
     ScanResult total;
     cache.forget_seen();
     for (const OpenRoot& root : roots) {
-        Scanner scanner(options, cache, root.name.empty() ? 0 : root.name.size() + 1);
+        uid_t owner = 0;
+        if (options.owner) {
+            owner = *options.owner;
+        } else {
+            struct stat st {};
+            if (::fstat(root.fd.get(), &st) < 0) throw_errno("stat " + root.dir.string());
+            owner = st.st_uid;
+        }
+        Scanner scanner(options, cache, root.name.empty() ? 0 : root.name.size() + 1, owner);
         if (!root.name.empty()) total.listing[root.name] = git::Entry{git::EntryKind::directory, {}};
         const FolderRead* walked = nullptr;
         if (options.reuse)

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -39,6 +40,10 @@ struct ScanOptions {
     bool check_archives = false;               // report archives whose zip structure is incomplete
     bool full = false;                         // hash every file, ignoring the stat cache
     bool remove_stale_temps = false;           // delete depsync temp files left by a killed run
+    // Publish: a file with more than one hard link that does not belong to the root's owner (or `owner`) is
+    // not read, so a link to a file of someone else's (root's) never becomes release content.
+    bool refuse_foreign_links = false;
+    std::optional<uid_t> owner;  // the `owner` setting's user; unset: each root's owner
 };
 
 struct ScanResult {
