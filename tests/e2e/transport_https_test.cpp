@@ -233,6 +233,31 @@ TEST_CASE("https transport: secrets readable by others or written into the URL a
             CHECK(s.runs.back().err.find("https://***@127.0.0.1") != std::string::npos);
         }
     }
+    SECTION("a token holding a '/' written before the host") {
+        // Parsed naively: host "dstok_<first half>", the rest a path; the token would be resolved and shown.
+        const std::string head = s.token.substr(0, 22), tail = s.token.substr(22);
+        std::string url = s.repo_url();
+        url.insert(url.find("://") + 3, head + "/" + tail + "@");
+        s.token_in_config = true;
+        s.use_https(0, url, ca, std::nullopt);
+        std::vector<ProcessResult> refused;
+        refused.push_back(s.pull(0));
+        refused.push_back(s.cluster.status_json(s.cluster.peer(0)));
+        for (const ProcessResult& r : refused) {
+            INFO(describe(r));
+            CHECK(r.exit_code == 2);
+            CHECK(r.err.find("user name or password") != std::string::npos);
+            CHECK(r.out.find(head.substr(6)) == std::string::npos);
+            CHECK(r.err.find(head.substr(6)) == std::string::npos);
+            CHECK(r.err.find(tail) == std::string::npos);
+        }
+        for (const auto& entry : stdfs::recursive_directory_iterator(s.cluster.peer(0).state)) {
+            if (!entry.is_regular_file() || entry.is_symlink()) continue;
+            INFO("state file " << entry.path().string());
+            CHECK(read_file(entry.path()).find(head.substr(6)) == std::string::npos);
+            CHECK(read_file(entry.path()).find(tail) == std::string::npos);
+        }
+    }
     SECTION("an http:// remote") {
         // A plain http server that would ask for the credentials: it is never contacted.
         dt::HostileHttpServer plain({dt::HostileHttpServer::Mode::ask_credentials, "", "", 0});

@@ -55,7 +55,12 @@ TEST_CASE("remote URLs: redact_url hides the user part of https URLs and the pas
           "[unit][remote_url]") {
     CHECK(redact_url("https://tok@h/r.git") == "https://***@h/r.git");
     CHECK(redact_url("https://u:p@h:1/r.git") == "https://***@h:1/r.git");
-    CHECK(redact_url("https://h/a@b.git") == "https://h/a@b.git");
+    // An '@' after a '/' may end a secret that holds a '/': hidden too (such URLs are refused anyway).
+    CHECK(redact_url("https://h/a@b.git") == "https://***@b.git");
+    CHECK(redact_url("https://tok/en@h/r.git") == "https://***@h/r.git");
+    CHECK(redact_url("ssh://git:pw/x@h/r.git") == "ssh://***@h/r.git");
+    CHECK(redact_url("deploy:pw@h:r.git") == "deploy:***@h:r.git");
+    CHECK(redact_url("deploy@h:r.git") == "deploy@h:r.git");
     CHECK(redact_url("ssh://git@h/r.git") == "ssh://git@h/r.git");
     CHECK(redact_url("ssh://git:pw@h/r.git") == "ssh://git:***@h/r.git");
     // ssh keeps its user name.
@@ -63,4 +68,53 @@ TEST_CASE("remote URLs: redact_url hides the user part of https URLs and the pas
     CHECK(url.scheme == Scheme::ssh);
     CHECK(url.user == "deploy");
     CHECK(url.port == 2222);
+}
+
+TEST_CASE("remote URLs: a secret holding a '/' before the '@' is refused and never shown",
+          "[unit][remote_url]") {
+    // Parsed naively, the part before the '/' is a host name (sent to the resolver) and the rest a path.
+    const std::string head = "dstok_Sec", tail = "ret123";
+    for (const std::string& url : {"https://" + head + "/" + tail + "@host.example/r.git",
+                                   "https://depsync:" + head + "/" + tail + "@host.example/r.git",
+                                   "https://host.example/" + head + "/" + tail + "@x/r.git"}) {
+        std::string why = refusal(url);
+        INFO(url << " -> " << why);
+        CHECK(why.find("user name or password") != std::string::npos);
+        CHECK(why.find(head) == std::string::npos);
+        CHECK(why.find(tail) == std::string::npos);
+    }
+    for (const std::string& url : {"ssh://deploy:" + head + "/" + tail + "@host.example/r.git",
+                                   "ssh://deploy:" + head + tail + "@host.example/r.git",
+                                   "deploy:" + head + tail + "@host.example:r.git",
+                                   "deploy:" + head + "/" + tail + "@host.example:r.git"}) {
+        std::string why = refusal(url);
+        INFO(url << " -> " << why);
+        CHECK(!why.empty());
+        CHECK(why.find(head) == std::string::npos);
+        CHECK(why.find(tail) == std::string::npos);
+    }
+    // A plain ssh user name stays.
+    CHECK(refusal("ssh://deploy@host.example/r.git").empty());
+    CHECK(refusal("deploy@host.example:r.git").empty());
+}
+
+TEST_CASE("remote URLs: hosts that are no host names, control characters and odd ports are refused",
+          "[unit][remote_url]") {
+    for (const std::string& url :
+         {std::string("ssh://-oProxyCommand=touch%20x/r.git"), std::string("-oProxyCommand=x:r.git"),
+          std::string("ssh://deploy@-oProxyCommand=x/r.git"), std::string("https://-host.example/r.git"),
+          std::string("https://h%6Fst.example/r.git"), std::string("https://host.example\\evil/r.git"),
+          std::string("https://host.example/r.git\r\nX-Injected: 1"), std::string("/srv/r.git\n"),
+          std::string("https://host.example/r\x1b[31m.git"), std::string("https://host.example/my r.git"),
+          std::string("https://host.example:+443/r.git"), std::string("https://host.example:443x/r.git"),
+          std::string("ssh://host.example:22 /r.git"), std::string("https://[::1]x/r.git"),
+          std::string("file://host.example/srv/r.git"), std::string("file://")}) {
+        INFO(url);
+        CHECK(!refusal(url).empty());
+    }
+    auto v6 = parse_remote_url("https://[::1]:8443/r.git");
+    CHECK(v6.host == "::1");
+    CHECK(v6.port == 8443);
+    CHECK(parse_remote_url("file:///srv/r.git").path == "/srv/r.git");
+    CHECK(parse_remote_url("/srv/my releases/r.git").path == "/srv/my releases/r.git");
 }
