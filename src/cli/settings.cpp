@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <sstream>
+#include <utility>
 
 #include "core/fs/atomic_file.hpp"
 #include "core/fs/owner.hpp"
@@ -123,8 +124,22 @@ sync::Settings make_settings(const GlobalOptions& g) {
     s.wait = g.wait;
     s.settle = g.settle;
     s.timeout = g.timeout;
+    if (g.timeout < 1)
+        throw Error(
+            "timeout must be at least 1 (seconds a fetch or push may take), not " + std::to_string(g.timeout),
+            ExitCode::usage);
     s.max_fetch_bytes = g.max_fetch_bytes;
     s.max_fetch_memory = g.max_fetch_memory;
+    // The option parser reads "-1" and numbers past 2^64 as 18446744073709551615; a bound that large
+    // would overflow the address-space limit (and fail every fetch) or mean no bound at all.
+    constexpr std::uint64_t max_bound = 1ull << 50;
+    for (auto [key, value] : {std::pair<const char*, std::uint64_t>{"max_fetch_bytes", s.max_fetch_bytes},
+                              {"max_fetch_memory", s.max_fetch_memory}})
+        if (value > max_bound)
+            throw Error(std::string(key) + " = " + std::to_string(value) +
+                            " is out of range (a negative number is read that way): give a number of bytes "
+                            "up to 1125899906842624 (1 PiB), or 0",
+                        ExitCode::usage);
     if (s.max_fetch_memory != 0 && s.max_fetch_memory < (64ull << 20))
         throw Error("max_fetch_memory must be at least 67108864 (64 MiB), or 0 for no bound",
                     ExitCode::usage);

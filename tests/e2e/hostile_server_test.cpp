@@ -208,3 +208,28 @@ TEST_CASE("hostile server: an endless pack is cut off by the free space of the s
     CHECK(server.bytes_sent() < (80u << 20));
     s.require_untouched(r);
 }
+
+TEST_CASE("hostile server: fetch bounds that are negative, past 2^64 or zero are refused before connecting",
+          "[e2e][https][hostile]") {
+    // "-1" and "99999999999999999999999" both arrive as 2^64-1: as max_fetch_memory that overflowed the
+    // address-space limit (every fetch "out of memory"); as max_fetch_bytes it meant no bound. A timeout of 0
+    // or less failed every fetch at once.
+    HostileSetup s;
+    dt::HostileHttpServer server({Mode::ask_credentials, s.pem, "", 0});
+    const std::vector<std::pair<std::string, std::string>> bad = {
+        {"max_fetch_bytes", "-1"},  {"max_fetch_bytes", "99999999999999999999999"},
+        {"max_fetch_memory", "-1"}, {"max_fetch_memory", "18446744073709551615"},
+        {"timeout", "0"},           {"timeout", "-5"}};
+    for (const auto& [key, value] : bad) {
+        s.configure(server.base_url() + repo_path,
+                    {{"max_fetch_bytes", "16777216"}, {"max_fetch_memory", "134217728"}, {"timeout", "30"}});
+        set_config(s.peer().config, {{key, value}});
+        for (const ProcessResult& r : {s.pull(), s.cluster.status_json(s.peer())}) {
+            INFO(key << " = " << value << "\n" << describe(r));
+            CHECK(r.exit_code == 2);
+            CHECK(r.err.find(key) != std::string::npos);
+        }
+    }
+    CHECK(server.requests() == 0);
+    CHECK(dt::describe_tree(s.peer().dir).empty());
+}
