@@ -233,3 +233,31 @@ TEST_CASE("hostile server: fetch bounds that are negative, past 2^64 or zero are
     CHECK(server.requests() == 0);
     CHECK(dt::describe_tree(s.peer().dir).empty());
 }
+
+TEST_CASE("hostile server: a mirror advertising endless refs is cut off by the memory bound",
+          "[e2e][https][hostile]") {
+    // The primary pushes to mirrors it may not control; the push process is bounded like a fetch.
+    HostileSetup s;
+    dt::HostileHttpServer server({Mode::many_refs, s.pem, "", 0});
+    const std::string mirror_url = server.base_url() + repo_path;
+    set_config(s.cluster.primary().config, {{"mirror", "[" + in_quotes(mirror_url) + "]"},
+                                            {"ca_file", in_quotes(s.ca.cert().string())},
+                                            {"credentials", in_quotes(s.credentials.string())},
+                                            {"max_fetch_bytes", "0"},
+                                            {"max_fetch_memory", std::to_string(128 << 20)},
+                                            {"timeout", "60"}});
+    double start = dt::now_seconds();
+    ProcessResult r = s.cluster.publish("first");
+    double seconds = dt::now_seconds() - start;
+    INFO(describe(r));
+    CHECK(r.exit_code == 0);  // the release exists; the mirror is retried on the next publish
+    CHECK(r.out.find("mirror " + mirror_url + ": FAILED") != std::string::npos);
+    CHECK(r.err.find("memory bound of 128 MiB") != std::string::npos);
+    CHECK(r.err.find("max_fetch_memory") != std::string::npos);
+    CHECK(seconds < 40);
+    CHECK(server.bytes_sent() < (512u << 20));
+    CHECK(r.out.find(s.token) == std::string::npos);
+    CHECK(r.err.find(s.token) == std::string::npos);
+    std::cout << "mirror with endless refs: cut after " << server.bytes_sent() / (1 << 20) << " MiB sent, "
+              << seconds << " s\n";
+}

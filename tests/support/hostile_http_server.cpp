@@ -243,13 +243,15 @@ void HostileHttpServer::serve(Connection& c) {
         return;
     }
     const bool advertisement = r.line.rfind("GET ", 0) == 0;
-    std::string type = advertisement ? "application/x-git-upload-pack-advertisement"
-                                     : "application/x-git-upload-pack-result";
+    // A push asks for git-receive-pack: the same answers, under that service's name.
+    const std::string service =
+        r.path.find("git-receive-pack") != std::string::npos ? "git-receive-pack" : "git-upload-pack";
+    std::string type = "application/x-" + service + (advertisement ? "-advertisement" : "-result");
     if (!c.write_all("HTTP/1.1 200 OK\r\nContent-Type: " + type + "\r\nTransfer-Encoding: chunked\r\n" +
                      close + "Cache-Control: no-cache\r\n\r\n"))
         return;
     if (advertisement) {
-        std::string head = pkt("# service=git-upload-pack\n") + "0000" +
+        std::string head = pkt("# service=" + service + "\n") + "0000" +
                            pkt(fake_oid + " refs/heads/main" + std::string(1, '\0') + "agent=hostile\n");
         if (!c.write_all(chunk(head))) return;
         if (mode == Mode::many_refs) {

@@ -158,11 +158,16 @@ std::vector<MirrorReport> push_mirrors(const Settings& settings, const std::file
             continue;
         }
         try {
-            run_transfer(settings, "push to mirror " + report.url, git_dir, [&](git_repository* child_repo) {
-                git::TransportSession session(url, options);
-                session.prepare_process();
-                git::push_refs(child_repo, session, mirror_refspecs(child_repo));
-            });
+            // Bounded in memory too: a hostile mirror's endless ref advertisement would otherwise grow the
+            // push process until the timeout (over ssh nothing else counts what it receives).
+            run_transfer(
+                settings, "push to mirror " + report.url, git_dir,
+                [&](git_repository* child_repo) {
+                    git::TransportSession session(url, options);
+                    session.prepare_process();
+                    git::push_refs(child_repo, session, mirror_refspecs(child_repo));
+                },
+                settings.max_fetch_memory);
             fs::write_file_atomically(record, git::to_hex(head), 0600);
             report.pushed = true;
         } catch (const Error& e) {
