@@ -116,8 +116,8 @@ TEST_CASE("a forged retention cut is refused, changes no record, and the genuine
             "Depsync-Release: 2\nDepsync-Replaces: " + r1 + "\nDepsync-Cut: 1\nDepsync-Origin: " + root;
     }
     SECTION("the right Depsync-Replaces in a history of another origin") {
-        trailers =
-            "Depsync-Release: 2\nDepsync-Replaces: " + genuine + "\nDepsync-Cut: 1\nDepsync-Origin: " + genuine;
+        trailers = "Depsync-Release: 2\nDepsync-Replaces: " + genuine +
+                   "\nDepsync-Cut: 1\nDepsync-Origin: " + genuine;
     }
     SECTION("a cut number that wrapped around") {
         trailers =
@@ -214,4 +214,58 @@ TEST_CASE("a peer that missed two cuts follows them, and a tag follows its relea
     CHECK(line->from == std::optional<std::uint64_t>(3));
     CHECK(line->to == 5);
     CHECK(differences(cluster.primary().dir, cluster.peer(0).dir).empty());
+}
+
+TEST_CASE(
+    "a cut by an older gc (no Depsync-Origin) is refused with the command to run, and after it the next "
+    "cut is followed",
+    "[e2e][gc][cut]") {
+    Cluster cluster(1);
+    for (int n = 1; n <= 3; ++n) publish_file(cluster, "<a v='" + std::to_string(n) + "'/>\n");
+    REQUIRE_SUCCESS(cluster.pull(0, {"--to", "r2"}));
+    const Node& peer = cluster.peer(0);
+
+    // What gc wrote before cuts named their origin: the kept releases again, the oldest without a parent,
+    // each naming the id it replaces, the oldest the cut.
+    auto again = [&](const std::string& rev, const std::string& extra, const std::string& parent) {
+        std::string message = git_out(cluster.repo(), {"log", "-1", "--format=%B", rev});
+        message += "\nDepsync-Replaces: " + git_out(cluster.repo(), {"rev-parse", rev}) + extra;
+        return commit_tree(cluster, git_out(cluster.repo(), {"rev-parse", rev + "^{tree}"}), message, parent);
+    };
+    const std::string old_root = again("r2", "\nDepsync-Cut: 1", "");
+    point_main_at(cluster, again("r3", "", old_root));
+    const auto records = state_records(peer);
+    const dt::TreeListing deployed_tree = dt::describe_tree(peer.dir);
+
+    ProcessResult refused = cluster.pull(0);
+    INFO(describe(refused));
+    CHECK(refused.exit_code == 1);
+    CHECK(contains(refused.err, "names no Depsync-Origin, as a cut written by an older depsync gc does"));
+    CHECK(contains(refused.err, "then run 'depsync pull --accept-rewrite' once"));
+    CHECK(refused.err.find('\n') == refused.err.size() - 1);  // one line
+    require_same_records(records, peer, RunRecord::skip);
+    CHECK(dt::diff_trees(deployed_tree, dt::describe_tree(peer.dir)).empty());
+
+    // The command it names takes the node onto the cut history.
+    ProcessResult accepted = cluster.pull(0, {"--accept-rewrite"});
+    REQUIRE_SUCCESS(accepted);
+    auto line = parse_pulled(accepted.out);
+    REQUIRE(line);
+    CHECK(line->from == std::optional<std::uint64_t>(2));
+    CHECK(line->to == 3);
+
+    // The next gc names the origin of that history (its cut root), and the node follows it unaided.
+    publish_file(cluster, "<a v='4'/>\n");
+    publish_file(cluster, "<a v='5'/>\n");
+    REQUIRE_SUCCESS(cluster.depsync(cluster.primary(), {"gc", "--keep", "2", "--keep-days", "0"}));
+    CHECK(git_out(cluster.repo(), {"log", "-1", "--format=%(trailers:key=Depsync-Origin,valueonly)",
+                                   git_out(cluster.repo(), {"rev-list", "--max-parents=0", "main"})}) ==
+          old_root);
+    ProcessResult pulled = cluster.pull(0);
+    REQUIRE_SUCCESS(pulled);
+    line = parse_pulled(pulled.out);
+    REQUIRE(line);
+    CHECK(line->from == std::optional<std::uint64_t>(3));
+    CHECK(line->to == 5);
+    CHECK(differences(cluster.primary().dir, peer.dir).empty());
 }

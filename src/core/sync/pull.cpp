@@ -132,9 +132,12 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
                     std::to_string(deployed->release) + " (" + git::short_hex(deployed->commit) +
                     "); it was rewritten or is another repository, and is no retention cut of this node's "
                     "history (" +
-                    cut.why_not +
-                    "). Nothing was applied (use --accept-rewrite to apply it "
-                    "anyway)");
+                    cut.why_not + "). Nothing was applied (" +
+                    (cut.without_origin ? "if the primary ran gc with an older depsync, check its history, "
+                                          "then run 'depsync pull --accept-rewrite' once; cuts by this "
+                                          "version are followed without it"
+                                        : "run 'depsync pull --accept-rewrite' to apply it anyway") +
+                    ")");
 
     // Only signed releases are applied when allowed signers are configured: checked before anything is
     // touched.

@@ -89,7 +89,11 @@ CutDecision plan_retention_cut(const Settings& settings, git_repository* repo, c
         return refuse("its oldest commit has no valid " + std::string(cut_trailer) + " trailer");
     const std::uint64_t cut = *root_release.cut;
     std::optional<git_oid> origin = id_trailer(root.get(), origin_trailer);
-    if (!origin) return refuse("its oldest commit names no " + std::string(origin_trailer));
+    if (!origin) {
+        out.without_origin = true;
+        return refuse("its oldest commit names no " + std::string(origin_trailer) +
+                      ", as a cut written by an older depsync gc does");
+    }
     if (root_release.number <= cut)
         return refuse("its oldest release r" + std::to_string(root_release.number) +
                       " is not newer than the cut r" + std::to_string(cut));

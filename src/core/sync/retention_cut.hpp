@@ -56,6 +56,9 @@ struct CutFollow {
 struct CutDecision {
     std::optional<CutFollow> follow;  // set when the cut is to be followed
     std::string why_not;              // else why the new history is not taken for a cut of this node's
+    // Its root is a cut without Depsync-Origin, as an older gc wrote them: such a cut is accepted once, by
+    // the operator, with pull --accept-rewrite.
+    bool without_origin = false;
 };
 
 // Whether upstream's history (`tip`), which no longer contains the deployed release, proves it is a cut of
