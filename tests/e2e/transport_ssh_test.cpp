@@ -1,6 +1,7 @@
 // Pull and publish over ssh against a real sshd on 127.0.0.1 started by each test: host keys verified against
 // the configured known_hosts file (never the user's), client keys, mirrors, and a server that stalls.
 
+#include <git2/sys/credential.h>
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -9,7 +10,9 @@
 
 #include "cluster.hpp"
 #include "core/error.hpp"
+#include "core/git/handle.hpp"
 #include "core/git/remote_url.hpp"
+#include "core/git/transport.hpp"
 #include "support/sshd_server.hpp"
 #include "support/tcp_proxy.hpp"
 #include "support/tree_gen.hpp"
@@ -684,4 +687,36 @@ TEST_CASE("ssh transport: a fetch that receives more than max_fetch_bytes is sto
     set_config(s.cluster.peer(0).config, {{"max_fetch_bytes", std::to_string(64 << 20)}});
     REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0));
     require_same_tree(s.cluster.primary().dir, s.cluster.peer(0).dir);
+}
+
+TEST_CASE("ssh transport: an ssh server asking for a password never gets the https credentials",
+          "[e2e][ssh]") {
+    // libgit2 offers a password credential when the ssh server lists only "password": the node's https
+    // token (meant for its https remote or mirror) would go to whichever ssh host asked.
+    depsync::git::ensure_library();
+    depsync::git::TransportOptions options;
+    options.https_user = "deploy";
+    options.https_secret = "dstok_NeverOverSsh42";
+    auto ask = [&](const std::string& url) {
+        depsync::git::TransportSession session(url, options);
+        git_remote_callbacks cb = session.callbacks();
+        git_credential* cred = nullptr;
+        int rc = cb.credentials(&cred, url.c_str(), "deploy", GIT_CREDENTIAL_USERPASS_PLAINTEXT, cb.payload);
+        std::string password;
+        if (rc == 0 && cred && cred->credtype == GIT_CREDENTIAL_USERPASS_PLAINTEXT)
+            password = reinterpret_cast<git_credential_userpass_plaintext*>(cred)->password;
+        if (cred) git_credential_free(cred);
+        return std::make_pair(rc, password);
+    };
+    for (const std::string& url :
+         {std::string("ssh://deploy@127.0.0.1:2222/srv/r.git"), std::string("deploy@127.0.0.1:srv/r.git")}) {
+        auto [rc, password] = ask(url);
+        INFO(url);
+        CHECK(rc < 0);
+        CHECK(password.empty());
+    }
+    // An https server asking for them gets them.
+    auto [rc, password] = ask("https://127.0.0.1:8443/r.git");
+    CHECK(rc == 0);
+    CHECK(password == options.https_secret);
 }

@@ -371,6 +371,14 @@ int TransportSession::credentials(git_credential** out, const char* /*url*/, con
     }
     if (allowed_types & GIT_CREDENTIAL_USERNAME) return git_credential_username_new(out, user.c_str());
     if (allowed_types & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
+        // The https credentials are for https servers: an ssh server that asks for a password (a mirror, or
+        // a host taken over) is not given them.
+        if (self->m_url.scheme != Scheme::https)
+            return self->refuse(
+                "the ssh server asks for a password; depsync signs in to ssh servers only "
+                "with a key (ssh_key or the ssh-agent) and never sends it the https "
+                "credentials",
+                GIT_EAUTH);
         if (self->m_options.https_secret.empty())
             return self->refuse(
                 "the server asks for credentials: name a credentials file in the config "
