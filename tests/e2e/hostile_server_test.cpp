@@ -2,12 +2,15 @@
 // server does not get the credentials, endless refs and endless packs are cut off with bounded memory and
 // bytes and leave nothing behind, and a certificate that is wrong is refused saying why.
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include "cluster.hpp"
 #include "https_setup.hpp"
@@ -260,4 +263,47 @@ TEST_CASE("hostile server: a mirror advertising endless refs is cut off by the m
     CHECK(r.err.find(s.token) == std::string::npos);
     std::cout << "mirror with endless refs: cut after " << server.bytes_sent() / (1 << 20) << " MiB sent, "
               << seconds << " s\n";
+}
+
+TEST_CASE("hostile server: the partial pack of a pull killed with its transfer is removed by the next pull",
+          "[e2e][https][hostile]") {
+    // kill -9 of the pull takes its transfer child along before it can clean up; what it received stays in
+    // objects/pack unless the next fetch removes it.
+    HostileSetup s;
+    dt::generate_tree(s.cluster.primary().dir, dt::Profile::small, 31, 0.05);
+    REQUIRE_SUCCESS(s.cluster.publish("first"));
+    dt::HostileHttpServer server({Mode::endless_pack, s.pem, "", 0});
+    s.configure(server.base_url() + repo_path, {{"timeout", "60"}, {"max_fetch_bytes", "0"}});
+    const stdfs::path packs = s.peer().state / "repo.git/objects/pack";
+    auto partial_bytes = [&] {
+        std::uintmax_t total = 0;
+        std::error_code ec;
+        for (const auto& e : stdfs::directory_iterator(packs, ec))
+            if (e.path().filename().string().rfind("pack_git2_", 0) == 0) total += e.file_size(ec);
+        return total;
+    };
+    dt::BackgroundProcess pull;
+    pull.start({"sh", "-c", "exec \"$0\" \"$@\" >/dev/null 2>&1", dt::depsync_bin(), "-c",
+                s.peer().config.string(), "pull"});
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (partial_bytes() < (4u << 20) && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ::kill(pull.pid(), SIGKILL);
+    pull.wait();
+    // The transfer dies with its parent: the partial pack stops growing.
+    std::uintmax_t before = 0, after = partial_bytes();
+    for (int i = 0; i < 100 && before != after; ++i) {
+        before = after;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        after = partial_bytes();
+    }
+    REQUIRE(after >= (4u << 20));
+
+    // The next pull, from the primary's repository this time, succeeds and leaves no partial pack.
+    set_config(s.peer().config, {{"remote", in_quotes(s.cluster.repo().string())}});
+    ProcessResult next = s.cluster.pull(0);
+    INFO(describe(next));
+    CHECK(next.exit_code == 0);
+    CHECK(partial_bytes() == 0);
+    CHECK(next.err.find(s.token) == std::string::npos);
 }
