@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/fs/atomic_file.hpp"
+#include "core/fs/child_env.hpp"
 #include "core/fs/owner.hpp"
 
 #include "cli/context.hpp"
@@ -29,9 +30,9 @@ void require_private(const std::string& file, const std::string& why) {
 }
 
 void read_credentials(const GlobalOptions& g, sync::Settings& s) {
-    if (const char* token = std::getenv("DEPSYNC_HTTPS_TOKEN")) s.https_secret = token;
+    if (const char* token = std::getenv(fs::https_token_env)) s.https_secret = token;
     if (const char* user = std::getenv("DEPSYNC_HTTPS_USERNAME")) s.https_user = user;
-    if (const char* pass = std::getenv("DEPSYNC_HTTPS_PASSWORD")) s.https_secret = pass;
+    if (const char* pass = std::getenv(fs::https_password_env)) s.https_secret = pass;
     if (g.credentials.empty()) return;
     require_private(g.credentials, "holds credentials");
     auto text = fs::read_file(g.credentials);

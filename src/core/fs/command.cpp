@@ -11,6 +11,7 @@
 #include <cstdlib>
 
 #include "core/error.hpp"
+#include "core/fs/child_env.hpp"
 #include "core/fs/unique_fd.hpp"
 
 namespace depsync::fs {
@@ -28,6 +29,10 @@ CommandResult run_command(const std::string& command, const std::map<std::string
     if (::pipe2(fds, O_CLOEXEC) < 0) throw_errno("create pipe");
     UniqueFd read_end(fds[0]);
     UniqueFd write_end(fds[1]);
+    // Built before the fork: the child only execs.
+    ChildEnvironment child_env(env);
+    char* const argv[] = {const_cast<char*>("sh"), const_cast<char*>("-c"),
+                          const_cast<char*>(command.c_str()), nullptr};
     pid_t pid = ::fork();
     if (pid < 0) throw_errno("fork");
     if (pid == 0) {
@@ -36,8 +41,7 @@ CommandResult run_command(const std::string& command, const std::map<std::string
         ::dup2(write_end.get(), STDERR_FILENO);
         int devnull = ::open("/dev/null", O_RDONLY);
         if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-        for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-        ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+        ::execve("/bin/sh", argv, child_env.envp());
         ::_exit(127);
     }
     ::setpgid(pid, pid);

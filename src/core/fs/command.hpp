@@ -1,7 +1,7 @@
 #pragma once
-// Runs an operator's command (validate, on_change) through /bin/sh with extra environment variables, bounded
-// by a timeout: on expiry its whole process group is killed. Output (stdout and stderr together) is captured,
-// up to a limit, so it can be shown with the error.
+// Runs an operator's command (validate, on_change) through /bin/sh with extra environment variables and
+// without the secrets (see child_env.hpp), bounded by a timeout: on expiry its whole process group is killed.
+// Output (stdout and stderr together) is captured, up to a limit, so it can be shown with the error.
 
 #include <map>
 #include <string>

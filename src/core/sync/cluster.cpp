@@ -19,9 +19,8 @@
 
 #include "core/error.hpp"
 #include "core/fs/atomic_file.hpp"
+#include "core/fs/child_env.hpp"
 #include "core/fs/unique_fd.hpp"
-
-extern char** environ;
 
 namespace depsync::sync {
 namespace {
@@ -118,7 +117,7 @@ struct SpawnAttributes {
 // Runs argv in its own process group with stdin from /dev/null, collecting stdout and stderr, and kills the
 // group when `timeout_seconds` pass. posix_spawn rather than fork: the calls run from several threads at
 // once.
-NodeCall run_bounded(const std::vector<std::string>& argv, int timeout_seconds) {
+NodeCall run_bounded(const std::vector<std::string>& argv, fs::Secrets secrets, int timeout_seconds) {
     constexpr std::size_t max_output = 1024 * 1024;
     NodeCall call;
     int out_fds[2], err_fds[2];
@@ -138,8 +137,9 @@ NodeCall run_bounded(const std::vector<std::string>& argv, int timeout_seconds) 
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
+    fs::ChildEnvironment env({}, secrets);
     pid_t pid = 0;
-    int rc = ::posix_spawnp(&pid, args[0], &fa.actions, &sa.attributes, args.data(), environ);
+    int rc = ::posix_spawnp(&pid, args[0], &fa.actions, &sa.attributes, args.data(), env.envp());
     if (rc != 0) {
         call.error = "cannot run " + argv[0] + ": " + std::strerror(rc);
         return call;
@@ -263,7 +263,10 @@ std::vector<std::string> node_argv(const ClusterNode& node, const RemoteOptions&
 
 NodeCall run_on_node(const ClusterNode& node, const RemoteOptions& options,
                      const std::vector<std::string>& args) {
-    NodeCall call = run_bounded(node_argv(node, options, args), options.timeout);
+    // ssh gets no secret (a SendEnv line would hand it to the node); a local node's run of this program
+    // reads the https credentials from the environment as this run did.
+    NodeCall call = run_bounded(node_argv(node, options, args),
+                                node.local ? fs::Secrets::keep : fs::Secrets::drop, options.timeout);
     if (!call.error.empty()) return call;  // not started
     if (call.timed_out) {
         call.error = "no answer within " + std::to_string(options.timeout) + " s";
