@@ -168,6 +168,7 @@ sync::Settings make_settings(const GlobalOptions& g) {
         require_private(g.config_file, "names secrets (ssh_key or credentials)");
     if (!g.ssh_key.empty()) require_private(g.ssh_key, "is a private key");
     if (!g.signing_key.empty()) require_private(g.signing_key, "is a private key");
+    sync::require_separate_paths(s);
     read_credentials(g, s);
     return s;
 }

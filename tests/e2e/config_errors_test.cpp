@@ -1,7 +1,10 @@
 // Configuration mistakes are reported, never ignored: exit 2 and one line on stderr naming what is wrong.
 
+#include <unistd.h>
 #include <catch2/catch.hpp>
+
 #include <fstream>
+#include <set>
 
 #include "cluster.hpp"
 #include "support/tree_gen.hpp"
@@ -93,4 +96,111 @@ TEST_CASE("a config file that does not exist is reported with exit 2", "[e2e]") 
     INFO(describe(r));
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("nope.conf") != std::string::npos);
+}
+
+namespace {
+
+// Every path below `root` (links not followed), so a run that created anything shows.
+std::set<std::string> listing(const stdfs::path& root) {
+    std::set<std::string> out;
+    for (auto it = stdfs::recursive_directory_iterator(root); it != stdfs::recursive_directory_iterator();
+         ++it)
+        out.insert(it->path().string());
+    return out;
+}
+
+std::string in_quotes(const stdfs::path& p) {
+    return "\"" + p.string() + "\"";
+}
+
+// Where a node's paths lie: either `dir` or `roots` (NAME=PATH), a state folder, and a repository (for a
+// primary; a peer's local remote).
+struct Layout {
+    std::string name;
+    std::string dir;
+    std::vector<std::string> roots;
+    std::string state, repo;
+};
+
+}  // namespace
+
+TEST_CASE(
+    "overlapping deployment directory, state folder and repository are refused by init and every command",
+    "[e2e]") {
+    dt::TempDir t;
+    const std::string d = (t / "d").string(), s = (t / "s").string(), r = (t / "r.git").string();
+    stdfs::create_directories(t / "d");
+    write_file(t / "d/app.xml", "<app/>\n");
+    stdfs::create_directory_symlink(t / "d", t / "link-to-d");
+    stdfs::create_directories(t / "s-existing");
+    stdfs::create_directory_symlink(t / "s-existing", t / "link-to-s");
+    const std::vector<Layout> layouts = {
+        {"state inside dir", d, {}, d + "/state", r},
+        {"repo inside dir", d, {}, s, d + "/r.git"},
+        {"dir inside state", s + "/d", {}, s, r},
+        {"dir is /", "/", {}, s, r},
+        {"dir is the repository", r, {}, s, r},
+        {"dir is the state folder", d, {}, d, r},
+        {"a root inside another", "", {"a=" + d, "b=" + d + "/b"}, s, r},
+        {"a root inside the state folder", "", {"a=" + d, "b=" + s + "/b"}, s, r},
+        {"a root inside the repository", "", {"a=" + d, "b=" + r + "/b"}, s, r},
+        {"state inside dir through a symlink, not yet existing", d, {}, (t / "link-to-d/state").string(), r},
+        {"dir inside state through a symlink", (t / "link-to-s/d").string(), {}, t.path() / "s-existing", r},
+    };
+    for (const Layout& layout : layouts) {
+        for (const std::string role : {"primary", "peer"}) {
+            INFO(layout.name << " (" << role << ")");
+            const stdfs::path config = t / ("depsync-" + role + ".conf");
+            const std::set<std::string> before = listing(t.path());
+
+            std::vector<std::string> init = {dt::depsync_bin(), "-c",        config.string(), "init", role,
+                                             "--state",         layout.state};
+            init.insert(init.end(), {role == std::string("primary") ? "--repo" : "--remote", layout.repo});
+            if (!layout.dir.empty()) init.insert(init.end(), {"--dir", layout.dir});
+            for (const auto& root : layout.roots) init.insert(init.end(), {"--root", root});
+            ProcessResult initialized = dt::run(init);
+            INFO(describe(initialized));
+            CHECK(initialized.exit_code == 2);
+            CHECK(initialized.err.find("cannot use these paths") != std::string::npos);
+            CHECK(line_count(initialized.err) == 1);
+            CHECK(listing(t.path()) == before);
+
+            // The same paths in a config written by hand: every command refuses them before touching
+            // anything.
+            std::string text = std::string("role = ") + role + "\nstate = " + in_quotes(layout.state) + "\n" +
+                               (role == std::string("primary") ? "repo = " : "remote = ") +
+                               in_quotes(layout.repo) + "\n";
+            if (!layout.dir.empty()) text += "dir = " + in_quotes(layout.dir) + "\n";
+            std::string roots;
+            for (const auto& root : layout.roots) roots += (roots.empty() ? "" : ", ") + in_quotes(root);
+            if (!roots.empty()) text += "root = [" + roots + "]\n";
+            write_file(config, text);
+            const std::set<std::string> with_config = listing(t.path());
+            const std::vector<std::string> commands =
+                role == std::string("primary") ? std::vector<std::string>{"publish", "status", "log"}
+                                               : std::vector<std::string>{"pull", "status", "verify"};
+            for (const std::string& command : commands) {
+                ProcessResult run = dt::run({dt::depsync_bin(), "-c", config.string(), command});
+                INFO(command << ": " << describe(run));
+                CHECK(run.exit_code == 2);
+                CHECK(run.err.find("cannot use these paths") != std::string::npos);
+                CHECK(line_count(run.err) == 1);
+                CHECK(listing(t.path()) == with_config);
+            }
+            stdfs::remove(config);
+        }
+    }
+    CHECK(read_file(t / "d/app.xml") == "<app/>\n");
+}
+
+TEST_CASE("separate paths that share a name prefix are accepted", "[e2e]") {
+    // /x/d and /x/d-state are apart: the comparison is by whole path components.
+    dt::TempDir t;
+    const stdfs::path config = t / "depsync.conf";
+    ProcessResult r =
+        dt::run({dt::depsync_bin(), "-c", config.string(), "init", "primary", "--dir", (t / "d").string(),
+                 "--state", (t / "d-state").string(), "--repo", (t / "d.git").string()});
+    INFO(describe(r));
+    CHECK(r.exit_code == 0);
+    CHECK(stdfs::is_directory(t / "d-state"));
 }

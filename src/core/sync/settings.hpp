@@ -73,6 +73,12 @@ std::vector<Root> roots_of(const Settings& settings);
 // DEPSYNC_ROOTS for validate and on_change: one "NAME=PATH" line per named root ("" for a single dir).
 std::string roots_env(const Settings& settings);
 
+// Throws Error(usage) unless every deployment directory lies apart from every other configured place: no
+// root is "/", and no root is, contains or lies inside another root, the state folder, the repository or a
+// local remote. Paths are compared with their symlinks resolved (a path that does not exist yet through its
+// nearest existing parent), so a link cannot hide an overlap. Touches nothing on disk.
+void require_separate_paths(const Settings& settings);
+
 const char* role_name(Role role);
 const char* local_changes_name(LocalChanges policy);
 
