@@ -204,3 +204,76 @@ TEST_CASE("separate paths that share a name prefix are accepted", "[e2e]") {
     CHECK(r.exit_code == 0);
     CHECK(stdfs::is_directory(t / "d-state"));
 }
+
+namespace {
+
+// A system account made for one test and removed after it (the suite runs as root for these tests).
+class TestUser {
+  public:
+    TestUser() : m_name("dsown" + std::to_string(::getpid() % 100000)) {
+        ProcessResult r = dt::run({"useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", m_name});
+        if (r.exit_code != 0) throw std::runtime_error("useradd failed: " + r.err);
+    }
+    ~TestUser() { dt::run({"userdel", m_name}); }
+    TestUser(const TestUser&) = delete;
+    TestUser& operator=(const TestUser&) = delete;
+    const std::string& name() const { return m_name; }
+    void give(const stdfs::path& path) const {
+        ProcessResult r = dt::run({"chown", "-R", m_name, path.string()});
+        if (r.exit_code != 0) throw std::runtime_error("chown failed: " + r.err);
+    }
+
+  private:
+    std::string m_name;
+};
+
+}  // namespace
+
+TEST_CASE("a repository owned by another user is reported as such, naming the owner and who runs", "[e2e]") {
+    if (::geteuid() != 0) {
+        WARN("skipped: needs root to create a user and chown a repository to it");
+        return;
+    }
+    Cluster cluster(1);
+    dt::generate_tree(cluster.primary().dir, dt::Profile::small, 1313);
+    REQUIRE_SUCCESS(cluster.publish("r1"));
+    REQUIRE_SUCCESS(cluster.pull(0));
+    TestUser user;
+    auto require_owner_named = [&](const ProcessResult& r, const stdfs::path& repo) {
+        INFO(describe(r));
+        CHECK(r.exit_code == 2);
+        CHECK(r.err.find("cannot open repository " + repo.string()) != std::string::npos);
+        CHECK(r.err.find("owned by " + user.name()) != std::string::npos);
+        CHECK(r.err.find("this run is root (uid 0)") != std::string::npos);
+        CHECK(r.err.find("Run depsync as " + user.name()) != std::string::npos);
+        CHECK(r.err.find("not a git repository") == std::string::npos);
+        CHECK(r.err.find("depsync init") == std::string::npos);
+        CHECK(line_count(r.err) == 1);
+    };
+
+    SECTION("the peer's fetched copy in its state folder") {
+        user.give(cluster.peer(0).state);
+        const stdfs::path fetched = cluster.peer(0).state / "repo.git";
+        require_owner_named(cluster.depsync(cluster.peer(0), {"log"}), fetched);
+        require_owner_named(cluster.depsync(cluster.peer(0), {"diff", "r1"}), fetched);
+    }
+    SECTION("the primary's repository, for the primary and for a peer fetching from it") {
+        write_file(cluster.primary().dir / "userstores/r2.xml", "<userstore/>\n");
+        REQUIRE_SUCCESS(cluster.publish("r2"));
+        user.give(cluster.repo());
+        write_file(cluster.primary().dir / "userstores/r3.xml", "<userstore/>\n");
+        require_owner_named(cluster.publish("r3"), cluster.repo());
+        require_owner_named(cluster.depsync(cluster.primary(), {"status"}), cluster.repo());
+        require_owner_named(cluster.depsync(cluster.primary(), {"log"}), cluster.repo());
+        // init over it says the same instead of failing to create what exists.
+        ProcessResult init =
+            dt::run({dt::depsync_bin(), "-c", (cluster.root() / "again.conf").string(), "init", "primary",
+                     "--dir", cluster.primary().dir.string(), "--repo", cluster.repo().string(), "--state",
+                     (cluster.root() / "again").string()});
+        require_owner_named(init, cluster.repo());
+        // The peer reads the primary's repository through a path: the same message, not "not a git
+        // repository".
+        require_owner_named(cluster.pull(0), cluster.repo());
+        CHECK(parse_flat_json(cluster.status_json(cluster.peer(0)).out).at("release") == "1");
+    }
+}

@@ -1,13 +1,55 @@
 #include "core/git/repository.hpp"
 
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "core/error.hpp"
 
 namespace depsync::git {
+namespace {
+
+// "alice (uid 1001)", or "uid 1001" for an id without an account.
+std::string describe_user(uid_t uid) {
+    struct passwd pw {};
+    struct passwd* found = nullptr;
+    char buffer[4096];
+    std::string id = "uid " + std::to_string(uid);
+    if (::getpwuid_r(uid, &pw, buffer, sizeof buffer, &found) == 0 && found != nullptr)
+        return std::string(found->pw_name) + " (" + id + ")";
+    return id;
+}
+
+// libgit2 refuses a repository whose folder another user owns (git's safe.directory rule). 1.5.1 reports
+// that as "not found" (with a message about the missing safe.directory setting), later versions as
+// GIT_EOWNER: either way a repository that is there, owned by someone else, is reported as what it is.
+void refuse_foreign_owner(const std::filesystem::path& path) {
+    struct stat folder {};
+    struct stat head {};
+    if (::stat(path.c_str(), &folder) != 0 || !S_ISDIR(folder.st_mode)) return;
+    bool bare = ::stat((path / "HEAD").c_str(), &head) == 0;
+    bool with_workdir = ::stat((path / ".git").c_str(), &head) == 0;
+    if ((!bare && !with_workdir) || folder.st_uid == ::geteuid()) return;
+    std::string owner = describe_user(folder.st_uid);
+    std::string runner = describe_user(::geteuid());
+    git_error_clear();
+    throw Error("cannot open repository " + path.string() + ": it is owned by " + owner +
+                    " and this run is " + runner +
+                    "; git refuses another user's repository (its safe.directory rule). Run depsync as " +
+                    owner.substr(0, owner.find(' ')) + ", or give the repository to this user (chown -R " +
+                    runner.substr(0, runner.find(' ')) + " " + path.string() + ")",
+                ExitCode::usage);
+}
+
+}  // namespace
 
 RepositoryPtr open_repository(const std::filesystem::path& path) {
     ensure_library();
     git_repository* raw = nullptr;
     int rc = git_repository_open_ext(&raw, path.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr);
+    if (rc == GIT_EOWNER ||
+        (rc == GIT_ENOTFOUND && last_error_text().find("safe.directory") != std::string::npos))
+        refuse_foreign_owner(path);
     if (rc == GIT_ENOTFOUND) return RepositoryPtr();
     check(rc, "open repository " + path.string());
     return RepositoryPtr(raw);
