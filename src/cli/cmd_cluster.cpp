@@ -14,6 +14,7 @@
 #include "cli/output.hpp"
 #include "core/fs/atomic_file.hpp"
 #include "core/git/handle.hpp"
+#include "core/printable.hpp"
 #include "core/sync/history.hpp"
 
 namespace depsync::cli {
@@ -81,6 +82,9 @@ void print_table(const ClusterView& view) {
                         n.last_success.empty() ? (n.error.empty() ? "never" : "-") : n.last_success,
                         n.reachable ? "yes" : "no", error});
     }
+    // Every cell is what a node (or its ssh) said: escaped before the widths are measured.
+    for (auto& row : rows)
+        for (auto& cell : row) cell = printable(cell);
     std::vector<std::size_t> width(rows[0].size(), 0);
     for (const auto& row : rows)
         for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
@@ -237,7 +241,7 @@ void run_pull(Context& ctx, const ClusterOptions& o) {
         } else {
             result = n.role + " at " + release_text(n.release) + " (not pulled)";
         }
-        std::cout << n.label() << ": " << result << "\n";
+        std::cout << printable(n.label() + ": " + result) << "\n";
     }
     if (o.wait_converged >= 0) {
         auto start = std::chrono::steady_clock::now();

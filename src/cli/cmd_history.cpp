@@ -7,6 +7,7 @@
 #include "cli/output.hpp"
 #include "core/git/handle.hpp"
 #include "core/git/signing.hpp"
+#include "core/printable.hpp"
 #include "core/sync/history.hpp"
 
 namespace depsync::cli {
@@ -61,12 +62,14 @@ void run_log(Context& ctx) {
     if (entries.empty()) std::cout << "no releases yet\n";
     for (const auto& e : entries) {
         std::cout << "r" << e.release.number << "  " << git::short_hex(e.release.commit) << "  "
-                  << iso_time(e.release.time) << "  " << e.release.node
-                  << (e.release.host.empty() || e.release.host == e.release.node ? "" : "@" + e.release.host)
-                  << "  " << counts_text(e.counts) << "  " << e.release.subject;
+                  << iso_time(e.release.time) << "  " << printable(e.release.node)
+                  << printable(e.release.host.empty() || e.release.host == e.release.node
+                                   ? ""
+                                   : "@" + e.release.host)
+                  << "  " << counts_text(e.counts) << "  " << printable(e.release.subject);
         if (e.release.restores) std::cout << "  [restores r" << *e.release.restores << "]";
         if (auto sig = signature_of(settings, node.repo.get(), e.release.commit))
-            std::cout << "  [signature: " << signature_text(*sig) << "]";
+            std::cout << "  [signature: " << printable(signature_text(*sig)) << "]";
         std::cout << "\n";
     }
 }
@@ -96,7 +99,7 @@ void run_diff(Context& ctx) {
                   << "\n";
         return;
     }
-    for (const auto& c : changes) std::cout << c.status << " " << c.path << "\n";
+    for (const auto& c : changes) std::cout << c.status << " " << printable(c.path) << "\n";
 }
 
 }  // namespace

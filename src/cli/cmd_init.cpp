@@ -8,6 +8,7 @@
 #include "cli/context.hpp"
 #include "cli/output.hpp"
 #include "core/fs/atomic_file.hpp"
+#include "core/printable.hpp"
 #include "core/sync/init.hpp"
 
 namespace depsync::cli {
@@ -91,7 +92,7 @@ void run_init(Context& ctx, sync::Role role) {
         g.remote = std::filesystem::absolute(g.remote).lexically_normal().string();
     sync::Settings settings = make_settings(g);
 
-    for (const auto& line : sync::init_node(settings)) std::cout << line << "\n";
+    for (const auto& line : sync::init_node(settings)) std::cout << printable(line) << "\n";
 
     std::filesystem::path config = g.config_file;
     struct stat st {};

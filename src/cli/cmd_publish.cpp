@@ -6,6 +6,7 @@
 #include "cli/context.hpp"
 #include "cli/output.hpp"
 #include "core/git/handle.hpp"
+#include "core/printable.hpp"
 #include "core/sync/metrics.hpp"
 #include "core/sync/publish.hpp"
 #include "core/sync/run_record.hpp"
@@ -16,8 +17,9 @@ namespace {
 // Mirror lines come after the result line, which scripts read first.
 void print_mirrors(const sync::PublishResult& r) {
     for (const auto& m : r.mirrors) {
-        if (m.pushed) std::cout << "mirror " << m.url << ": pushed\n";
-        if (!m.error.empty()) std::cout << "mirror " << m.url << ": FAILED, retried on the next publish\n";
+        if (m.pushed) std::cout << "mirror " << printable(m.url) << ": pushed\n";
+        if (!m.error.empty())
+            std::cout << "mirror " << printable(m.url) << ": FAILED, retried on the next publish\n";
     }
 }
 }  // namespace

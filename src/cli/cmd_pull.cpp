@@ -7,6 +7,7 @@
 
 #include "cli/context.hpp"
 #include "cli/output.hpp"
+#include "core/printable.hpp"
 #include "core/sync/metrics.hpp"
 #include "core/sync/pull.hpp"
 #include "core/sync/run_record.hpp"
@@ -27,30 +28,31 @@ void print_result(const sync::PullResult& r) {
             std::cout << (r.held_reason.empty() ? "pinned" : "held") << " at r" << r.to->number
                       << " (upstream at r" << r.upstream->number << ")";
             if (!r.held_reason.empty())
-                std::cout << ": " << r.held_reason << "; run 'depsync unpin' to release";
+                std::cout << ": " << printable(r.held_reason) << "; run 'depsync unpin' to release";
             std::cout << "\n";
             return;
         case sync::PullOutcome::reverted:
             std::cout << sync::release_name(from) << " -> r" << r.to->number << " "
                       << counts_text(r.plan.counts) << "\nreverted to " << sync::release_name(from)
-                      << " and held there: " << r.on_change_error << "\n";
+                      << " and held there: " << printable(r.on_change_error) << "\n";
             return;
         case sync::PullOutcome::planned:
             std::cout << "would apply " << sync::release_name(from) << " -> r" << r.to->number << " "
                       << counts_text(r.plan.counts) << "\n";
-            for (const auto& line : sync::describe_plan(r.plan)) std::cout << "  " << line << "\n";
-            for (const auto& p : r.plan.kept) std::cout << "  leave  " << p << "  (local change kept)\n";
+            for (const auto& line : sync::describe_plan(r.plan)) std::cout << "  " << printable(line) << "\n";
+            for (const auto& p : r.plan.kept)
+                std::cout << "  leave  " << printable(p) << "  (local change kept)\n";
             if (r.plan.empty()) std::cout << "  (no file changes)\n";
             return;
         case sync::PullOutcome::applied:
             std::cout << sync::release_name(from) << " -> r" << r.to->number << " "
                       << counts_text(r.plan.counts) << "\n";
             if (!r.backup_dir.empty())
-                std::cout << "saved " << r.plan.backups << " local file(s) to " << r.backup_dir.string()
-                          << "\n";
+                std::cout << "saved " << r.plan.backups << " local file(s) to "
+                          << printable(r.backup_dir.string()) << "\n";
             if (!r.plan.kept.empty()) {
                 std::cout << "left " << r.plan.kept.size() << " local change(s) alone:\n";
-                for (const auto& p : r.plan.kept) std::cout << "  " << p << "\n";
+                for (const auto& p : r.plan.kept) std::cout << "  " << printable(p) << "\n";
             }
             return;
     }
@@ -104,7 +106,7 @@ void add_pull(CLI::App& app, Context& ctx) {
         }
         print_result(r);
         if (!r.on_change_error.empty()) {
-            if (r.outcome != sync::PullOutcome::reverted) std::cout << r.on_change_error << "\n";
+            if (r.outcome != sync::PullOutcome::reverted) std::cout << printable(r.on_change_error) << "\n";
             ctx.exit_code = ExitCode::failure;
         }
     });

@@ -5,6 +5,7 @@
 #include "cli/context.hpp"
 #include "cli/output.hpp"
 #include "core/git/handle.hpp"
+#include "core/printable.hpp"
 #include "core/sync/pull.hpp"
 #include "core/sync/rollback.hpp"
 
@@ -31,7 +32,7 @@ void add_rollback(CLI::App& app, Context& ctx) {
         }
         std::cout << "rollback: r" << r.release.number << " restores r" << r.restored.number << "\n";
         if (!r.backup_dir.empty())
-            std::cout << "saved unpublished changes to " << r.backup_dir.string() << "\n";
+            std::cout << "saved unpublished changes to " << printable(r.backup_dir.string()) << "\n";
     });
 
     auto* pin = app.add_subcommand("pin", "Apply a release on this peer and hold it there until unpin");
@@ -48,14 +49,14 @@ void add_rollback(CLI::App& app, Context& ctx) {
             // on_change failed with on_change_failure = revert: held at the release it ran before, not at
             // REV.
             std::cout << "not pinned at r" << r.to->number << ": reverted to "
-                      << sync::release_name(r.from->number) << " and held there: " << r.on_change_error
-                      << "\n";
+                      << sync::release_name(r.from->number)
+                      << " and held there: " << printable(r.on_change_error) << "\n";
             ctx.exit_code = ExitCode::failure;
             return;
         }
         std::cout << "pinned at r" << r.to->number << " (upstream at r" << r.upstream->number << ")\n";
         if (!r.on_change_error.empty()) {
-            std::cout << r.on_change_error << "\n";
+            std::cout << printable(r.on_change_error) << "\n";
             ctx.exit_code = ExitCode::failure;
         }
     });

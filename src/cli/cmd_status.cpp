@@ -5,6 +5,7 @@
 #include "cli/context.hpp"
 #include "cli/output.hpp"
 #include "core/git/handle.hpp"
+#include "core/printable.hpp"
 #include "core/sync/status.hpp"
 
 namespace depsync::cli {
@@ -13,7 +14,7 @@ namespace {
 std::string release_line(const std::optional<sync::Release>& r) {
     if (!r) return "none";
     return "r" + std::to_string(r->number) + " " + git::short_hex(r->commit) + " " + iso_time(r->time) +
-           " (" + r->node + ")";
+           " (" + printable(r->node) + ")";
 }
 
 void add_release(JsonObject& o, const std::string& prefix, const std::optional<sync::Release>& r) {
@@ -52,12 +53,14 @@ void add_run_facts(JsonObject& o, const sync::NodeStatus& s) {
 void print_run_facts(const sync::NodeStatus& s) {
     if (s.releases_behind && *s.releases_behind > 0)
         std::cout << "behind:   " << *s.releases_behind << " release(s) (run 'depsync pull')\n";
-    if (s.held) std::cout << "held:     " << s.held_reason << " (run 'depsync unpin' to release)\n";
+    if (s.held)
+        std::cout << "held:     " << printable(s.held_reason) << " (run 'depsync unpin' to release)\n";
     std::cout << "last ok:  " << (s.run.last_success ? iso_time(s.run.last_success) : "never") << "\n";
     if (!s.run.last_error.empty())
-        std::cout << "error:    " << s.run.last_error << " (" << s.run.consecutive_failures
+        std::cout << "error:    " << printable(s.run.last_error) << " (" << s.run.consecutive_failures
                   << " failed run(s) in a row)\n";
-    if (!s.run.on_change_error.empty()) std::cout << "on_change: " << s.run.on_change_error << "\n";
+    if (!s.run.on_change_error.empty())
+        std::cout << "on_change: " << printable(s.run.on_change_error) << "\n";
 }
 
 }  // namespace
@@ -89,8 +92,8 @@ void add_status(CLI::App& app, Context& ctx) {
             return;
         }
         std::cout << "role:     " << sync::role_name(s.role) << "\n"
-                  << "node:     " << s.node << "\n"
-                  << "dir:      " << s.dir << "\n"
+                  << "node:     " << printable(s.node) << "\n"
+                  << "dir:      " << printable(s.dir) << "\n"
                   << "release:  " << release_line(s.release) << "\n";
         if (s.drift)
             std::cout << "drift:    " << *s.drift << " path(s) differ locally (see 'depsync verify')\n";

@@ -6,6 +6,7 @@
 #include "cli/context.hpp"
 #include "cli/output.hpp"
 #include "core/git/signing.hpp"
+#include "core/printable.hpp"
 #include "core/sync/deploy.hpp"
 #include "core/sync/history.hpp"
 #include "core/sync/node_repo.hpp"
@@ -51,10 +52,11 @@ void add_verify(CLI::App& app, Context& ctx) {
         } else if (r.changes.empty()) {
             std::cout << "clean: the directory matches r" << r.release->number << "\n";
         } else {
-            for (const auto& c : r.changes) std::cout << c.status << " " << c.path << "\n";
+            for (const auto& c : r.changes) std::cout << c.status << " " << printable(c.path) << "\n";
         }
         if (signature && !ctx.cmd.json)
-            std::cout << "signature of r" << r.release->number << ": " << signature_text(*signature) << "\n";
+            std::cout << "signature of r" << r.release->number << ": "
+                      << printable(signature_text(*signature)) << "\n";
         if (!r.changes.empty()) ctx.exit_code = ExitCode::drift;
     });
 
@@ -68,7 +70,8 @@ void add_verify(CLI::App& app, Context& ctx) {
         auto list = sync::list_backups(make_settings(ctx.global));
         if (list.empty()) std::cout << "no backups\n";
         for (const auto& b : list)
-            std::cout << b.path.string() << "  " << b.files << " file(s), " << b.bytes << " bytes\n";
+            std::cout << printable(b.path.string()) << "  " << b.files << " file(s), " << b.bytes
+                      << " bytes\n";
     });
 }
 

@@ -1,6 +1,7 @@
 // depsync: keeps the deployment directories of a server cluster identical through git releases.
 // main reads like a table of contents: options and config, subcommands, one place where errors end the run.
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -12,9 +13,29 @@
 
 #include "cli/context.hpp"
 #include "core/git/handle.hpp"
+#include "core/printable.hpp"
 #include "core/progress.hpp"
 
 namespace {
+
+// Every log message passes through `printable` on its way to stderr or the log file: the messages carry file
+// names, commit text and other programs' output, none of which may reach a terminal raw. '%*' in a pattern.
+class PrintablePayload : public spdlog::custom_flag_formatter {
+  public:
+    void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+        std::string text = depsync::printable(std::string_view(msg.payload.data(), msg.payload.size()));
+        dest.append(text.data(), text.data() + text.size());
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override {
+        return std::make_unique<PrintablePayload>();
+    }
+};
+
+std::unique_ptr<spdlog::formatter> printable_pattern(const std::string& pattern) {
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<PrintablePayload>('*').set_pattern(pattern);
+    return formatter;
+}
 
 using depsync::cli::Context;
 
@@ -141,7 +162,7 @@ void setup_logging(const Context& ctx) {
     // Progress lines only for an operator at a terminal: never under cron, timers or pipes.
     depsync::Progress::enable(!ctx.global.quiet && ::isatty(STDERR_FILENO) == 1);
     auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-    console->set_pattern("depsync: %^%l%$: %v");
+    console->set_formatter(printable_pattern("depsync: %^%l%$: %*"));
     if (ctx.global.quiet) {
         console->set_level(spdlog::level::err);
     } else if (ctx.global.verbosity >= 2) {
@@ -163,7 +184,7 @@ void setup_logging(const Context& ctx) {
             throw depsync::Error("cannot open log file " + ctx.global.log_file + ": " + e.what(),
                                  depsync::ExitCode::usage);
         }
-        file->set_pattern("%Y-%m-%dT%H:%M:%S%z [%P] %l: %v");
+        file->set_formatter(printable_pattern("%Y-%m-%dT%H:%M:%S%z [%P] %l: %*"));
         file->set_level(ctx.global.verbosity >= 2 ? spdlog::level::debug : spdlog::level::info);
         level = std::min(level, file->level());
         sinks.push_back(file);
@@ -174,9 +195,10 @@ void setup_logging(const Context& ctx) {
     spdlog::set_default_logger(logger);
 }
 
-// The run's error on stderr and, when a log file is configured, in the file too.
+// The run's error on stderr and, when a log file is configured, in the file too (escaped by its formatter).
+// Error messages embed file names and other outside text: one line, escaped.
 void print_error(const std::string& message) {
-    std::cerr << "depsync: error: " << message << "\n";
+    std::cerr << "depsync: error: " << depsync::printable(message) << "\n";
     if (auto file = spdlog::get("depsync-file")) file->error("{}", message);
 }
 
@@ -221,11 +243,12 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ConfigError& e) {
-        std::cerr << "depsync: error: config " << ctx.global.config_file << ": " << e.what()
+        std::cerr << "depsync: error: config " << depsync::printable(ctx.global.config_file) << ": "
+                  << depsync::printable(e.what())
                   << " (an unknown or misspelt key; see 'depsync --help' for the keys)\n";
         return static_cast<int>(depsync::ExitCode::usage);
     } catch (const CLI::ParseError& e) {
-        std::cerr << "depsync: error: " << e.what() << " (see depsync --help)\n";
+        std::cerr << "depsync: error: " << depsync::printable(e.what()) << " (see depsync --help)\n";
         return static_cast<int>(depsync::ExitCode::usage);
     } catch (const depsync::Error& e) {
         print_error(e.what());

@@ -22,6 +22,19 @@ std::string CommandResult::describe() const {
     return "exit " + std::to_string(exit_code);
 }
 
+std::vector<std::string> CommandResult::lines() const {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start < output.size()) {
+        std::size_t end = output.find('\n', start);
+        if (end == std::string::npos) end = output.size();
+        out.push_back(output.substr(start, end - start));
+        start = end + 1;
+    }
+    while (!out.empty() && out.back().empty()) out.pop_back();
+    return out;
+}
+
 CommandResult run_command(const std::string& command, const std::map<std::string, std::string>& env,
                           int timeout_seconds) {
     constexpr std::size_t max_output = 64 * 1024;

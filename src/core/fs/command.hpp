@@ -5,6 +5,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace depsync::fs {
 
@@ -14,6 +15,9 @@ struct CommandResult {
     std::string output;  // first 64 KiB of stdout and stderr
     bool ok() const { return exit_code == 0 && !timed_out; }
     std::string describe() const;  // "exit 3", "killed after the timeout", ...
+    // The output's lines, without their ends and without empty trailing lines: logged one record each, so
+    // every line is escaped on its own (a log record is one line).
+    std::vector<std::string> lines() const;
 };
 
 CommandResult run_command(const std::string& command, const std::map<std::string, std::string>& env,

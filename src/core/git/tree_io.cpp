@@ -19,19 +19,8 @@ struct Reader {
     std::map<std::string, std::string> links;
 
     [[noreturn]] static void unsafe(const std::string& path, const std::string& why) {
-        // The name is hostile: control characters are shown escaped, never sent to a log or terminal.
-        std::string shown;
-        for (char c : path) {
-            auto u = static_cast<unsigned char>(c);
-            if (u < 0x20 || u == 0x7f) {
-                char buf[8];
-                std::snprintf(buf, sizeof buf, "\\x%02x", u);
-                shown += buf;
-            } else {
-                shown += c;
-            }
-        }
-        throw Error("release contains an unsafe path '" + shown + "': " + why + "; nothing was applied");
+        // The name is hostile: it is escaped where the message is printed (depsync::printable).
+        throw Error("release contains an unsafe path '" + path + "': " + why + "; nothing was applied");
     }
 
     void read(const git_oid& tree_id, const std::string& prefix) {

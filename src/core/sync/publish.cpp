@@ -25,12 +25,13 @@
 namespace depsync::sync {
 namespace {
 
+// ": a.car: incomplete archive (why); b.xml: still being written" (one line: it ends up in one log record).
 std::string list_problems(const ScanResult& scan) {
     std::string out;
-    for (const auto& [path, why] : scan.incomplete)
-        out += "\n  " + path + ": incomplete archive (" + why + ")";
-    for (const auto& path : scan.changing) out += "\n  " + path + ": still being written";
-    for (const auto& path : scan.recent) out += "\n  " + path + ": still being written";
+    auto add = [&out](const std::string& item) { out += (out.empty() ? ": " : "; ") + item; };
+    for (const auto& [path, why] : scan.incomplete) add(path + ": incomplete archive (" + why + ")");
+    for (const auto& path : scan.changing) add(path + ": still being written");
+    for (const auto& path : scan.recent) add(path + ": still being written");
     return out;
 }
 
@@ -49,9 +50,10 @@ void validate_release(const Settings& settings, const git::Listing& previous, co
                                              {"DEPSYNC_CHANGED_FILES", state.changed_files().string()},
                                              {"DEPSYNC_NODE", settings.node}},
                                             settings.hook_timeout);
-    if (!run.ok())
-        throw Error("cannot publish: validate failed (" + run.describe() + "); nothing was published" +
-                    (run.output.empty() ? std::string() : ":\n" + run.output));
+    if (run.ok()) return;
+    for (const std::string& line : run.lines()) spdlog::error("validate: {}", line);
+    throw Error("cannot publish: validate failed (" + run.describe() + "); nothing was published" +
+                (run.output.empty() ? std::string() : " (its output is above)"));
 }
 
 // The state file `published`: which tree and number the release the branch pointed at after this node's

@@ -195,7 +195,7 @@ void run_on_change(const Settings& settings, NodeRepo& node, PullResult& result)
     }
     std::string what =
         "on_change failed for r" + std::to_string(result.to->number) + " (" + run.describe() + ")";
-    if (!run.output.empty()) spdlog::error("on_change output:\n{}", run.output);
+    for (const std::string& line : run.lines()) spdlog::error("on_change: {}", line);
     record_on_change(settings.state, what);
     result.on_change_error = what;
     if (!settings.revert_on_change_failure || !result.from) return;
