@@ -615,8 +615,9 @@ TEST_CASE("rollback refuses unpublished changes and names them, then --force sav
     CHECK(refused.exit_code == 1);
     CHECK(refused.out.empty());
     CHECK(refused.err.find("unpublished changes") != std::string::npos);
-    CHECK(refused.err.find("\n  M api/stock.xml") != std::string::npos);
-    CHECK(refused.err.find("\n  A api/hotfix.xml") != std::string::npos);
+    CHECK(std::count(refused.err.begin(), refused.err.end(), '\n') == 1);
+    CHECK(refused.err.find(" M api/stock.xml") != std::string::npos);
+    CHECK(refused.err.find(" A api/hotfix.xml") != std::string::npos);
     CHECK(refused.err.find("--force") != std::string::npos);
     CHECK(cluster.release_commits() == 2);
     CHECK(read_file(primary.dir / "api/hotfix.xml") == "<hotfix/>\n");

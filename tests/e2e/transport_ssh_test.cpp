@@ -247,7 +247,7 @@ TEST_CASE("ssh transport: an unknown host is refused with its fingerprint and th
     CHECK(r.exit_code == 1);
     CHECK(r.err.find("unknown ssh host " + s.sshd.known_hosts_name()) != std::string::npos);
     static const std::regex offer(
-        R"(its (\S+) key fingerprint is (SHA256:\S+)\. If that is right, add this line to (\S+):\n  ([^\n]+))");
+        R"(its (\S+) key fingerprint is (SHA256:\S+)\. If that is right, add this line to (\S+): ([^\n]+))");
     std::smatch m;
     REQUIRE(std::regex_search(r.err, m, offer));
     const std::string type = m[1];

@@ -302,7 +302,7 @@ int TransportSession::check_host_key(const git_cert_hostkey& key, const std::str
     if (!in)
         return refuse("cannot verify the ssh host key of " + known_name + ": known_hosts file " + file +
                           " cannot be read. Its " + type.name + " key fingerprint is " + fingerprint +
-                          "; if that is right, add this line to " + file + ":\n  " + add_line,
+                          "; if that is right, add this line to " + file + ": " + add_line,
                       GIT_ECERTIFICATE);
     in.close();
     std::string presented(key.hostkey, key.hostkey_len);
@@ -330,7 +330,7 @@ int TransportSession::check_host_key(const git_cert_hostkey& key, const std::str
         case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
             return refuse("unknown ssh host " + known_name + ": its " + std::string(type.name) +
                               " key fingerprint is " + fingerprint + ". If that is right, add this line to " +
-                              file + ":\n  " + add_line,
+                              file + ": " + add_line,
                           GIT_ECERTIFICATE);
         default:
             return refuse("cannot verify the ssh host key of " + known_name + " against " + file,

@@ -136,7 +136,7 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
     if (request.dry_run) return result;
     if (request.policy == LocalChanges::refuse && !result.plan.drift.empty()) {
         std::string list;
-        for (const auto& p : result.plan.drift) list += "\n  " + p;
+        for (const auto& p : result.plan.drift) list += (list.empty() ? " " : ", ") + p;
         throw Error(
             "cannot apply r" + std::to_string(request.target_number) +
             ": local changes on paths it changes (local_changes = refuse); nothing was applied:" + list);

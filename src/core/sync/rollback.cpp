@@ -72,7 +72,8 @@ RollbackResult rollback(const Settings& settings, const RollbackOptions& options
     VerifyResult drift = verify_directory(settings, false);
     if (!drift.changes.empty() && !options.force) {
         std::string list;
-        for (const auto& c : drift.changes) list += std::string("\n  ") + c.status + " " + c.path;
+        for (const auto& c : drift.changes)
+            list += (list.empty() ? " " : ", ") + std::string(1, c.status) + " " + c.path;
         throw Error(
             "cannot roll back: the deployment directory has unpublished changes (publish them, or use "
             "--force to save them to backup first):" +
