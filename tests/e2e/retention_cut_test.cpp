@@ -82,6 +82,16 @@ void point_main_at(const Cluster& cluster, const std::string& id) {
     REQUIRE_SUCCESS(git({"-C", cluster.repo().string(), "update-ref", "refs/heads/main", id}));
 }
 
+// Sets `key` in the node's config file, replacing the line init wrote.
+void set_config(const Node& node, const std::string& key, const std::string& value) {
+    std::istringstream in(read_file(node.config));
+    std::string out;
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind(key + " =", 0) != 0) out += line + "\n";
+    out += key + " = " + value + "\n";
+    write_file(node.config, out);
+}
+
 void publish_file(const Cluster& cluster, const std::string& content) {
     write_file(cluster.primary().dir / "api/a.xml", content);
     ProcessResult r = cluster.publish("release");
@@ -268,4 +278,40 @@ TEST_CASE(
     CHECK(line->from == std::optional<std::uint64_t>(3));
     CHECK(line->to == 5);
     CHECK(differences(cluster.primary().dir, peer.dir).empty());
+}
+
+TEST_CASE(
+    "a pull after a genuine cut that the apply refuses changes no record, and the next pull follows the cut",
+    "[e2e][gc][cut]") {
+    Cluster cluster(1);
+    for (int n = 1; n <= 3; ++n) publish_file(cluster, "<a v='" + std::to_string(n) + "'/>\n");
+    REQUIRE_SUCCESS(cluster.pull(0));
+    publish_file(cluster, "<a v='4'/>\n");
+    REQUIRE_SUCCESS(cluster.depsync(cluster.primary(), {"gc", "--keep", "2", "--keep-days", "0"}));
+    const Node& peer = cluster.peer(0);
+    set_config(peer, "local_changes", "refuse");
+    write_file(peer.dir / "api/a.xml", "<a v='local'/>\n");  // a local edit of the path r4 changes
+    const auto records = state_records(peer);
+    REQUIRE(records.count("deployed"));
+    const dt::TreeListing local_tree = dt::describe_tree(peer.dir);
+
+    // The cut is genuine and r4 trusted, but the apply refuses: the records stay as they were.
+    ProcessResult refused = cluster.pull(0);
+    INFO(describe(refused));
+    CHECK(refused.exit_code == 1);
+    CHECK(contains(refused.err, "local_changes = refuse"));
+    require_same_records(records, peer, RunRecord::skip);
+    CHECK(dt::diff_trees(local_tree, dt::describe_tree(peer.dir)).empty());
+
+    // With local_changes = overwrite (the edit goes to a backup) the node follows the cut and applies r4.
+    set_config(peer, "local_changes", "overwrite");
+    ProcessResult pulled = cluster.pull(0);
+    REQUIRE_SUCCESS(pulled);
+    auto line = parse_pulled(pulled.out);
+    REQUIRE(line);
+    CHECK(line->from == std::optional<std::uint64_t>(3));
+    CHECK(line->to == 4);
+    CHECK(differences(cluster.primary().dir, peer.dir).empty());
+    CHECK(parse_flat_json(cluster.status_json(peer).out).at("commit") ==
+          git_out(cluster.repo(), {"rev-parse", "main"}));
 }

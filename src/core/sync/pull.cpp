@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <ctime>
 #include <map>
 
@@ -102,8 +103,18 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
             result.followed_cut = cut.follow->cut;
         }
     }
-    auto record_cut = [&] {
-        if (cut.follow && !options.dry_run) write_cut_records(*cut.follow);
+    // `applied`: the release was applied, so the deployed record is written next and the journal removed;
+    // only the pinned record's move is left to write (writing the moved journal would bring back the
+    // interrupted release deploy_release has just replaced).
+    auto record_cut = [&](bool applied) {
+        if (!cut.follow || options.dry_run) return;
+        CutFollow moves = *cut.follow;
+        if (applied)
+            moves.moves.erase(
+                std::remove_if(moves.moves.begin(), moves.moves.end(),
+                               [&](const CutFollow::Move& m) { return m.file != state.pinned(); }),
+                moves.moves.end());
+        write_cut_records(moves);
     };
 
     git_oid target = *node.tip;
@@ -121,7 +132,7 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
                 ExitCode::usage);
     if (deployed && !journal && git_oid_equal(&deployed->commit, &target)) {
         // The target is the deployed release: already trusted, or part of the cut's verified history.
-        record_cut();
+        record_cut(false);
         if (options.pin && !options.dry_run)
             write_record(state.pinned(), record_now(target, result.to->number));
         result.outcome = pinned && !options.to ? PullOutcome::pinned : PullOutcome::up_to_date;
@@ -142,7 +153,6 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
     // Only signed releases are applied when allowed signers are configured: checked before anything is
     // touched.
     require_trusted_release(settings, repo, target);
-    record_cut();
     DeployRequest request;
     request.target = target;
     request.target_number = result.to->number;
@@ -159,6 +169,9 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
         result.outcome = PullOutcome::planned;
         return result;
     }
+    // The records follow a cut only now: a pull refused by the apply (local changes, an unsafe tree)
+    // leaves every record as it was, and one killed during it finds the cut again next time.
+    record_cut(true);
     write_record(state.deployed(), record_now(target, result.to->number));
     if (options.pin) write_record(state.pinned(), record_now(target, result.to->number));
     finish_deploy(settings);
