@@ -39,7 +39,7 @@ void read_credentials(const GlobalOptions& g, sync::Settings& s) {
     if (!text) throw Error("credentials file " + g.credentials + " does not exist", ExitCode::usage);
     std::istringstream in(*text);
     std::string line;
-    while (std::getline(in, line)) {
+    for (int number = 1; std::getline(in, line); ++number) {
         auto eq = line.find('=');
         if (line.empty() || line[0] == '#' || eq == std::string::npos) continue;
         auto trim = [](std::string v) {
@@ -53,8 +53,9 @@ void read_credentials(const GlobalOptions& g, sync::Settings& s) {
         } else if (key == "username") {
             s.https_user = value;
         } else {
-            throw Error("unknown key '" + key + "' in credentials file " + g.credentials +
-                            " (expected token, or username and password)",
+            // Not shown: a bare token ending in '=' (base64 padding) would be taken for the key.
+            throw Error("line " + std::to_string(number) + " of credentials file " + g.credentials +
+                            " has an unknown key (expected token, or username and password)",
                         ExitCode::usage);
         }
     }

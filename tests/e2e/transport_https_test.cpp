@@ -233,6 +233,15 @@ TEST_CASE("https transport: secrets readable by others or written into the URL a
             CHECK(s.runs.back().err.find("https://***@127.0.0.1") != std::string::npos);
         }
     }
+    SECTION("a bare token ending in '=' in the credentials file") {
+        // Base64 padding makes the line look like "KEY =": the key must not be shown.
+        s.use_https(0, s.repo_url(), ca, s.credentials("bare", "# deploy token\n" + s.token + "==\n"));
+        const ProcessResult& r = s.pull(0);
+        INFO(describe(r));
+        CHECK(r.exit_code == 2);
+        CHECK(r.err.find("line 2 of credentials file") != std::string::npos);
+        CHECK(r.err.find("unknown key") != std::string::npos);
+    }
     SECTION("a token holding a '/' written before the host") {
         // Parsed naively: host "dstok_<first half>", the rest a path; the token would be resolved and shown.
         const std::string head = s.token.substr(0, 22), tail = s.token.substr(22);
