@@ -233,7 +233,8 @@ TEST_CASE("a peer pinned at a release that gc drops stays there until unpinned",
     CHECK(dt::diff_trees(primary.dir, cluster.peer(0).dir).empty());
 }
 
-TEST_CASE("gc refuses to drop releases of a signed history without a signing key", "[e2e][gc]") {
+TEST_CASE("gc, and gc --dry-run, refuse to drop releases of a signed history without a signing key",
+          "[e2e][gc]") {
     Cluster cluster(0);
     const Node& primary = cluster.primary();
     write_file(primary.dir / "api/a.xml", "<a/>\n");
@@ -253,9 +254,15 @@ TEST_CASE("gc refuses to drop releases of a signed history without a signing key
     REQUIRE_SUCCESS(git({"-C", work.string(), "push", "-q", "origin", "main"}));
     const std::string tip = git_out(cluster.repo(), {"rev-parse", "main"});
 
-    ProcessResult refused = cluster.depsync(primary, {"gc", "--keep", "1", "--keep-days", "0"});
-    INFO(describe(refused));
-    CHECK(refused.exit_code == 2);
-    CHECK(refused.err.find("signing_key") != std::string::npos);
-    CHECK(git_out(cluster.repo(), {"rev-parse", "main"}) == tip);
+    // The dry run refuses what the real run refuses.
+    for (bool dry : {true, false}) {
+        INFO((dry ? "gc --dry-run" : "gc"));
+        std::vector<std::string> args{"gc", "--keep", "1", "--keep-days", "0"};
+        if (dry) args.push_back("--dry-run");
+        ProcessResult refused = cluster.depsync(primary, args);
+        INFO(describe(refused));
+        CHECK(refused.exit_code == 2);
+        CHECK(refused.err.find("signing_key") != std::string::npos);
+        CHECK(git_out(cluster.repo(), {"rev-parse", "main"}) == tip);
+    }
 }

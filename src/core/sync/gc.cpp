@@ -238,24 +238,24 @@ GcResult gc_primary(const Settings& settings, const GcOptions& options) {
         result.first_dropped = chain.back().number;
         result.last_dropped = chain[oldest + 1].number;
     }
-    // The releases gc would sign again are checked in a dry run too: it tells what a real run would do.
+    // The releases gc would write again are checked in a dry run too: it refuses what a real run refuses.
     if (result.dropped > 0 && !settings.signing_key.empty()) {
         git::check_signing_key(settings.signing_key);
         require_resignable(
             settings, repo,
             std::vector<Release>(chain.begin(), chain.begin() + static_cast<std::ptrdiff_t>(oldest) + 1));
+    } else if (result.dropped > 0) {
+        for (std::size_t i = 0; i <= oldest; ++i)
+            if (is_signed(repo, chain[i].commit))
+                throw Error("gc: r" + std::to_string(chain[i].number) +
+                                " is signed, and dropping older releases writes the kept ones again: "
+                                "configure signing_key so they are signed again (nothing was changed)",
+                            ExitCode::usage);
     }
     if (options.dry_run) return result;
 
     if (result.dropped > 0) {
         auto sign = release_signer(settings);
-        if (!sign)
-            for (std::size_t i = 0; i <= oldest; ++i)
-                if (is_signed(repo, chain[i].commit))
-                    throw Error("gc: r" + std::to_string(chain[i].number) +
-                                    " is signed, and dropping older releases writes the kept ones again: "
-                                    "configure signing_key so they are signed again (nothing was changed)",
-                                ExitCode::usage);
         // Oldest kept first: each new commit's parent is the one written before it.
         const std::optional<git_oid> origin = history_origin(repo, chain.back().commit);
         if (!origin) throw Error("gc: a commit of the release history is missing (nothing was changed)");
