@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -101,11 +102,27 @@ struct SignedHistory {
     }
 };
 
-// gc refused the commit: exit 1 naming it, and the repository exactly as before (refs and objects).
+// Every file of a node's state folder (but the lock and a peer's fetched copy) with its bytes; folders as
+// "<dir>".
+std::map<std::string, std::string> state_files(const Node& node) {
+    std::map<std::string, std::string> out;
+    for (auto it = stdfs::recursive_directory_iterator(node.state);
+         it != stdfs::recursive_directory_iterator(); ++it) {
+        const std::string rel = stdfs::relative(it->path(), node.state).string();
+        if (rel == "repo.git") it.disable_recursion_pending();
+        if (rel == "lock" || rel == "repo.git") continue;
+        out[rel] = it->is_regular_file() ? read_file(it->path()) : std::string("<dir>");
+    }
+    return out;
+}
+
+// gc refused the commit: exit 1 naming it, and the repository exactly as before (refs and objects), and the
+// primary's state folder too.
 void require_refused(const SignedHistory& h, const std::string& commit,
                      const std::vector<std::string>& args) {
     const std::string refs = refs_of(h.cluster.repo());
     const std::string objects = objects_of(h.cluster.repo());
+    const auto state = state_files(h.cluster.primary());
     ProcessResult refused = h.cluster.depsync(h.cluster.primary(), args);
     INFO(describe(refused));
     CHECK(refused.exit_code == 1);
@@ -113,6 +130,7 @@ void require_refused(const SignedHistory& h, const std::string& commit,
     CHECK(contains(refused.err, "nothing was changed"));
     CHECK(refs_of(h.cluster.repo()) == refs);
     CHECK(objects_of(h.cluster.repo()) == objects);
+    CHECK(state_files(h.cluster.primary()) == state);
 }
 
 const std::vector<std::string> gc_keep_2 = {"gc", "--keep", "2", "--keep-days", "0"};
@@ -154,6 +172,20 @@ TEST_CASE("gc signs again what the primary's signing key or its allowed_signers 
     REQUIRE_SUCCESS(h.cluster.publish("r5"));
     REQUIRE_SUCCESS(h.cluster.pull(0));
 
+    // A dry run checks the signatures a real run checks, and changes no ref, object or state file.
+    {
+        const std::string refs = refs_of(h.cluster.repo());
+        const std::string objects = objects_of(h.cluster.repo());
+        const auto state = state_files(h.cluster.primary());
+        std::vector<std::string> dry_gc = gc_keep_2;
+        dry_gc.push_back("--dry-run");
+        ProcessResult dry = h.cluster.depsync(h.cluster.primary(), dry_gc);
+        INFO(describe(dry));
+        CHECK(dry.exit_code == 0);
+        CHECK(refs_of(h.cluster.repo()) == refs);
+        CHECK(objects_of(h.cluster.repo()) == objects);
+        CHECK(state_files(h.cluster.primary()) == state);
+    }
     REQUIRE_SUCCESS(h.cluster.depsync(h.cluster.primary(), gc_keep_2));
     CHECK(git_out(h.cluster.repo(), {"rev-list", "--count", "main"}) == "2\n");
     // Every kept commit verifies with git against the primary's key.
@@ -171,11 +203,11 @@ TEST_CASE("gc signs again what the primary's signing key or its allowed_signers 
     write_file(h.cluster.primary().dir / "api/c.xml", "<c/>\n");
     REQUIRE_SUCCESS(h.cluster.publish("r6"));
     // A dry run checks the cut's signatures like the pull, and writes no record.
-    const std::string deployed = read_file(h.cluster.peer(0).state / "deployed");
+    const auto peer_state = state_files(h.cluster.peer(0));
     ProcessResult dry = h.cluster.pull(0, {"--dry-run"});
     REQUIRE_SUCCESS(dry);
     CHECK(contains(dry.out, "would apply r5 -> r6"));
-    CHECK(read_file(h.cluster.peer(0).state / "deployed") == deployed);
+    CHECK(state_files(h.cluster.peer(0)) == peer_state);
     ProcessResult pulled = h.cluster.pull(0);
     REQUIRE_SUCCESS(pulled);
     auto line = parse_pulled(pulled.out);
