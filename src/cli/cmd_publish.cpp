@@ -42,10 +42,8 @@ void add_publish(CLI::App& app, Context& ctx) {
             r = sync::publish(settings, {ctx.cmd.message});
         } catch (const Error& e) {
             // As for pull: a lost race for the lock or a usage error is not a failed run of this node.
-            if (e.code() != ExitCode::locked && e.code() != ExitCode::usage) {
-                sync::record_run(settings.state, elapsed(), e.what());
-                sync::write_metrics(settings);
-            }
+            if (e.code() != ExitCode::locked && e.code() != ExitCode::usage)
+                sync::record_failure(settings, elapsed(), e.what());
             throw;
         }
         sync::record_run(settings.state, elapsed(), "");

@@ -94,10 +94,8 @@ void add_pull(CLI::App& app, Context& ctx) {
             r = sync::pull(settings, options);
         } catch (const Error& e) {
             // A lost race for the lock is not a failure of this node.
-            if (!options.dry_run && e.code() != ExitCode::locked && e.code() != ExitCode::usage) {
-                sync::record_run(settings.state, elapsed(), e.what());
-                sync::write_metrics(settings);
-            }
+            if (!options.dry_run && e.code() != ExitCode::locked && e.code() != ExitCode::usage)
+                sync::record_failure(settings, elapsed(), e.what());
             throw;
         }
         if (!options.dry_run) {

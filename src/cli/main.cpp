@@ -106,8 +106,13 @@ void add_global_options(CLI::App& app, Context& ctx, bool init) {
     app.add_option("--max-fetch-memory,--max_fetch_memory", g.max_fetch_memory,
                    "Bytes of address space of a fetch's process (default 1 GiB; 0: unbounded)")
         ->group(keys);
-    app.add_option("--backup-keep,--backup_keep", g.backup_keep, "Backups kept in the state folder")
+    app.add_option("--backup-keep,--backup_keep", g.backup_keep,
+                   "Backups kept in the state folder, counting this run's (0: only this run's)")
         ->group(keys);
+    app.add_option("--backup-max-bytes,--backup_max_bytes", g.backup_max_bytes,
+                   "Bytes one pull may copy into its backup (suffixes KiB, MiB, GiB; default 1GiB)")
+        ->group(keys)
+        ->transform(CLI::AsSizeValue(false));
     app.add_option(
            "--owner", g.owner,
            "USER[:GROUP] given what a root run creates in the directory (default: the directory's owner)")

@@ -146,6 +146,7 @@ sync::Settings make_settings(const GlobalOptions& g) {
         throw Error("max_fetch_memory must be at least 67108864 (64 MiB), or 0 for no bound",
                     ExitCode::usage);
     s.backup_keep = g.backup_keep;
+    s.backup_max_bytes = g.backup_max_bytes;
     s.owner = g.owner;
     if (!s.owner.empty()) fs::parse_owner(s.owner);  // an unknown user or group is a usage error at once
     s.known_hosts = g.known_hosts;

@@ -317,6 +317,38 @@ TEST_CASE("backups are listed and only the newest backup_keep of them are kept",
                                    folders[1].string() + "  1 file(s), " + bytes + " bytes"});
 }
 
+// backup_keep counts the current run's backup, which that run never removes: 0 keeps only this run's.
+TEST_CASE("backup_keep = 0 keeps the backup the pull just saved and removes the older ones", "[e2e][drift]") {
+    Cluster cluster(1);
+    const Node& peer = cluster.peer(0);
+    const stdfs::path file = "api/orders.xml";
+    write_file(cluster.primary().dir / file, "<orders v='1'/>\n");
+    publish_ok(cluster, "r1");
+    REQUIRE_SUCCESS(cluster.pull(0));
+    set_config(peer, "backup_keep", "0");
+
+    for (int n = 2; n <= 3; ++n) {
+        write_file(peer.dir / file, "<orders local='" + std::to_string(n) + "'/>\n");
+        write_file(cluster.primary().dir / file, "<orders v='" + std::to_string(n) + "'/>\n");
+        publish_ok(cluster, "r" + std::to_string(n));
+        ProcessResult pulled = cluster.pull(0);
+        REQUIRE_SUCCESS(pulled);
+        REQUIRE(lines_of(pulled.out).size() == 2);
+        const std::string saved = lines_of(pulled.out)[1];
+        const std::string prefix = "saved 1 local file(s) to ";
+        REQUIRE(saved.rfind(prefix, 0) == 0);
+        // What the pull says it saved is there, and it is the only backup.
+        const stdfs::path folder = saved.substr(prefix.size());
+        CHECK(read_file(folder / file) == "<orders local='" + std::to_string(n) + "'/>\n");
+        CHECK(backup_folders(peer) == std::vector<stdfs::path>{folder});
+    }
+    // A pull that saves nothing keeps none.
+    write_file(cluster.primary().dir / file, "<orders v='4'/>\n");
+    publish_ok(cluster, "r4");
+    REQUIRE_SUCCESS(cluster.pull(0));
+    CHECK(backup_folders(peer).empty());
+}
+
 TEST_CASE("node_local files are never published, reported or touched", "[e2e][drift]") {
     Cluster cluster(1);
     const Node& primary = cluster.primary();

@@ -2,17 +2,22 @@
 // Turning a deployment directory from one release into another, safely for a hot-deploying reader.
 //
 // plan_update compares, path by path, the release deployed now, the release to deploy and what is on disk.
-// execute_plan then works in this order, so that the server never sees a partial file and never sees two
-// versions of a renamed archive side by side:
-//   1. create new folders;
-//   2. write every new or changed file to a dot-prefixed temp name in its final folder (invisible to the
-//      hot-deployer) and flush them; a full disk fails here, before anything visible has changed;
-//   3. save local changes that will be overwritten or removed (policy `overwrite`), then remove the files
-//      and folders the release removes;
-//   4. rename the temp files into place.
-
+// A StagedPlan then works in two phases, so that the server never sees a partial file, never sees two
+// versions of a renamed archive side by side, and never sees a half-applied release:
+//   stage (nothing visible changes): check every path against the file systems (name and path lengths,
+//      folders that must become files, backup paths and sizes, free space); create new folders; write
+//      every new or changed file to a dot-prefixed temp name in its final folder (invisible to the
+//      hot-deployer) and flush them; save the local changes the release overwrites or removes to the
+//      backup (policy `overwrite`). Any failure removes all of it again.
+//   commit (visible): move the removed files aside to temp names and remove the folders the release
+//      removes, then rename the temp files into place (exchanging them with the old versions). Every step
+//      is logged: when one fails, the steps done are undone in reverse order, so each path is back as it
+//      was. finish() then deletes the old versions moved aside.
+// A kill at any point leaves only temp names besides old or new files; the journal makes the next pull
+// complete the update and its scan removes the temp names.
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -48,12 +53,17 @@ struct Plan {
 Plan plan_update(const git::Listing& deployed, const git::Listing& target, const git::Listing& local,
                  LocalChanges policy, const git::Listing* interrupted = nullptr);
 
+class Backup;
+
 struct ApplyContext {
     std::filesystem::path dir;
     git_odb* odb = nullptr;
-    std::filesystem::path backup_dir;  // where local changes are saved (created on first use)
-    StatCache* cache = nullptr;        // updated with the files written
-    std::string cache_prefix;          // "name/" for a named root: the cache is keyed by release paths
+    // Where local changes are saved: `backup`, shared by the roots of one run (paths are then saved as
+    // cache_prefix + path), or else a folder of its own, `backup_dir`, created on first use and unbounded.
+    Backup* backup = nullptr;
+    std::filesystem::path backup_dir;
+    StatCache* cache = nullptr;  // updated with the files written
+    std::string cache_prefix;    // "name/" for a named root: the cache is keyed by release paths
     std::string owner;  // `owner` setting ("USER[:GROUP]"); empty: created entries get the owner of `dir`
     int dir_fd = -1;    // `dir` as opened once for the run (OpenRoot); -1: opened here without symlinks
 };
@@ -61,9 +71,11 @@ struct ApplyContext {
 class Executor;
 
 // Carries out a plan in two phases, so that several roots can all be staged before any of them changes.
-// stage() does steps 1 and 2; when it fails, or when the object is destroyed without commit(), the temp
-// files and the folders it created are removed again and nothing visible has changed. commit() does steps
-// 3 and 4.
+// stage(): when it fails, or when the object is destroyed without commit(), the temp files, the folders it
+// created and its own backup are removed again and nothing visible has changed. commit(): when it fails,
+// what it did is undone before it throws (undone() says whether all of it could be). revert() undoes a
+// commit that succeeded (another root failed); finish() makes it final. Destroyed after commit() without
+// finish(), the commit is reverted.
 class StagedPlan {
   public:
     StagedPlan(const Plan& plan, const ApplyContext& ctx);
@@ -75,12 +87,23 @@ class StagedPlan {
 
     void stage();
     void commit();
+    // Returns whether every step of the commit could be undone.
+    bool revert();
+    void finish();
+    // After a failed commit(): whether the directory is back as it was.
+    bool undone() const;
 
   private:
     std::unique_ptr<Executor> m_impl;
 };
 
-// stage() then commit(): on failure before step 3 nothing visible has changed.
+// A folder of the release's that must become a file or symlink but holds entries the update does not
+// remove (kept local changes, excluded or node-local files) stays a folder: its replacement is not written
+// and it is listed in `kept` (under refuse, with `policy_blocks`, as drift).
+void keep_folders_holding(Plan& plan, const git::Listing& target, const std::set<std::string>& holding,
+                          LocalChanges policy, bool policy_blocks);
+
+// stage(), commit(), finish(): on failure nothing visible has changed.
 void execute_plan(const Plan& plan, const ApplyContext& ctx);
 
 // One line per step, for --dry-run.

@@ -1,9 +1,10 @@
 #include "core/sync/deploy.hpp"
 
-#include <algorithm>
-#include <ctime>
 #include <optional>
+#include <set>
 #include <vector>
+
+#include <spdlog/spdlog.h>
 
 #include "core/error.hpp"
 #include "core/fs/atomic_file.hpp"
@@ -53,15 +54,6 @@ void merge_plan(Plan& total, Plan part, const Root& root) {
     total.counts.modified += part.counts.modified;
     total.counts.deleted += part.counts.deleted;
     total.backups += part.backups;
-}
-
-std::string timestamp() {
-    char buf[32];
-    std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    ::localtime_r(&now, &tm);
-    std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
-    return buf;
 }
 
 }  // namespace
@@ -120,10 +112,13 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
     std::vector<Plan> plans;
     for (const Root& root : roots) {
         git::Listing target = release_part(repo, request.target, root, skip);
-        // Folders that hold node-local or excluded files stay, even when the release does not have them.
+        // Folders that hold node-local or excluded files stay, even when the release does not have them, or
+        // has a file in their place (then that file is not written: the folder is listed as kept).
+        std::set<std::string> holding;
         for (const auto& dir : local.holds_excluded) {
             if (!root.name.empty() && dir.rfind(root.name + "/", 0) != 0) continue;
             std::string rel = root.name.empty() ? dir : dir.substr(root.name.size() + 1);
+            holding.insert(rel);
             if (!target.count(rel)) target[rel] = git::Entry{git::EntryKind::directory, {}};
         }
         git::Listing old = request.from ? release_part(repo, *request.from, root, skip) : git::Listing{};
@@ -131,6 +126,7 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
         if (request.interrupted) interrupted = release_part(repo, *request.interrupted, root, skip);
         plans.push_back(plan_update(old, target, root_part(local.listing, root), request.policy,
                                     request.interrupted ? &interrupted : nullptr));
+        keep_folders_holding(plans.back(), target, holding, request.policy, false);
         merge_plan(result.plan, plans.back(), root);
     }
     if (request.dry_run) return result;
@@ -145,17 +141,33 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
     git_odb* odb = nullptr;
     git::check(git_repository_odb(&odb, repo), "open object database");
     git::OdbPtr owned_odb(odb);
-    std::filesystem::path backup_dir = state.backups() / (timestamp() + "-" + request.backup_label);
+    Backup backup(new_backup_dir(settings, request.backup_label), settings.backup_max_bytes);
     std::vector<ApplyContext> contexts;
     for (const OpenRoot& root : open)
-        contexts.push_back(ApplyContext{root.dir, odb, backup_dir / root.name, &cache,
-                                        root.name.empty() ? std::string() : root.name + "/", settings.owner,
+        contexts.push_back(ApplyContext{root.dir,
+                                        odb,
+                                        &backup,
+                                        {},
+                                        &cache,
+                                        root.name.empty() ? std::string() : root.name + "/",
+                                        settings.owner,
                                         root.fd.get()});
     // The journal is written first, so that a kill at any point leaves it and the next pull clears the temp
-    // files and completes the apply. Every root is staged before any of them changes: a full disk or a
-    // damaged object fails the pull with every directory as it was, and the journal as it was before this
-    // run, so status does not report an interrupted apply that never began.
+    // files and completes the apply. Every root is staged (and its local changes saved) before any of them
+    // changes: a full disk, a name the file system cannot hold or a damaged object fails the pull with every
+    // directory as it was, and the journal as it was before this run, so status does not report an
+    // interrupted apply that never began.
     const std::optional<std::string> previous_journal = fs::read_file(state.journal());
+    auto restore_journal = [&]() noexcept {
+        try {
+            if (previous_journal)
+                fs::write_file_atomically(state.journal(), *previous_journal);
+            else
+                std::filesystem::remove(state.journal());
+        } catch (const std::exception& e) {
+            spdlog::warn("cannot restore {}: {}", state.journal().string(), e.what());
+        }
+    };
     write_record(state.journal(), record_now(request.target, request.target_number));
     std::vector<StagedPlan> staged;
     try {
@@ -165,60 +177,43 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
         }
     } catch (...) {
         staged.clear();  // removes the temp files and the folders created for them
-        if (previous_journal)
-            fs::write_file_atomically(state.journal(), *previous_journal);
-        else
-            std::filesystem::remove(state.journal());
+        backup.discard();
+        restore_journal();
         throw;
     }
-    for (StagedPlan& s : staged) s.commit();
-    cache.save(state.stat_cache());
-    if (result.plan.backups > 0) result.backup_dir = backup_dir;
+    // A failure while committing is undone, in this root and in the roots committed before it: the
+    // directories are back on the release they held. Only what cannot be undone keeps the journal (and the
+    // backup), for the next pull to complete the update.
+    std::size_t committed = 0;
+    try {
+        for (; committed < staged.size(); ++committed) staged[committed].commit();
+    } catch (const std::exception& e) {
+        bool undone = staged[committed].undone();
+        for (std::size_t i = committed; i-- > 0;) undone = staged[i].revert() && undone;
+        staged.clear();
+        if (undone) {
+            backup.discard();
+            restore_journal();
+        }
+        throw Error(std::string(e.what()) +
+                    (undone ? "; every change was undone, the directory is as it was"
+                            : "; some changes could not be undone: the next pull completes the update to r" +
+                                  std::to_string(request.target_number)));
+    }
+    for (StagedPlan& s : staged) s.finish();
+    try {
+        cache.save(state.stat_cache());
+    } catch (const std::exception& e) {
+        spdlog::warn("cannot save the stat cache: {} (the next scan reads every file)", e.what());
+    }
+    if (backup.used()) result.backup_dir = backup.dir();
     return result;
 }
 
-void finish_deploy(const Settings& settings) {
+void finish_deploy(const Settings& settings, const std::vector<std::filesystem::path>& this_run) {
     StatePaths state(settings.state);
     std::filesystem::remove(state.journal());
-    prune_backups(settings);
-}
-
-void prune_backups(const Settings& settings) {
-    StatePaths state(settings.state);
-    std::error_code ec;
-    std::vector<std::filesystem::path> dirs;
-    for (const auto& e : std::filesystem::directory_iterator(state.backups(), ec))
-        if (e.is_directory()) dirs.push_back(e.path());
-    if (dirs.size() <= settings.backup_keep) return;
-    // Oldest first by modification time (names sort wrongly within one second: -r10 before -r9).
-    std::sort(dirs.begin(), dirs.end(), [&](const auto& a, const auto& b) {
-        return std::filesystem::last_write_time(a, ec) < std::filesystem::last_write_time(b, ec);
-    });
-    for (std::size_t i = 0; i + settings.backup_keep < dirs.size(); ++i)
-        std::filesystem::remove_all(dirs[i], ec);
-}
-
-}  // namespace depsync::sync
-
-namespace depsync::sync {
-
-std::vector<BackupInfo> list_backups(const Settings& settings) {
-    StatePaths state(settings.state);
-    std::error_code ec;
-    std::vector<BackupInfo> out;
-    for (const auto& e : std::filesystem::directory_iterator(state.backups(), ec)) {
-        if (!e.is_directory()) continue;
-        BackupInfo info{e.path(), 0, 0};
-        for (const auto& f : std::filesystem::recursive_directory_iterator(e.path(), ec)) {
-            if (!f.is_regular_file() && !f.is_symlink()) continue;
-            ++info.files;
-            if (f.is_regular_file()) info.bytes += f.file_size();
-        }
-        out.push_back(std::move(info));
-    }
-    std::sort(out.begin(), out.end(),
-              [](const BackupInfo& a, const BackupInfo& b) { return a.path < b.path; });
-    return out;
+    prune_backups(settings, this_run);
 }
 
 }  // namespace depsync::sync

@@ -14,6 +14,7 @@
 #include "core/fs/pattern.hpp"
 #include "core/git/tree_io.hpp"
 #include "core/sync/apply.hpp"
+#include "core/sync/backup.hpp"
 #include "core/sync/settings.hpp"
 
 namespace depsync::sync {
@@ -44,18 +45,11 @@ git::Listing release_part(git_repository* repo, const git_oid& commit, const Roo
 // Throws Error(usage) when the release has a top-level folder that is not one of this node's named roots.
 void check_roots(const Settings& settings, git_repository* repo, const git_oid& commit);
 
+// Applies the release. On failure the directory is as it was (every change undone) and the journal as it was
+// before; only when a change of the commit phase cannot be undone does the journal stay, so that the next
+// pull completes the update.
 DeployResult deploy_release(const Settings& settings, git_repository* repo, const DeployRequest& request);
-void finish_deploy(const Settings& settings);
-
-// Removes the oldest backups beyond settings.backup_keep.
-void prune_backups(const Settings& settings);
-
-struct BackupInfo {
-    std::filesystem::path path;
-    std::size_t files = 0;
-    std::uint64_t bytes = 0;
-};
-// Saved backups, oldest first.
-std::vector<BackupInfo> list_backups(const Settings& settings);
+// Removes the journal and prunes old backups, never the ones this run saved (`this_run`).
+void finish_deploy(const Settings& settings, const std::vector<std::filesystem::path>& this_run = {});
 
 }  // namespace depsync::sync

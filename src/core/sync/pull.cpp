@@ -174,7 +174,7 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
     record_cut(true);
     write_record(state.deployed(), record_now(target, result.to->number));
     if (options.pin) write_record(state.pinned(), record_now(target, result.to->number));
-    finish_deploy(settings);
+    finish_deploy(settings, {result.backup_dir});
     result.outcome = PullOutcome::applied;
     return result;
 }
@@ -219,12 +219,12 @@ void run_on_change(const Settings& settings, NodeRepo& node, PullResult& result)
     back.from = result.to->commit;
     back.policy = LocalChanges::overwrite;
     back.backup_label = "r" + std::to_string(result.from->number) + "-revert";
-    deploy_release(settings, node.repo.get(), back);
+    DeployResult reverted = deploy_release(settings, node.repo.get(), back);
     DeployedRecord held = record_now(result.from->commit, result.from->number);
     write_record(state.deployed(), held);
     held.reason = what + "; reverted to r" + std::to_string(result.from->number);
     write_record(state.pinned(), held);
-    finish_deploy(settings);
+    finish_deploy(settings, {result.backup_dir, reverted.backup_dir});
     result.outcome = PullOutcome::reverted;
 }
 

@@ -41,8 +41,10 @@ void complete_interrupted_rollback(const Settings& settings, git_repository* rep
         request.from = head;
         request.interrupted = journal->commit;
         request.backup_label = "r" + std::to_string(journal->release) + "-unpublished";
-        deploy_release(settings, repo, request);
+        DeployResult applied = deploy_release(settings, repo, request);
         point_branch(repo, journal->commit, *head, journal->release);
+        finish_deploy(settings, {applied.backup_dir});
+        return;
     }
     finish_deploy(settings);
 }
@@ -99,7 +101,7 @@ RollbackResult rollback(const Settings& settings, const RollbackOptions& options
     request.backup_label = "r" + std::to_string(trailers.number) + "-unpublished";
     DeployResult applied = deploy_release(settings, repo, request);
     point_branch(repo, commit, head.commit, trailers.number);
-    finish_deploy(settings);
+    finish_deploy(settings, {applied.backup_dir});
     result.created = true;
     result.release = describe_release(repo, commit);
     result.backup_dir = applied.backup_dir;

@@ -3,7 +3,10 @@
 #include <ctime>
 #include <sstream>
 
+#include <spdlog/spdlog.h>
+
 #include "core/fs/atomic_file.hpp"
+#include "core/sync/metrics.hpp"
 
 namespace depsync::sync {
 namespace {
@@ -71,6 +74,15 @@ void record_run(const std::filesystem::path& state, double duration, const std::
         r.last_error = error;
     }
     write(state, r);
+}
+
+void record_failure(const Settings& settings, double duration, const std::string& error) noexcept {
+    try {
+        record_run(settings.state, duration, error);
+        write_metrics(settings);
+    } catch (const std::exception& e) {
+        spdlog::warn("cannot record this failure: {}", e.what());
+    }
 }
 
 void record_on_change(const std::filesystem::path& state, const std::string& error) {

@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "core/sync/settings.hpp"
+
 namespace depsync::sync {
 
 struct RunRecord {
@@ -20,6 +22,10 @@ struct RunRecord {
 RunRecord read_run_record(const std::filesystem::path& state);
 // Updates the record after a run: `error` empty for success.
 void record_run(const std::filesystem::path& state, double duration, const std::string& error);
+// Records a failed run in last-run and the metrics file without ever throwing: the run's own error is what
+// the operator must see, not a failure to record it (a full state file system fails both); that second
+// failure is logged as a warning.
+void record_failure(const Settings& settings, double duration, const std::string& error) noexcept;
 void record_on_change(const std::filesystem::path& state, const std::string& error);
 
 }  // namespace depsync::sync

@@ -34,7 +34,8 @@ struct Settings {
     int timeout = 120;                            // seconds bounding a fetch
     std::uint64_t max_fetch_bytes = 4ull << 30;   // bytes a fetch may receive (also bounded by free space)
     std::uint64_t max_fetch_memory = 1ull << 30;  // address space of the fetch's process; 0: unbounded
-    unsigned backup_keep = 10;                    // backups kept in state/backup
+    unsigned backup_keep = 10;  // backups kept in state/backup, counting this run's (0: only this run's)
+    std::uint64_t backup_max_bytes = std::uint64_t(1) << 30;  // bytes one run may copy into its backup
     std::string owner;  // USER[:GROUP] given what a root run creates (default: the owner of the root)
     // Transports (ssh, https) and mirrors.
     std::filesystem::path known_hosts;  // default: ~/.ssh/known_hosts

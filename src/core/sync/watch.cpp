@@ -158,8 +158,7 @@ void watch(const Settings& settings, const WatchOptions& options,
         } catch (const Error& e) {
             // Keep watching: a half-copied archive or a busy lock is retried after the next quiet period.
             spdlog::error("{}", e.what());
-            record_run(settings.state, seconds(), e.what());
-            write_metrics(settings);
+            record_failure(settings, seconds(), e.what());
             pending = true;
             due = Clock::now() + settle;
         }
