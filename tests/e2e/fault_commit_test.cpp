@@ -196,3 +196,37 @@ TEST_CASE("a folder that becomes a file while an excluded file sits in it stays 
     CHECK(read_file(peer.dir / "synapse-configs/default/api") == "now a file\n");
     CHECK(dt::diff_trees(dir, peer.dir).empty());
 }
+
+// The peer's state folder path is longer than its directory's ("state/backup/<time>-rN" against "server"):
+// a local change deep enough fits in the directory, but its backup path would not.
+TEST_CASE("a local change whose backup path would be too long is refused before anything changes",
+          "[e2e][fault]") {
+    Cluster cluster(1);
+    const Node& peer = cluster.peer(0);
+    const stdfs::path dir = cluster.primary().dir;
+    const std::size_t budget = 4094 - dir.native().size() - 20;  // fits below both directories
+    std::string deep;
+    while (deep.size() + 201 + 10 < budget) deep += (deep.empty() ? "" : "/") + std::string(200, 'd');
+    deep += "/" + std::string(budget - deep.size() - 1 - 6, 'f') + ".xml";
+    write_file(dir / deep, "<deep v='1'/>\n");
+    write_file(dir / "api/a.xml", "<a v='1'/>\n");
+    publish_ok(cluster, "r1");
+    REQUIRE_SUCCESS(cluster.pull(0));
+    write_file(peer.dir / deep, "<deep edited-here='yes'/>\n");
+    write_file(dir / deep, "<deep v='2'/>\n");
+    stdfs::remove(dir / "api/a.xml");
+    publish_ok(cluster, "r2");
+    const dt::TreeListing before = dt::describe_tree(peer.dir);
+    const std::string deployed_before = read_file(peer.state / "deployed");
+
+    ProcessResult refused = cluster.pull(0);
+    INFO(describe(refused));
+    CHECK(refused.exit_code == 1);
+    CHECK(dt::contains(refused.err, "backup path"));
+    require_untouched(cluster, peer, before, deployed_before);
+
+    // Once the local change is gone (nothing to save), the pull goes through.
+    stdfs::remove(peer.dir / deep);
+    REQUIRE_SUCCESS(cluster.pull(0));
+    CHECK(dt::diff_trees(dir, peer.dir).empty());
+}
