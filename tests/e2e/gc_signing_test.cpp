@@ -245,3 +245,52 @@ TEST_CASE(
     CHECK(read_file(cluster.peer(0).state / "deployed") == deployed);
     CHECK(read_file(cluster.peer(0).dir / "api/a.xml") == "<a v='3'/>\n");
 }
+
+TEST_CASE("with allowed_signers, an older genuine cut served again is refused and changes no record",
+          "[e2e][gc][signing][cut]") {
+    SignedHistory h;
+    const Cluster& cluster = h.cluster;
+    const Node& peer = cluster.peer(0);
+    REQUIRE_SUCCESS(cluster.pull(0));
+    // A first cut (r2, r3 kept), which the peer follows; every commit of it is signed by the primary.
+    REQUIRE_SUCCESS(cluster.depsync(cluster.primary(), gc_keep_2));
+    const std::string old_cut = trimmed(git_out(cluster.repo(), {"rev-parse", "main"}));
+    const stdfs::path saved = cluster.root() / "saved.git";  // what a stale mirror keeps
+    REQUIRE_SUCCESS(git({"clone", "-q", "--bare", cluster.repo().string(), saved.string()}));
+    REQUIRE_SUCCESS(cluster.pull(0));
+    // The cluster moves on: r4, r5 and a second cut; the peer follows to r5.
+    for (int n = 4; n <= 5; ++n) {
+        write_file(cluster.primary().dir / "api/a.xml", "<a v='" + std::to_string(n) + "'/>\n");
+        REQUIRE_SUCCESS(cluster.publish("r" + std::to_string(n)));
+    }
+    REQUIRE_SUCCESS(cluster.pull(0));
+    REQUIRE_SUCCESS(cluster.depsync(cluster.primary(), gc_keep_2));
+    REQUIRE_SUCCESS(cluster.pull(0));
+    REQUIRE(read_file(peer.dir / "api/a.xml") == "<a v='5'/>\n");
+
+    // A mirror serves the first cut again: genuine and signed throughout, same origin, but it holds no
+    // replacement of r5 (newer than its cut r1), so it is not a cut of the node's history.
+    const auto records = state_files(peer);
+    REQUIRE_SUCCESS(
+        git({"-C", saved.string(), "push", "-q", "--force", cluster.repo().string(), "main:main"}));
+    REQUIRE(trimmed(git_out(cluster.repo(), {"rev-parse", "main"})) == old_cut);
+    for (bool dry : {true, false}) {
+        INFO((dry ? "pull --dry-run" : "pull"));
+        ProcessResult refused =
+            cluster.pull(0, dry ? std::vector<std::string>{"--dry-run"} : std::vector<std::string>{});
+        INFO(describe(refused));
+        CHECK(refused.exit_code == 1);
+        CHECK(contains(refused.err, "no release of it replaces r5"));
+        CHECK(contains(refused.err, "Nothing was applied"));
+        auto after = state_files(peer);
+        if (!dry) {
+            after.erase("last-run");
+            auto before = records;
+            before.erase("last-run");
+            CHECK(after == before);
+        } else {
+            CHECK(after == records);
+        }
+        CHECK(read_file(peer.dir / "api/a.xml") == "<a v='5'/>\n");
+    }
+}
