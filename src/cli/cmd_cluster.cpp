@@ -152,9 +152,10 @@ std::string view_json(const NodeView& n) {
 std::vector<ReleaseView> recent_releases(const Context& ctx, const std::vector<sync::ClusterNode>& nodes,
                                          const ClusterView& view, const sync::RemoteOptions& remote) {
     try {
-        sync::NodeRepo repo = sync::open_node_repo(make_settings(ctx.global));
+        sync::Settings settings = make_settings(ctx.global);
+        sync::NodeRepo repo = sync::open_node_repo(settings);
         std::vector<ReleaseView> out;
-        for (const sync::LogEntry& e : sync::release_log(repo, 10)) {
+        for (const sync::LogEntry& e : sync::release_log(repo, 10, sync::tree_limits(settings))) {
             out.push_back({e.release.number, git::to_hex(e.release.commit), iso_time(e.release.time),
                            e.release.node, e.release.subject, e.counts.added, e.counts.modified,
                            e.counts.deleted});

@@ -27,7 +27,7 @@ std::optional<git::SignatureCheck> signature_of(const sync::Settings& settings, 
 void run_log(Context& ctx) {
     sync::Settings settings = make_settings(ctx.global);
     sync::NodeRepo node = sync::open_node_repo(settings);
-    auto entries = sync::release_log(node, ctx.cmd.limit);
+    auto entries = sync::release_log(node, ctx.cmd.limit, sync::tree_limits(settings));
     if (ctx.cmd.json) {
         std::vector<std::string> items;
         for (const auto& e : entries) {
@@ -41,6 +41,11 @@ void run_log(Context& ctx) {
                 .add("added", static_cast<std::uint64_t>(e.counts.added))
                 .add("modified", static_cast<std::uint64_t>(e.counts.modified))
                 .add("deleted", static_cast<std::uint64_t>(e.counts.deleted));
+            if (e.unsafe) {
+                o.add("unsafe", *e.unsafe);
+            } else {
+                o.add_null("unsafe");
+            }
             if (e.release.restores) {
                 o.add("restores", static_cast<std::uint64_t>(*e.release.restores));
             } else {
@@ -68,6 +73,7 @@ void run_log(Context& ctx) {
                                    : "@" + e.release.host)
                   << "  " << counts_text(e.counts) << "  " << printable(e.release.subject);
         if (e.release.restores) std::cout << "  [restores r" << *e.release.restores << "]";
+        if (e.unsafe) std::cout << "  [unsafe: " << *e.unsafe << "; not applied]";
         if (auto sig = signature_of(settings, node.repo.get(), e.release.commit))
             std::cout << "  [signature: " << printable(signature_text(*sig)) << "]";
         std::cout << "\n";
@@ -75,7 +81,8 @@ void run_log(Context& ctx) {
 }
 
 void run_diff(Context& ctx) {
-    sync::NodeRepo node = sync::open_node_repo(make_settings(ctx.global));
+    sync::Settings settings = make_settings(ctx.global);
+    sync::NodeRepo node = sync::open_node_repo(settings);
     git_oid from = sync::resolve_release(node, ctx.cmd.rev);
     git_oid to;
     if (!ctx.cmd.rev2.empty()) {
@@ -85,7 +92,7 @@ void run_diff(Context& ctx) {
     } else {
         throw Error("this node runs no release yet: name both releases", ExitCode::usage);
     }
-    auto changes = sync::diff_releases(node, from, to);
+    auto changes = sync::diff_releases(node, from, to, sync::tree_limits(settings));
     if (ctx.cmd.json) {
         std::vector<std::string> items;
         for (const auto& c : changes) items.push_back(change_json(c));

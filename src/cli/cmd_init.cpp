@@ -60,6 +60,7 @@ std::string config_text(const sync::Settings& s, const std::vector<std::string>&
     }
     if (s.wait > 0) out += "wait = " + std::to_string(s.wait) + "\n";
     if (s.backup_keep != 10) out += "backup_keep = " + std::to_string(s.backup_keep) + "\n";
+    if (s.max_entries != 1000000) out += "max_entries = " + std::to_string(s.max_entries) + "\n";
     return out;
 }
 

@@ -28,6 +28,7 @@ struct GlobalOptions {
     std::uint64_t max_fetch_bytes = 4ull << 30, max_fetch_memory = 1ull << 30;
     unsigned backup_keep = 10;
     std::uint64_t backup_max_bytes = std::uint64_t(1) << 30;
+    std::size_t max_entries = 1000000;
     std::size_t gc_keep = 30;
     unsigned gc_keep_days = 30;
     std::string metrics_file, log_file;

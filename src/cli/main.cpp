@@ -117,6 +117,11 @@ void add_global_options(CLI::App& app, Context& ctx, bool init) {
            "--owner", g.owner,
            "USER[:GROUP] given what a root run creates in the directory (default: the directory's owner)")
         ->group(keys);
+    app.add_option("--max-entries,--max_entries", g.max_entries,
+                   "A release with more paths than this (folders included) is refused, before anything is "
+                   "written")
+        ->group(keys)
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1000000000}));
     app.add_option("--gc-keep,--gc_keep", g.gc_keep, "Primary: newest releases 'depsync gc' keeps")
         ->group(keys)
         ->check(CLI::Range(1, 1000000));

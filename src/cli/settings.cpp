@@ -149,6 +149,7 @@ sync::Settings make_settings(const GlobalOptions& g) {
     s.backup_max_bytes = g.backup_max_bytes;
     s.owner = g.owner;
     if (!s.owner.empty()) fs::parse_owner(s.owner);  // an unknown user or group is a usage error at once
+    s.max_entries = g.max_entries;
     s.known_hosts = g.known_hosts;
     s.ssh_key = g.ssh_key;
     s.ca_file = g.ca_file;

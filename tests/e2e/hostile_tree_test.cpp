@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "cluster.hpp"
+#include "crafter.hpp"
 #include "support/tree_gen.hpp"
 
 namespace {
@@ -16,112 +17,6 @@ namespace {
 using namespace depsync::e2e;
 namespace dt = depsync::testing;
 namespace stdfs = std::filesystem;
-
-const char* const tree_mode = "40000";
-const char* const blob_mode = "100644";
-const char* const link_mode = "120000";
-
-// One entry of a raw tree object, written as git stores it: "<mode> <name>\0<20-byte id>".
-struct RawEntry {
-    std::string mode;
-    std::string name;
-    std::string id;  // 40 hex digits
-};
-
-std::string checked_git(const std::vector<std::string>& args) {
-    ProcessResult r = git(args);
-    if (r.exit_code != 0) throw std::runtime_error("git failed:\n" + describe(r));
-    return r.out.substr(0, r.out.find('\n'));
-}
-
-std::string hex_to_bytes(const std::string& hex) {
-    std::string out;
-    for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
-        out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
-    return out;
-}
-
-// Makes release trees by hand in a bare repository.
-class Crafter {
-  public:
-    Crafter(stdfs::path repo, stdfs::path scratch) : m_repo(std::move(repo)), m_scratch(std::move(scratch)) {
-        stdfs::create_directories(m_scratch);
-    }
-
-    std::string blob(const std::string& content) {
-        stdfs::path file = next_file();
-        write_file(file, content);
-        return checked_git({"-C", m_repo.string(), "hash-object", "-w", file.string()});
-    }
-
-    // A tree with exactly `entries`, sorted as git sorts them (a folder as if its name ended in '/'),
-    // duplicates and invalid names kept: --literally skips the checks git would apply.
-    std::string tree(std::vector<RawEntry> entries) {
-        auto key = [](const RawEntry& e) { return e.mode == tree_mode ? e.name + "/" : e.name; };
-        std::stable_sort(entries.begin(), entries.end(),
-                         [&](const RawEntry& a, const RawEntry& b) { return key(a) < key(b); });
-        std::string raw;
-        for (const auto& e : entries)
-            raw += e.mode + " " + e.name + std::string(1, '\0') + hex_to_bytes(e.id);
-        stdfs::path file = next_file();
-        write_file(file, raw);
-        return checked_git(
-            {"-C", m_repo.string(), "hash-object", "-t", "tree", "--literally", "-w", file.string()});
-    }
-
-    // The entries of an existing tree.
-    std::vector<RawEntry> entries_of(const std::string& tree_id) {
-        ProcessResult r = git({"-C", m_repo.string(), "ls-tree", "-z", tree_id});
-        if (r.exit_code != 0) throw std::runtime_error("git ls-tree failed:\n" + describe(r));
-        std::vector<RawEntry> out;
-        std::size_t pos = 0;
-        while (pos < r.out.size()) {
-            std::size_t end = r.out.find('\0', pos);
-            std::string line = r.out.substr(pos, end - pos);
-            pos = end + 1;
-            // "<mode> <type> <id>\t<name>"
-            std::size_t sp1 = line.find(' '), sp2 = line.find(' ', sp1 + 1), tab = line.find('\t');
-            std::string mode = line.substr(0, sp1);
-            if (mode == "040000") mode = tree_mode;
-            out.push_back({mode, line.substr(tab + 1), line.substr(sp2 + 1, tab - sp2 - 1)});
-        }
-        return out;
-    }
-
-    // `base` with `extra` added to the folder at `dir` ("" for the root; every folder on the way must exist).
-    std::string with_entries(const std::string& base, const std::string& dir,
-                             const std::vector<RawEntry>& extra) {
-        std::vector<RawEntry> entries = entries_of(base);
-        if (dir.empty()) {
-            entries.insert(entries.end(), extra.begin(), extra.end());
-            return tree(entries);
-        }
-        std::string first = dir.substr(0, dir.find('/'));
-        std::string rest = dir.find('/') == std::string::npos ? "" : dir.substr(dir.find('/') + 1);
-        for (auto& e : entries)
-            if (e.name == first && e.mode == tree_mode) e.id = with_entries(e.id, rest, extra);
-        return tree(entries);
-    }
-
-    // Makes `tree_id` the release branch's tip, as a plain commit on top of the current one.
-    std::string publish(const std::string& tree_id, const std::string& parent) {
-        std::string commit = checked_git(
-            {"-C", m_repo.string(), "commit-tree", tree_id, "-p", parent, "-m", "crafted release"});
-        checked_git({"-C", m_repo.string(), "update-ref", "refs/heads/main", commit});
-        return commit;
-    }
-
-    std::string rev(const std::string& what) {
-        return checked_git({"-C", m_repo.string(), "rev-parse", "--verify", what});
-    }
-
-  private:
-    stdfs::path m_repo;
-    stdfs::path m_scratch;
-    int m_count = 0;
-
-    stdfs::path next_file() { return m_scratch / ("object-" + std::to_string(m_count++)); }
-};
 
 // What the attacker writes if a hostile entry gets through.
 const std::string marker = "PWNED-BY-HOSTILE-RELEASE\n";

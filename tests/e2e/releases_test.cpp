@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cluster.hpp"
+#include "crafter.hpp"
 #include "support/tree_gen.hpp"
 
 namespace {
@@ -797,5 +798,127 @@ TEST_CASE("a release message that is a command name is just the message", "[e2e]
         ProcessResult log = cluster.depsync(cluster.primary(), {"log", "-n", "1", "--json"});
         REQUIRE_SUCCESS(log);
         CHECK(json_values(log.out).at("[0].message") == quoted(word));
+    }
+}
+
+namespace {
+
+// The number `log` gives the release branch's tip.
+std::uint64_t tip_number(const Cluster& cluster) {
+    ProcessResult log = cluster.depsync(cluster.primary(), {"log", "-n", "1", "--json"});
+    INFO(describe(log));
+    REQUIRE(log.exit_code == 0);
+    return std::stoull(json_values(log.out).at("[0].release"));
+}
+
+}  // namespace
+
+TEST_CASE("a release number counts only from the final trailer block, in range and above its parent's",
+          "[e2e][releases]") {
+    Cluster cluster(0);
+    Crafter craft(cluster.repo(), cluster.root() / "craft");
+    write_file(cluster.primary().dir / "a.xml", "<a/>\n");
+    REQUIRE_SUCCESS(cluster.publish("first"));
+    write_file(cluster.primary().dir / "b.xml", "<b/>\n");
+    REQUIRE_SUCCESS(cluster.publish("second"));
+    const std::string r2 = craft.rev("refs/heads/main");
+    const std::string tree = craft.rev("r2^{tree}");
+    struct Case {
+        const char* what;
+        std::string message;
+        std::uint64_t number;
+    };
+    const std::vector<Case> cases = {
+        {"a trailer-like line in the body", "x\n\nDepsync-Release: 1\n\nmore text\n", 3},
+        {"a trailer in the subject paragraph only", "Depsync-Release: 9\n", 3},
+        {"a final block with one line that is not a trailer", "x\n\nDepsync-Release: 9\nnot a trailer\n", 3},
+        {"a negative number", "x\n\nDepsync-Release: -1\n", 3},
+        {"a number not above the parent's", "x\n\nDepsync-Release: 2\n", 3},
+        {"a number far below", "x\n\nDepsync-Release: 1\n", 3},
+        {"hexadecimal", "x\n\nDepsync-Release: 0x10\n", 3},
+        {"a leading zero", "x\n\nDepsync-Release: 09\n", 3},
+        {"trailing text", "x\n\nDepsync-Release: 7 or so\n", 3},
+        {"out of range", "x\n\nDepsync-Release: 18446744073709551617\n", 3},
+        {"a plain decimal number above the parent's", "x\n\nDepsync-Release: 7\n", 7},
+        {"a valid number, followed by other trailers", "x\n\nDepsync-Release: 5\nSigned-off-by: A <a@b>\n",
+         5},
+    };
+    for (const Case& c : cases) {
+        INFO(c.what);
+        craft.publish(tree, r2, c.message);
+        CHECK(tip_number(cluster) == c.number);
+    }
+    // The primary's next publish numbers on from the tip and tags it.
+    craft.publish(tree, r2, "x\n\nDepsync-Release: -1\n");
+    write_file(cluster.primary().dir / "c.xml", "<c/>\n");
+    ProcessResult published = cluster.publish("fourth");
+    INFO(describe(published));
+    REQUIRE(published.exit_code == 0);
+    auto line = parse_published(published.out);
+    REQUIRE(line);
+    CHECK(line->release == 4);
+    CHECK(craft.rev("r4") == craft.rev("refs/heads/main"));
+}
+
+TEST_CASE("publish moves a tag rN that names another commit, and says so", "[e2e][releases]") {
+    Cluster cluster(0);
+    Crafter craft(cluster.repo(), cluster.root() / "craft");
+    write_file(cluster.primary().dir / "a.xml", "<a/>\n");
+    REQUIRE_SUCCESS(cluster.publish("first"));
+    const std::string r1 = craft.rev("refs/heads/main");
+    // Plain git made r2 name release 1.
+    checked_git({"-C", cluster.repo().string(), "tag", "r2", r1});
+    write_file(cluster.primary().dir / "b.xml", "<b/>\n");
+    ProcessResult published = cluster.publish("second");
+    INFO(describe(published));
+    REQUIRE(published.exit_code == 0);
+    REQUIRE(parse_published(published.out));
+    CHECK(parse_published(published.out)->release == 2);
+    CHECK(craft.rev("r2") == craft.rev("refs/heads/main"));
+    CHECK(published.err.find("tag r2") != std::string::npos);
+    // The rollback's tag is repaired the same way.
+    checked_git({"-C", cluster.repo().string(), "tag", "r3", r1});
+    ProcessResult rollback = cluster.depsync(cluster.primary(), {"rollback", "r1"});
+    INFO(describe(rollback));
+    REQUIRE(rollback.exit_code == 0);
+    CHECK(craft.rev("r3") == craft.rev("refs/heads/main"));
+    CHECK(rollback.err.find("tag r3") != std::string::npos);
+}
+
+TEST_CASE("a release message cannot add trailers: single-root peers still apply it", "[e2e][releases]") {
+    Cluster cluster(1);
+    Crafter craft(cluster.repo(), cluster.root() / "craft");
+    write_file(cluster.primary().dir / "a.xml", "<a/>\n");
+    REQUIRE_SUCCESS(cluster.publish("first"));
+    REQUIRE_SUCCESS(cluster.pull(0));
+    for (const std::string& message :
+         {std::string("x\n\nDepsync-Roots: a,b"), std::string("x\n\nDepsync-Roots: a,b\n \n"),
+          std::string("x\nDepsync-Roots: a,b\nDepsync-Release: 1"),
+          std::string("x\n\nDepsync-Release: 99\nDepsync-Restores: 1")}) {
+        INFO(message);
+        write_file(cluster.primary().dir / "a.xml", "<a n=\"" + std::to_string(message.size()) + "\"/>\n");
+        ProcessResult published = cluster.depsync(cluster.primary(), {"publish", "-m", message});
+        INFO(describe(published));
+        REQUIRE(published.exit_code == 0);
+        auto line = parse_published(published.out);
+        REQUIRE(line);
+        ProcessResult pulled = cluster.pull(0);
+        INFO(describe(pulled));
+        CHECK(pulled.exit_code == 0);
+        CHECK(differences(cluster.primary().dir, cluster.peer(0).dir).empty());
+        // git reads the same trailers as depsync: only depsync's own block.
+        ProcessResult body = git({"-C", cluster.repo().string(), "log", "-1", "--format=%B", "main"});
+        std::string msg = body.out;
+        write_file(cluster.root() / "msg", msg);
+        ProcessResult git_view = depsync::testing::run(
+            {"sh", "-c",
+             "GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null git interpret-trailers --parse < \"$0\"",
+             (cluster.root() / "msg").string()},
+            {});
+        INFO(describe(git_view));
+        CHECK(git_view.out.find("Depsync-Roots") == std::string::npos);
+        CHECK(git_view.out.find("Depsync-Release: " + std::to_string(line->release) + "\n") == 0);
+        CHECK(git_view.out.find("Depsync-Restores") == std::string::npos);
+        CHECK(tip_number(cluster) == line->release);
     }
 }

@@ -155,3 +155,50 @@ TEST_CASE("symlink loops are unsafe") {
         CHECK(defect_in(links, "d/l").has_value());
     }
 }
+
+TEST_CASE("a name longer than any Linux file system stores is unsafe") {
+    CHECK_FALSE(name_defect(std::string(255, 'n')).has_value());
+    REQUIRE(name_defect(std::string(256, 'n')).has_value());
+    CHECK(name_defect(std::string(256, 'n'))->find("255") != std::string::npos);
+}
+
+TEST_CASE("a symlink target holding a NUL byte is unsafe, whatever follows it") {
+    // symlink() stores the bytes before the NUL: '..\0x' would be stored as '..'.
+    for (const std::string& target : {std::string("..\0x", 4), std::string("a\0", 2), std::string("\0", 1),
+                                      std::string("carbonapps/a.car\0../../etc", 26)}) {
+        INFO(target.size());
+        auto why = symlink_defect("l", target, {});
+        REQUIRE(why.has_value());
+        CHECK(why->find("NUL") != std::string::npos);
+    }
+}
+
+TEST_CASE("chained links through NUL targets are unsafe at every link") {
+    Links links{
+        {"u1", std::string("..\0", 3)}, {"u2", std::string("u1/..\0", 6)}, {"passwd.xml", "u2/etc/passwd"}};
+    CHECK(defect_in(links, "u1").has_value());
+    CHECK(defect_in(links, "u2").has_value());
+    CHECK(defect_in(links, "passwd.xml").has_value());
+}
+
+TEST_CASE("a symlink target longer than the kernel stores is unsafe") {
+    CHECK_FALSE(symlink_defect("l", std::string(4095, 'a'), {}).has_value());
+    auto why = symlink_defect("l", std::string(4096, 'a'), {});
+    REQUIRE(why.has_value());
+    CHECK(why->find("4095") != std::string::npos);
+}
+
+TEST_CASE("symlink checks stop when their step budget is spent") {
+    std::string target;
+    for (int i = 0; i < 100; ++i) target += "./";
+    target += "x";
+    std::size_t budget = 1000;
+    Links links;
+    for (int i = 0; i < 20; ++i) links["l" + std::to_string(i)] = target;
+    std::size_t refused = 0;
+    for (const auto& [path, t] : links)
+        if (symlink_defect(path, t, links, &budget)) ++refused;
+    // Each link takes 101 steps: the first nine fit in 1000, the rest are refused.
+    CHECK(refused == 11);
+    CHECK(budget == 0);
+}

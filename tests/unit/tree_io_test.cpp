@@ -362,3 +362,134 @@ TEST_CASE("read_tree rejects a name listed twice, as a symlink and as a folder")
     REQUIRE(git_odb_write(&root, odb, raw.data(), raw.size(), GIT_OBJECT_TREE) == 0);
     check_refused(r, root, "carbonapps");
 }
+
+namespace {
+
+// A tree object with exactly these entries, in this order, written without any check.
+git_oid raw_tree(Repo& r, const std::vector<Repo::Raw>& entries) {
+    std::string raw;
+    for (const auto& e : entries) {
+        raw += e.mode + " " + e.name + '\0';
+        raw.append(reinterpret_cast<const char*>(e.id.id), GIT_OID_RAWSZ);
+    }
+    git_odb* odb = nullptr;
+    REQUIRE(git_repository_odb(&odb, r.repo.get()) == 0);
+    depsync::git::OdbPtr owned(odb);
+    git_oid id;
+    REQUIRE(git_odb_write(&id, odb, raw.data(), raw.size(), GIT_OBJECT_TREE) == 0);
+    return id;
+}
+
+// The reason read_tree refuses `root` for, requiring that it is an UnsafeTree (a hostile release), never an
+// ObjectError (which would have a peer set its copy aside and fetch everything again).
+std::string refusal(Repo& r, const git_oid& root, const depsync::git::TreeLimits& limits = {}) {
+    try {
+        depsync::git::read_tree(r.repo.get(), root, limits);
+    } catch (const depsync::git::ObjectError& e) {
+        FAIL("a hostile tree was blamed on the repository: " << e.what());
+    } catch (const depsync::git::UnsafeTree& e) {
+        return e.what();
+    }
+    FAIL("read_tree accepted a hostile tree");
+    return {};
+}
+
+}  // namespace
+
+TEST_CASE("read_tree refuses a symlink whose target holds a NUL byte") {
+    Repo r;
+    git_oid target = r.writer.write_blob(std::string("..\0x", 4));
+    git_oid root = raw_tree(r, {{"120000", "up", target}});
+    CHECK_THAT(refusal(r, root), Contains("'up'") && Contains("NUL"));
+}
+
+TEST_CASE("read_tree refuses entries whose mode disagrees with the object they name, as hostile") {
+    Repo r;
+    git_oid blob = r.writer.write_blob("x");
+    git_oid tree = raw_tree(r, {{"100644", "f", blob}});
+    CHECK_THAT(refusal(r, raw_tree(r, {{"120000", "l", tree}})), Contains("a symlink entry names a tree"));
+    CHECK_THAT(refusal(r, raw_tree(r, {{"40000", "d", blob}})), Contains("a folder entry names a blob"));
+}
+
+TEST_CASE("read_tree blames the repository only for an object that is missing") {
+    Repo r;
+    git_oid missing = depsync::git::oid_from_hex("0123456789abcdef0123456789abcdef01234567");
+    CHECK_THROWS_AS(depsync::git::read_tree(r.repo.get(), raw_tree(r, {{"40000", "d", missing}})),
+                    depsync::git::ObjectError);
+    CHECK_THROWS_AS(depsync::git::read_tree(r.repo.get(), raw_tree(r, {{"120000", "l", missing}})),
+                    depsync::git::ObjectError);
+}
+
+TEST_CASE("read_tree refuses a tree libgit2 cannot parse as malformed, not damaged") {
+    Repo r;
+    git_oid blob = r.writer.write_blob("x");
+    // An entry with an empty name: the object is intact, its content is not a tree git can read.
+    git_oid bad = raw_tree(r, {{"100644", "", blob}});
+    CHECK_THAT(refusal(r, raw_tree(r, {{"40000", "d", bad}})), Contains("malformed tree"));
+}
+
+TEST_CASE("read_tree accepts only the modes git writes, and 100664 as a plain file") {
+    Repo r;
+    git_oid blob = r.writer.write_blob("x");
+    Listing l = depsync::git::read_tree(r.repo.get(), raw_tree(r, {{"100664", "old.xml", blob}}));
+    CHECK(l.at("old.xml").kind == EntryKind::file);
+    for (const char* mode : {"100600", "100666", "120755", "160644", "0"}) {
+        INFO(mode);
+        CHECK_THAT(refusal(r, raw_tree(r, {{mode, "odd", blob}})), Contains("unsupported entry mode"));
+    }
+    git_oid sub = raw_tree(r, {{"100644", "f", blob}});
+    CHECK_THAT(refusal(r, raw_tree(r, {{"40755", "d", sub}})), Contains("unsupported entry mode 40755"));
+}
+
+TEST_CASE("read_tree refuses an unsorted tree") {
+    Repo r;
+    git_oid blob = r.writer.write_blob("x");
+    CHECK_THAT(refusal(r, raw_tree(r, {{"100644", "b", blob}, {"100644", "a", blob}})),
+               Contains("out of order"));
+}
+
+TEST_CASE("read_tree stops at max_entries: a small repository of shared subtrees is refused") {
+    Repo r;
+    git_oid blob = r.writer.write_blob("x");
+    // Ten names for the same subtree, five levels deep: 211,110 entries from six small trees.
+    git_oid t = raw_tree(r, {{"100644", "f", blob}});
+    for (int level = 0; level < 5; ++level) {
+        std::vector<Repo::Raw> entries;
+        for (int i = 0; i < 10; ++i) entries.push_back({"40000", "d" + std::to_string(i), t});
+        t = raw_tree(r, entries);
+    }
+    depsync::git::TreeLimits limits;
+    limits.max_entries = 100000;
+    CHECK_THAT(refusal(r, t, limits), Contains("more than 100000 entries"));
+    limits.max_entries = 211110;
+    CHECK(depsync::git::read_tree(r.repo.get(), t, limits).size() == 211110);
+    // inspect_tree reports the same without throwing, with what it read up to the limit.
+    limits.max_entries = 1000;
+    depsync::git::InspectedTree read = depsync::git::inspect_tree(r.repo.get(), t, limits);
+    REQUIRE(read.defect.has_value());
+    CHECK(read.listing.size() == 1000);
+}
+
+TEST_CASE("read_tree refuses folders nested deeper than max_depth") {
+    Repo r;
+    git_oid blob = r.writer.write_blob("x");
+    git_oid t = raw_tree(r, {{"100644", "f", blob}});
+    for (int i = 0; i < 20; ++i) t = raw_tree(r, {{"40000", "d", t}});
+    depsync::git::TreeLimits limits;
+    CHECK(depsync::git::read_tree(r.repo.get(), t, limits).size() == 21);
+    limits.max_depth = 10;
+    CHECK_THAT(refusal(r, t, limits), Contains("nested deeper than 10"));
+}
+
+TEST_CASE("validate_listing refuses what read_tree would: NUL in a link, too many entries") {
+    Repo r;
+    Listing nul{{"l", r.link(std::string("..\0", 3))}};
+    CHECK_THROWS_AS(depsync::git::validate_listing(r.repo.get(), nul), depsync::git::UnsafeTree);
+    Listing many;
+    for (int i = 0; i < 11; ++i) many["f" + std::to_string(i)] = r.file("x");
+    depsync::git::TreeLimits limits;
+    limits.max_entries = 10;
+    CHECK_THROWS_AS(depsync::git::validate_listing(r.repo.get(), many, limits), depsync::git::UnsafeTree);
+    limits.max_entries = 11;
+    CHECK_NOTHROW(depsync::git::validate_listing(r.repo.get(), many, limits));
+}

@@ -8,11 +8,23 @@
 #include "core/git/handle.hpp"
 
 namespace depsync::git {
+namespace {
+
+// A file entry naming a tree (or anything but a blob) is a malformed release, not damage to this copy: an
+// Error, not an ObjectError (which would have the copy fetched again, in vain).
+void require_blob(const git_oid& id, git_object_t type) {
+    if (type == GIT_OBJECT_BLOB) return;
+    throw Error("release refused: a file entry names " + std::string(git_object_type2string(type)) +
+                " object " + short_hex(id) + ", not a file's content; nothing was applied");
+}
+
+}  // namespace
 
 std::uint64_t blob_size(git_odb* odb, const git_oid& id) {
     std::size_t len = 0;
     git_object_t type = GIT_OBJECT_INVALID;
     check_object(git_odb_read_header(&len, &type, odb, &id), "read object " + short_hex(id));
+    require_blob(id, type);
     return len;
 }
 
@@ -21,6 +33,10 @@ void read_blob(git_odb* odb, const git_oid& id, const std::function<void(const c
     std::size_t len = 0;
     git_object_t type = GIT_OBJECT_INVALID;
     if (git_odb_open_rstream(&stream, &len, &type, odb, &id) == 0) {
+        if (type != GIT_OBJECT_BLOB) {
+            git_odb_stream_free(stream);
+            require_blob(id, type);
+        }
         // Reused across blobs: a fresh megabyte per file costs more than the copy itself for small files.
         thread_local std::vector<char> buf(1 << 20);
         std::size_t total = 0;
@@ -43,6 +59,7 @@ void read_blob(git_odb* odb, const git_oid& id, const std::function<void(const c
     git_odb_object* obj = nullptr;
     check_object(git_odb_read(&obj, odb, &id), "read object " + short_hex(id));
     OdbObjectPtr owned(obj);
+    require_blob(id, git_odb_object_type(obj));
     sink(static_cast<const char*>(git_odb_object_data(obj)), git_odb_object_size(obj));
 }
 

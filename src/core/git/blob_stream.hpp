@@ -8,7 +8,8 @@
 
 namespace depsync::git {
 
-// Size of a blob from its header, without reading the content.
+// Size of a blob from its header, without reading the content. Both functions throw Error (not ObjectError)
+// when the object is not a blob: a release whose file entry names a tree is malformed, not damaged.
 std::uint64_t blob_size(git_odb* odb, const git_oid& id);
 
 // Calls `sink` with successive chunks of the blob's content. Loose objects are streamed in chunks; packed

@@ -89,7 +89,17 @@ class Walker {
     void add_tree(const git_oid& id) {
         if (!m_seen.insert(id).second) return;
         git_tree* raw = nullptr;
-        check_object(git_tree_lookup(&raw, m_repo, &id), "read tree " + short_hex(id));
+        if (git_tree_lookup(&raw, m_repo, &id) < 0) {
+            // An entry of folder mode naming another type, or a tree libgit2 cannot parse (a hostile
+            // release): kept as it is, nothing below it. Only a missing object stops the prune.
+            std::string err = last_error_text();
+            git_odb* odb = nullptr;
+            check(git_repository_odb(&odb, m_repo), "open object database");
+            OdbPtr owned(odb);
+            if (!git_odb_exists(odb, &id))
+                throw ObjectError("cannot read tree " + short_hex(id) + ": " + err);
+            return;
+        }
         TreePtr tree(raw);
         for (std::size_t i = 0, n = git_tree_entrycount(tree.get()); i < n; ++i) {
             const git_tree_entry* e = git_tree_entry_byindex(tree.get(), i);

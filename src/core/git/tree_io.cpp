@@ -13,57 +13,172 @@
 namespace depsync::git {
 namespace {
 
+// git orders tree entries by name, comparing a folder as if its name ended in '/'.
+bool git_name_less(std::string_view a, bool a_dir, std::string_view b, bool b_dir) {
+    std::size_t n = std::min(a.size(), b.size());
+    int c = n == 0 ? 0 : std::char_traits<char>::compare(a.data(), b.data(), n);
+    if (c != 0) return c < 0;
+    unsigned ca = a.size() > n ? static_cast<unsigned char>(a[n]) : (a_dir ? '/' : 0);
+    unsigned cb = b.size() > n ? static_cast<unsigned char>(b[n]) : (b_dir ? '/' : 0);
+    return ca < cb;
+}
+
+const char* type_name(git_object_t type) {
+    switch (type) {
+        case GIT_OBJECT_BLOB:
+            return "a blob";
+        case GIT_OBJECT_TREE:
+            return "a tree";
+        case GIT_OBJECT_COMMIT:
+            return "a commit";
+        case GIT_OBJECT_TAG:
+            return "a tag";
+        default:
+            return "an unknown object";
+    }
+}
+
+// Resolution steps all symlinks of one release may take, and the bytes their targets may hold together.
+constexpr std::size_t link_step_budget = 4000000;
+constexpr std::size_t max_total_link_bytes = 64u << 20;
+
+// Bytes all paths of one release may hold together: bounded by the entry limit, with room for long paths.
+std::size_t max_total_path_bytes(const TreeLimits& limits) {
+    return std::max<std::size_t>(limits.max_entries * 256, 64u << 20);
+}
+
+// Thrown inside the reader once a defect is recorded: reading stops there.
+struct Stop {};
+
 struct Reader {
     git_repository* repo;
+    git_odb* odb;
+    const TreeLimits& limits;
     Listing listing;
     std::map<std::string, std::string> links;
+    std::optional<TreeDefect> defect;
+    std::size_t path_bytes = 0;
+    std::size_t link_bytes = 0;
 
-    [[noreturn]] static void unsafe(const std::string& path, const std::string& why) {
-        // The name is hostile: it is escaped where the message is printed (depsync::printable).
-        throw Error("release contains an unsafe path '" + path + "': " + why + "; nothing was applied");
+    [[noreturn]] void fail(const std::string& path, std::string why) {
+        if (!defect) defect = TreeDefect{path, std::move(why)};
+        throw Stop{};
     }
 
-    void read(const git_oid& tree_id, const std::string& prefix) {
+    // Called after a lookup of `id` as `want` failed. The object may be stored and intact but of another
+    // type, or intact (its content hashes to its id) but not parseable: that is what upstream sent, a hostile
+    // release, not damage to this copy. Only a missing or damaged object is an ObjectError (fetch again).
+    [[noreturn]] void lookup_failed(const git_oid& id, git_object_t want, const std::string& path,
+                                    const std::string& what) {
+        std::string err = last_error_text();
+        git_odb_object* raw = nullptr;
+        if (git_odb_read(&raw, odb, &id) < 0) {
+            git_error_clear();
+            throw ObjectError("cannot " + what + ": " + err);
+        }
+        OdbObjectPtr obj(raw);
+        git_object_t type = git_odb_object_type(raw);
+        if (type != want)
+            fail(path, std::string(want == GIT_OBJECT_TREE ? "a folder" : "a symlink") + " entry names " +
+                           type_name(type) + " (" + short_hex(id) + ")");
+        fail(path, "malformed " + std::string(want == GIT_OBJECT_TREE ? "tree" : "object") + " " +
+                       short_hex(id) + " (" + err + ")");
+    }
+
+    void add(const std::string& path, const Entry& entry) {
+        if (listing.size() >= limits.max_entries)
+            fail("", "more than " + std::to_string(limits.max_entries) + " entries (max_entries)");
+        if (path.size() > fs::max_path_bytes)
+            fail(path.substr(0, 200) + "...",
+                 "path longer than " + std::to_string(fs::max_path_bytes) + " bytes");
+        path_bytes += path.size();
+        if (path_bytes > max_total_path_bytes(limits))
+            fail("", "its paths hold more than " + std::to_string(max_total_path_bytes(limits)) + " bytes");
+        if (!listing.emplace(path, entry).second) fail(path, "duplicate entry");
+    }
+
+    void read_link(const std::string& path, const git_oid& id) {
+        git_blob* blob = nullptr;
+        if (git_blob_lookup(&blob, repo, &id) < 0) lookup_failed(id, GIT_OBJECT_BLOB, path, "read symlink");
+        BlobPtr owned(blob);
+        auto size = static_cast<std::size_t>(git_blob_rawsize(blob));
+        if (size > fs::max_link_bytes)
+            fail(path, "symlink target longer than " + std::to_string(fs::max_link_bytes) + " bytes (" +
+                           std::to_string(size) + ")");
+        link_bytes += size;
+        if (link_bytes > max_total_link_bytes)
+            fail("", "its symlink targets hold more than " + std::to_string(max_total_link_bytes) + " bytes");
+        links[path] = std::string(static_cast<const char*>(git_blob_rawcontent(blob)), size);
+    }
+
+    void read(const git_oid& tree_id, const std::string& prefix, std::size_t depth) {
+        if (depth > limits.max_depth)
+            fail(prefix, "folders nested deeper than " + std::to_string(limits.max_depth) + " levels");
         git_tree* raw = nullptr;
-        check_object(git_tree_lookup(&raw, repo, &tree_id), "read tree " + short_hex(tree_id));
+        if (git_tree_lookup(&raw, repo, &tree_id) < 0)
+            lookup_failed(tree_id, GIT_OBJECT_TREE, prefix, "read tree " + short_hex(tree_id));
         TreePtr tree(raw);
         std::size_t count = git_tree_entrycount(tree.get());
+        std::string_view previous;
+        bool previous_dir = false;
         for (std::size_t i = 0; i < count; ++i) {
             const git_tree_entry* e = git_tree_entry_byindex(tree.get(), i);
-            std::string name = git_tree_entry_name(e);
-            std::string path = prefix.empty() ? name : prefix + "/" + name;
-            if (auto why = fs::name_defect(name)) unsafe(path, *why);
+            std::string_view name = git_tree_entry_name(e);
+            std::string path = prefix.empty() ? std::string(name) : prefix + "/" + std::string(name);
+            if (auto why = fs::name_defect(name)) fail(path, *why);
             Entry entry;
             entry.oid = *git_tree_entry_id(e);
-            switch (git_tree_entry_filemode(e)) {
-                case GIT_FILEMODE_BLOB:
+            // The mode as stored: libgit2's normalised mode turns any odd mode into a file or worse (a
+            // symlink mode with execute bits reads as an executable).
+            switch (static_cast<unsigned>(git_tree_entry_filemode_raw(e))) {
+                case 0100644:
+                case 0100664:  // written by early git; git still accepts it as a plain file
                     entry.kind = EntryKind::file;
                     break;
-                case GIT_FILEMODE_BLOB_EXECUTABLE:
+                case 0100755:
                     entry.kind = EntryKind::executable;
                     break;
-                case GIT_FILEMODE_LINK:
+                case 0120000:
                     entry.kind = EntryKind::symlink;
                     break;
-                case GIT_FILEMODE_TREE:
+                case 040000:
                     entry.kind = EntryKind::directory;
                     break;
-                default:
-                    unsafe(path, "unsupported entry type (submodule or unknown mode)");
+                case 0160000:
+                    fail(path, "unsupported entry type (a submodule)");
+                default: {
+                    char mode[16];
+                    std::snprintf(mode, sizeof mode, "%o",
+                                  static_cast<unsigned>(git_tree_entry_filemode_raw(e)));
+                    fail(path, std::string("unsupported entry mode ") + mode);
+                }
             }
-            if (!listing.emplace(path, entry).second) unsafe(path, "duplicate entry");
-            if (entry.kind == EntryKind::directory) {
-                read(entry.oid, path);
+            const bool is_dir = entry.kind == EntryKind::directory;
+            if (i > 0 && !git_name_less(previous, previous_dir, name, is_dir))
+                fail(path, "tree entries out of order or listed twice");
+            previous = name;
+            previous_dir = is_dir;
+            add(path, entry);
+            if (is_dir) {
+                read(entry.oid, path, depth + 1);
             } else if (entry.kind == EntryKind::symlink) {
-                git_blob* blob = nullptr;
-                check_object(git_blob_lookup(&blob, repo, &entry.oid), "read symlink " + path);
-                BlobPtr owned(blob);
-                links[path] = std::string(static_cast<const char*>(git_blob_rawcontent(blob)),
-                                          static_cast<std::size_t>(git_blob_rawsize(blob)));
+                read_link(path, entry.oid);
             }
         }
     }
+
+    void check_links() {
+        std::size_t budget = link_step_budget;
+        for (const auto& [path, target] : links)
+            if (auto why = fs::symlink_defect(path, target, links, &budget)) fail(path, *why);
+    }
 };
+
+OdbPtr odb_of(git_repository* repo) {
+    git_odb* raw = nullptr;
+    check(git_repository_odb(&raw, repo), "open object database");
+    return OdbPtr(raw);
+}
 
 }  // namespace
 
@@ -99,16 +214,6 @@ const char* mode_text(EntryKind kind) {
             break;
     }
     return "100644";
-}
-
-// git orders tree entries by name, comparing a folder as if its name ended in '/'.
-bool git_name_less(std::string_view a, bool a_dir, std::string_view b, bool b_dir) {
-    std::size_t n = std::min(a.size(), b.size());
-    int c = n == 0 ? 0 : std::char_traits<char>::compare(a.data(), b.data(), n);
-    if (c != 0) return c < 0;
-    unsigned ca = a.size() > n ? static_cast<unsigned char>(a[n]) : (a_dir ? '/' : 0);
-    unsigned cb = b.size() > n ? static_cast<unsigned char>(b[n]) : (b_dir ? '/' : 0);
-    return ca < cb;
 }
 
 struct Child {
@@ -200,30 +305,59 @@ git_oid write_tree(git_repository* repo, const Listing& listing, const Listing* 
     });
 }
 
-void validate_listing(git_repository* repo, const Listing& listing) {
-    std::map<std::string, std::string> links;
-    for (const auto& [path, entry] : listing) {
-        auto slash = path.rfind('/');
-        std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-        if (auto why = fs::name_defect(name)) Reader::unsafe(path, *why);
-        if (entry.kind != EntryKind::symlink) continue;
-        git_blob* blob = nullptr;
-        check_object(git_blob_lookup(&blob, repo, &entry.oid), "read symlink " + path);
-        BlobPtr owned(blob);
-        links[path] = std::string(static_cast<const char*>(git_blob_rawcontent(blob)),
-                                  static_cast<std::size_t>(git_blob_rawsize(blob)));
-    }
-    for (const auto& [path, target] : links)
-        if (auto why = fs::symlink_defect(path, target, links)) Reader::unsafe(path, *why);
+std::string TreeDefect::text() const {
+    return path.empty() ? why : "unsafe path '" + path + "': " + why;
 }
 
-Listing read_tree(git_repository* repo, const git_oid& tree_id) {
-    Reader reader{repo, {}, {}};
-    reader.read(tree_id, "");
-    for (const auto& [path, target] : reader.links) {
-        if (auto why = fs::symlink_defect(path, target, reader.links)) Reader::unsafe(path, *why);
+UnsafeTree::UnsafeTree(const TreeDefect& d)
+    : Error(d.path.empty()
+                ? "release refused: " + d.why + "; nothing was applied"
+                : "release contains an unsafe path '" + d.path + "': " + d.why + "; nothing was applied"),
+      defect(d) {}
+
+void validate_listing(git_repository* repo, const Listing& listing, const TreeLimits& limits) {
+    OdbPtr odb = odb_of(repo);
+    Reader reader{repo, odb.get(), limits, {}, {}, {}};
+    try {
+        if (listing.size() > limits.max_entries)
+            reader.fail("", "more than " + std::to_string(limits.max_entries) + " entries (max_entries)");
+        std::size_t bytes = 0;
+        for (const auto& [path, entry] : listing) {
+            auto slash = path.rfind('/');
+            std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+            if (auto why = fs::name_defect(name)) reader.fail(path, *why);
+            if (path.size() > fs::max_path_bytes)
+                reader.fail(path, "path longer than " + std::to_string(fs::max_path_bytes) + " bytes");
+            if (static_cast<std::size_t>(std::count(path.begin(), path.end(), '/')) >= limits.max_depth)
+                reader.fail(path,
+                            "folders nested deeper than " + std::to_string(limits.max_depth) + " levels");
+            bytes += path.size();
+            if (bytes > max_total_path_bytes(limits))
+                reader.fail("", "its paths hold more than " + std::to_string(max_total_path_bytes(limits)) +
+                                    " bytes");
+            if (entry.kind == EntryKind::symlink) reader.read_link(path, entry.oid);
+        }
+        reader.check_links();
+    } catch (const Stop&) {
+        throw UnsafeTree(*reader.defect);
     }
-    return std::move(reader.listing);
+}
+
+InspectedTree inspect_tree(git_repository* repo, const git_oid& tree_id, const TreeLimits& limits) {
+    OdbPtr odb = odb_of(repo);
+    Reader reader{repo, odb.get(), limits, {}, {}, {}};
+    try {
+        reader.read(tree_id, "", 0);
+        reader.check_links();
+    } catch (const Stop&) {
+    }
+    return InspectedTree{std::move(reader.listing), std::move(reader.defect)};
+}
+
+Listing read_tree(git_repository* repo, const git_oid& tree_id, const TreeLimits& limits) {
+    InspectedTree read = inspect_tree(repo, tree_id, limits);
+    if (read.defect) throw UnsafeTree(*read.defect);
+    return std::move(read.listing);
 }
 
 std::vector<PathChange> diff_listings(const Listing& from, const Listing& to) {

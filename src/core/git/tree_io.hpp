@@ -7,8 +7,11 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "core/error.hpp"
 
 namespace depsync::git {
 
@@ -32,12 +35,46 @@ git_oid write_tree(git_repository* repo, const Listing& listing, const Listing* 
 // The root tree's id write_tree would return, computed without a repository (and without libgit2).
 git_oid tree_id(const Listing& listing);
 
-// Reads a tree recursively. Throws Error when an entry is unsafe to apply (see fs::name_defect), duplicated,
-// a submodule, or a symlink that resolves outside the tree: nothing of such a release may be applied.
-Listing read_tree(git_repository* repo, const git_oid& tree_id);
+// Bounds on what reading one release may cost. A tree of shared subtrees is small in the repository but
+// expands to any number of paths: reading stops at `max_entries` entries (folders included) or `max_depth`
+// nested folders, so memory and time stay bounded whatever the repository holds.
+struct TreeLimits {
+    std::size_t max_entries = 1000000;
+    std::size_t max_depth = 256;
+};
+
+// Why a release cannot be applied: the path of the entry at fault (empty when the whole tree is at fault)
+// and the reason.
+struct TreeDefect {
+    std::string path;  // as in the tree: escape it (depsync::printable) where it is printed
+    std::string why;
+    std::string text() const;  // "unsafe path 'P': WHY", or WHY alone
+};
+
+// A tree read without throwing for hostile content: the entries read, and the first defect found (entries
+// at fault are left out; reading stops at the limits).
+struct InspectedTree {
+    Listing listing;
+    std::optional<TreeDefect> defect;
+};
+InspectedTree inspect_tree(git_repository* repo, const git_oid& tree_id, const TreeLimits& limits = {});
+
+// Thrown for a release that must not be applied (its message is the defect's text, one line).
+class UnsafeTree : public Error {
+  public:
+    explicit UnsafeTree(const TreeDefect& d);
+    TreeDefect defect;
+};
+
+// Reads a tree recursively. Throws UnsafeTree when an entry is unsafe to apply (see fs::name_defect),
+// duplicated or out of order, a submodule or of an unknown mode, names an object of another type than its
+// mode says (a symlink or folder entry naming a blob or tree), a symlink that resolves outside the tree or
+// cannot be stored as written, or when the tree exceeds `limits`: nothing of such a release may be applied.
+// Throws ObjectError only when an object is missing or damaged in this repository.
+Listing read_tree(git_repository* repo, const git_oid& tree_id, const TreeLimits& limits = {});
 // Throws the Error read_tree would throw for a tree of this listing (an unsafe name, a symlink that resolves
-// outside the tree), reading only the symlinks' blobs.
-void validate_listing(git_repository* repo, const Listing& listing);
+// outside the tree, more entries than the limits), reading only the symlinks' blobs.
+void validate_listing(git_repository* repo, const Listing& listing, const TreeLimits& limits = {});
 
 // Counts of files (not folders) added, modified and deleted from `from` to `to`.
 struct ChangeCounts {

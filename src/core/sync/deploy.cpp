@@ -65,9 +65,9 @@ fs::PathMatcher untouchable_paths(const Settings& settings) {
 }
 
 git::Listing release_part(git_repository* repo, const git_oid& commit, const Root& root,
-                          const fs::PathMatcher& skip) {
+                          const fs::PathMatcher& skip, const git::TreeLimits& limits) {
     git::CommitPtr c = git::lookup_commit(repo, commit);
-    return without(root_part(git::read_tree(repo, *git_commit_tree_id(c.get())), root), skip);
+    return without(root_part(git::read_tree(repo, *git_commit_tree_id(c.get()), limits), root), skip);
 }
 
 void check_roots(const Settings& settings, git_repository* repo, const git_oid& commit) {
@@ -80,7 +80,7 @@ void check_roots(const Settings& settings, git_repository* repo, const git_oid& 
         return;
     }
     git::CommitPtr c = git::lookup_commit(repo, commit);
-    git::Listing all = git::read_tree(repo, *git_commit_tree_id(c.get()));
+    git::Listing all = git::read_tree(repo, *git_commit_tree_id(c.get()), tree_limits(settings));
     for (const auto& [path, entry] : all) {
         if (path.find('/') != std::string::npos) continue;
         bool mapped = false;
@@ -96,6 +96,7 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
     StatePaths state(settings.state);
     fs::PathMatcher skip = untouchable_paths(settings);
     std::vector<Root> roots = roots_of(settings);
+    const git::TreeLimits limits = tree_limits(settings);
     // read_tree validates every path of the release before anything is touched.
     check_roots(settings, repo, request.target);
 
@@ -111,7 +112,7 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
     result.stale_temps_removed = local.stale_temps_removed;
     std::vector<Plan> plans;
     for (const Root& root : roots) {
-        git::Listing target = release_part(repo, request.target, root, skip);
+        git::Listing target = release_part(repo, request.target, root, skip, limits);
         // Folders that hold node-local or excluded files stay, even when the release does not have them, or
         // has a file in their place (then that file is not written: the folder is listed as kept).
         std::set<std::string> holding;
@@ -121,9 +122,10 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
             holding.insert(rel);
             if (!target.count(rel)) target[rel] = git::Entry{git::EntryKind::directory, {}};
         }
-        git::Listing old = request.from ? release_part(repo, *request.from, root, skip) : git::Listing{};
+        git::Listing old =
+            request.from ? release_part(repo, *request.from, root, skip, limits) : git::Listing{};
         git::Listing interrupted;
-        if (request.interrupted) interrupted = release_part(repo, *request.interrupted, root, skip);
+        if (request.interrupted) interrupted = release_part(repo, *request.interrupted, root, skip, limits);
         plans.push_back(plan_update(old, target, root_part(local.listing, root), request.policy,
                                     request.interrupted ? &interrupted : nullptr));
         keep_folders_holding(plans.back(), target, holding, request.policy, false);

@@ -40,7 +40,7 @@ fs::PathMatcher untouchable_paths(const Settings& settings);
 
 // A release's listing for one root (paths relative to it), without untouchable paths.
 git::Listing release_part(git_repository* repo, const git_oid& commit, const Root& root,
-                          const fs::PathMatcher& skip);
+                          const fs::PathMatcher& skip, const git::TreeLimits& limits);
 
 // Throws Error(usage) when the release has a top-level folder that is not one of this node's named roots.
 void check_roots(const Settings& settings, git_repository* repo, const git_oid& commit);

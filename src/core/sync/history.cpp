@@ -1,57 +1,96 @@
 #include "core/sync/history.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "core/error.hpp"
 #include "core/git/repository.hpp"
 #include "core/sync/deploy.hpp"
 #include "core/sync/scan.hpp"
 
 namespace depsync::sync {
+namespace {
 
-git::Listing release_listing(git_repository* repo, const git_oid& commit) {
+git::InspectedTree inspect_release(git_repository* repo, const git_oid& commit,
+                                   const git::TreeLimits& limits) {
     git::CommitPtr c = git::lookup_commit(repo, commit);
-    return git::read_tree(repo, *git_commit_tree_id(c.get()));
+    return git::inspect_tree(repo, *git_commit_tree_id(c.get()), limits);
 }
 
-std::vector<LogEntry> release_log(const NodeRepo& node, std::size_t limit) {
+}  // namespace
+
+git::Listing release_listing(git_repository* repo, const git_oid& commit, const git::TreeLimits& limits) {
+    git::CommitPtr c = git::lookup_commit(repo, commit);
+    return git::read_tree(repo, *git_commit_tree_id(c.get()), limits);
+}
+
+std::optional<git_oid> newest_safe_release(git_repository* repo, const git_oid& commit,
+                                           const git::TreeLimits& limits) {
+    std::optional<git_oid> cur = commit;
+    while (cur) {
+        git::InspectedTree read = inspect_release(repo, *cur, limits);
+        if (!read.defect) return cur;
+        git::CommitPtr c = git::lookup_commit(repo, *cur);
+        if (git_commit_parentcount(c.get()) == 0) return std::nullopt;
+        cur = *git_commit_parent_id(c.get(), 0);
+    }
+    return std::nullopt;
+}
+
+std::vector<LogEntry> release_log(const NodeRepo& node, std::size_t limit, const git::TreeLimits& limits) {
     std::vector<LogEntry> out;
     if (!node.tip) return out;
     git_repository* repo = node.repo.get();
     std::optional<git_oid> cur = node.tip;
-    std::optional<git::Listing> cur_listing;
+    // An unsafe release's listing is the part read before its defect; its counts are shown as they come.
+    std::optional<git::InspectedTree> cur_read;
     while (cur && (limit == 0 || out.size() < limit)) {
         LogEntry e;
         e.release = describe_release(repo, *cur);
-        if (!cur_listing) cur_listing = release_listing(repo, *cur);
+        if (!cur_read) cur_read = inspect_release(repo, *cur, limits);
+        if (cur_read->defect) e.unsafe = cur_read->defect->text();
         git::CommitPtr c = git::lookup_commit(repo, *cur);
-        std::optional<git::Listing> parent_listing;
+        git::InspectedTree parent_read;
         if (git_commit_parentcount(c.get()) > 0) {
             cur = *git_commit_parent_id(c.get(), 0);
-            parent_listing = release_listing(repo, *cur);
+            parent_read = inspect_release(repo, *cur, limits);
         } else {
             cur.reset();
-            parent_listing = git::Listing{};
         }
-        e.counts = git::count_changes(*parent_listing, *cur_listing);
+        e.counts = git::count_changes(parent_read.listing, cur_read->listing);
         out.push_back(std::move(e));
-        cur_listing = std::move(parent_listing);
+        cur_read = std::move(parent_read);
     }
     return out;
 }
 
-std::vector<git::PathChange> diff_releases(const NodeRepo& node, const git_oid& from, const git_oid& to) {
-    return git::diff_listings(release_listing(node.repo.get(), from), release_listing(node.repo.get(), to));
+std::vector<git::PathChange> diff_releases(const NodeRepo& node, const git_oid& from, const git_oid& to,
+                                           const git::TreeLimits& limits) {
+    return git::diff_listings(release_listing(node.repo.get(), from, limits),
+                              release_listing(node.repo.get(), to, limits));
 }
 
 VerifyResult verify_directory(const Settings& settings, bool full) {
     NodeRepo node = open_node_repo(settings);
     VerifyResult result;
     if (!node.current) throw Error("this node runs no release yet: nothing to verify against");
-    result.release = describe_release(node.repo.get(), *node.current);
+    const git::TreeLimits limits = tree_limits(settings);
+    // On the primary the branch may name a release pushed by plain git that no node applies (an unsafe
+    // one): the directory is compared with the newest safe release below it, which is what it holds.
+    std::optional<git_oid> current = *node.current;
+    if (settings.role == Role::primary) {
+        current = newest_safe_release(node.repo.get(), *node.current, limits);
+        if (!current) throw Error("no release of this history is safe to apply: nothing to verify against");
+        if (!git_oid_equal(&*current, &*node.current))
+            spdlog::warn("release r{} ({}) is unsafe and was never applied; comparing with r{}",
+                         describe_release(node.repo.get(), *node.current).number,
+                         git::short_hex(*node.current), describe_release(node.repo.get(), *current).number);
+    }
+    result.release = describe_release(node.repo.get(), *current);
     fs::PathMatcher skip = untouchable_paths(settings);
     git::Listing expected;
     for (const Root& root : roots_of(settings)) {
         if (!root.name.empty()) expected[root.name] = git::Entry{git::EntryKind::directory, {}};
-        for (auto& [path, entry] : release_part(node.repo.get(), *node.current, root, skip))
+        for (auto& [path, entry] : release_part(node.repo.get(), *current, root, skip, limits))
             expected.emplace(root.name.empty() ? path : root.name + "/" + path, entry);
     }
 

@@ -15,14 +15,16 @@ namespace depsync::sync {
 
 struct LogEntry {
     Release release;
-    git::ChangeCounts counts;  // against its first parent
+    git::ChangeCounts counts;           // against its first parent
+    std::optional<std::string> unsafe;  // why no node applies this release (pushed by plain git), if so
 };
 
-// Newest first, at most `limit` releases (0: all).
-std::vector<LogEntry> release_log(const NodeRepo& node, std::size_t limit);
+// Newest first, at most `limit` releases (0: all). A release no node would apply is listed, marked.
+std::vector<LogEntry> release_log(const NodeRepo& node, std::size_t limit, const git::TreeLimits& limits);
 
 // Paths that differ from release `from` to release `to`.
-std::vector<git::PathChange> diff_releases(const NodeRepo& node, const git_oid& from, const git_oid& to);
+std::vector<git::PathChange> diff_releases(const NodeRepo& node, const git_oid& from, const git_oid& to,
+                                           const git::TreeLimits& limits);
 
 struct VerifyResult {
     std::optional<Release> release;        // the release the directory should hold
@@ -33,7 +35,12 @@ struct VerifyResult {
 // Compares the directory with the release it should hold. `full` hashes every file, ignoring the stat cache.
 VerifyResult verify_directory(const Settings& settings, bool full);
 
-// The listing of a release's tree.
-git::Listing release_listing(git_repository* repo, const git_oid& commit);
+// The listing of a release's tree (throws git::UnsafeTree for a release no node applies).
+git::Listing release_listing(git_repository* repo, const git_oid& commit, const git::TreeLimits& limits);
+
+// `commit`, or when its tree is unsafe (a plain-git push no node applied) its nearest first-parent ancestor
+// whose tree is safe: the release a directory that followed this history holds. nullopt when there is none.
+std::optional<git_oid> newest_safe_release(git_repository* repo, const git_oid& commit,
+                                           const git::TreeLimits& limits);
 
 }  // namespace depsync::sync

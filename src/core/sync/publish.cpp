@@ -205,8 +205,16 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     std::optional<Release> current;
     if (head) current = describe_release(repo.get(), *head);
     // The current release's blobs are in the repository: only the others are checked before a tree names
-    // them.
-    git::Listing previous = current ? git::read_tree(repo.get(), current->tree) : git::Listing{};
+    // them. A current release pushed by plain git that no node applies (an unsafe one) is replaced by this
+    // publish: its listing is what could be read of it, used only for that check and the counts.
+    git::Listing previous;
+    if (current) {
+        git::InspectedTree read = git::inspect_tree(repo.get(), current->tree, tree_limits(settings));
+        if (read.defect)
+            spdlog::warn("the current release r{} ({}) is unsafe ({}); this publish replaces it",
+                         current->number, git::short_hex(current->commit), read.defect->text());
+        previous = std::move(read.listing);
+    }
     git_oid tree = git::write_tree(repo.get(), scan.listing, &previous);
     if (current && git_oid_equal(&current->tree, &tree)) {
         cache.save(state.stat_cache(), &tree, &fingerprint);
@@ -219,7 +227,7 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     // The release is checked the way a peer will read it: a path or symlink peers would refuse (a link
     // pointing outside the tree) is refused here, before it becomes a release every peer rejects.
     try {
-        git::validate_listing(repo.get(), scan.listing);
+        git::validate_listing(repo.get(), scan.listing, tree_limits(settings));
     } catch (const git::ObjectError&) {
         throw;
     } catch (const Error& e) {
@@ -241,7 +249,7 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     if (!git::update_ref(repo.get(), primary_ref, commit, head, "depsync publish"))
         throw Error(
             "cannot publish: the release branch moved during this run (another publisher?); run again");
-    git::update_ref(repo.get(), release_tag(trailers.number), commit, std::nullopt, "depsync release");
+    tag_release(repo.get(), trailers.number, commit);
     cache.save(state.stat_cache(), &tree, &fingerprint);
     result.published = true;
     result.release = describe_release(repo.get(), commit);

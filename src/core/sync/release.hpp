@@ -1,7 +1,8 @@
 #pragma once
 // Releases: the commits of the release branch, numbered r1, r2, ... The number, publishing node and host,
 // and for rollbacks the restored release, travel as trailers in the commit message; a commit pushed by plain
-// git without trailers is numbered one above its first parent.
+// git without trailers (or whose number is not greater than its first parent's) is numbered one above its
+// first parent.
 
 #include <git2.h>
 
@@ -9,7 +10,11 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
+#include "core/git/tree_io.hpp"
 #include "core/sync/settings.hpp"
 
 namespace depsync::sync {
@@ -34,6 +39,9 @@ struct Release {
 
 Release describe_release(git_repository* repo, const git_oid& commit);
 
+// What reading one release may cost on this node (max_entries).
+git::TreeLimits tree_limits(const Settings& settings);
+
 struct ReleaseTrailers {
     std::uint64_t number = 0;
     std::string node;
@@ -53,8 +61,18 @@ std::function<std::string(const std::string&)> release_signer(const Settings& se
 // (a no-op when no allowed_signers file is configured).
 void require_trusted_release(const Settings& settings, git_repository* repo, const git_oid& commit);
 
-// The value of the last `key: value` trailer line of a commit message.
+// The trailers of a commit message, git's way: its last paragraph, when that is not the first paragraph and
+// every one of its lines is `Token: value` (a token of letters, digits and '-'); none otherwise. Lines
+// elsewhere in the message never count, so a release message cannot add trailers above depsync's own block.
+std::vector<std::pair<std::string, std::string>> message_trailers(const std::string& message);
+// The value of the last `key` trailer of a commit message (see message_trailers).
 std::optional<std::string> message_trailer(const std::string& message, const std::string& key);
+// A release number as a trailer holds it: plain decimal digits, no sign or leading zero, 1 to 10^15 - 1.
+std::optional<std::uint64_t> release_number_text(std::string_view text);
+
+// Points tag rN at `commit`. A tag rN that names another commit (plain git, a killed run) is reported and
+// moved.
+void tag_release(git_repository* repo, std::uint64_t number, const git_oid& commit);
 
 std::string release_tag(std::uint64_t number);                  // "refs/tags/r<N>"
 std::string release_name(std::optional<std::uint64_t> number);  // "rN", or "none"

@@ -20,7 +20,7 @@ void point_branch(git_repository* repo, const git_oid& commit, const git_oid& pa
     if (!git::update_ref(repo, primary_ref, commit, parent, "depsync rollback"))
         throw Error(
             "cannot roll back: the release branch moved during this run (another publisher?); run again");
-    git::update_ref(repo, release_tag(number), commit, std::nullopt, "depsync release");
+    tag_release(repo, number, commit);
 }
 
 }  // namespace
@@ -38,7 +38,7 @@ void complete_interrupted_rollback(const Settings& settings, git_repository* rep
         DeployRequest request;
         request.target = journal->commit;
         request.target_number = journal->release;
-        request.from = head;
+        request.from = newest_safe_release(repo, *head, tree_limits(settings));
         request.interrupted = journal->commit;
         request.backup_label = "r" + std::to_string(journal->release) + "-unpublished";
         DeployResult applied = deploy_release(settings, repo, request);
@@ -97,7 +97,9 @@ RollbackResult rollback(const Settings& settings, const RollbackOptions& options
     DeployRequest request;
     request.target = commit;
     request.target_number = trailers.number;
-    request.from = head.commit;
+    // What the directory holds: the branch's release, or below it the newest safe one when plain git pushed
+    // an unsafe release that was never applied.
+    request.from = newest_safe_release(repo, head.commit, tree_limits(settings));
     request.backup_label = "r" + std::to_string(trailers.number) + "-unpublished";
     DeployResult applied = deploy_release(settings, repo, request);
     point_branch(repo, commit, head.commit, trailers.number);

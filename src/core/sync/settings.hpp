@@ -37,6 +37,7 @@ struct Settings {
     unsigned backup_keep = 10;  // backups kept in state/backup, counting this run's (0: only this run's)
     std::uint64_t backup_max_bytes = std::uint64_t(1) << 30;  // bytes one run may copy into its backup
     std::string owner;  // USER[:GROUP] given what a root run creates (default: the owner of the root)
+    std::size_t max_entries = 1000000;  // a release with more paths (folders included) is refused
     // Transports (ssh, https) and mirrors.
     std::filesystem::path known_hosts;  // default: ~/.ssh/known_hosts
     std::filesystem::path ssh_key;      // default: ssh-agent
