@@ -34,6 +34,7 @@ struct CorpusCase {
     // file's object type on every read would cost a pull one object header per file). log then does not
     // mark it, and the primary's verify reports the file as missing (exit 4).
     bool found_by_reading = true;
+    std::vector<std::string> options = {};  // global options for every command of the case
 };
 
 // A primary with a good release applied on one peer; beside the peer's directory a canary folder.
@@ -99,7 +100,11 @@ struct Corpus {
         const auto records_before = records();
         const ino_t copy_before = fetched_copy_inode();
 
-        ProcessResult r = cluster.pull(0);
+        auto run = [&](const Node& node, std::vector<std::string> args) {
+            args.insert(args.begin(), c.options.begin(), c.options.end());
+            return cluster.depsync(node, args);
+        };
+        ProcessResult r = run(cluster.peer(0), {"pull"});
         INFO(describe(r));
         CHECK(r.exit_code == 1);
         // One error line, naming the reason; no refetch of the whole history.
@@ -123,7 +128,7 @@ struct Corpus {
         require_intact();
 
         // Refused again, the same way, by the next pull (nothing remembered wrongly in between).
-        ProcessResult again = cluster.pull(0);
+        ProcessResult again = run(cluster.peer(0), {"pull"});
         INFO(describe(again));
         CHECK(again.exit_code == 1);
         CHECK(again.err.find(c.reason) != std::string::npos);
@@ -132,14 +137,14 @@ struct Corpus {
         // The other verbs keep working, on the peer and on the primary.
         for (const Node* node : {&cluster.peer(0), &cluster.primary()}) {
             INFO("node " << node->name);
-            ProcessResult log = cluster.depsync(*node, {"log", "-n", "3"});
+            ProcessResult log = run(*node, {"log", "-n", "3"});
             INFO(describe(log));
             CHECK(log.exit_code == 0);
             if (c.found_by_reading) CHECK(log.out.find("[unsafe: ") != std::string::npos);
-            ProcessResult status = cluster.depsync(*node, {"status"});
+            ProcessResult status = run(*node, {"status"});
             INFO(describe(status));
             CHECK(status.exit_code == 0);
-            ProcessResult verify = cluster.depsync(*node, {"verify"});
+            ProcessResult verify = run(*node, {"verify"});
             INFO(describe(verify));
             if (c.found_by_reading || node == &cluster.peer(0)) {
                 CHECK(verify.exit_code == 0);
@@ -352,6 +357,41 @@ const std::vector<CorpusCase>& mode_cases() {
 
 }  // namespace
 
+// `fanout` names for the same subtree at each of `levels` levels, above one file: fanout^levels files.
+std::string expanding(Crafter& c, int fanout, int levels) {
+    std::string t = c.tree({{blob_mode, "f.xml", c.blob("<f/>\n")}});
+    for (int level = 0; level < levels; ++level) {
+        std::vector<RawEntry> entries;
+        for (int i = 0; i < fanout; ++i) entries.push_back({tree_mode, "d" + std::to_string(i), t});
+        t = c.tree(entries);
+    }
+    return t;
+}
+
+const std::vector<CorpusCase>& size_cases() {
+    static const std::vector<CorpusCase> cases = {
+        {"shared subtrees expanding to 10^8 paths, at the default max_entries",
+         [](Crafter& c, const std::string& g) {
+             return c.with_entries(g, "", {{tree_mode, "x", expanding(c, 10, 8)}});
+         },
+         "more than 1000000 entries (max_entries)"},
+        {"shared subtrees expanding to 4,000 paths, above a lowered max_entries",
+         [](Crafter& c, const std::string& g) {
+             return c.with_entries(g, "", {{tree_mode, "x", expanding(c, 4, 6)}});
+         },
+         "more than 1000 entries (max_entries)",
+         true,
+         {"--max-entries", "1000"}},
+    };
+    return cases;
+}
+
+TEST_CASE("hostile corpus: releases that expand beyond max_entries are refused before anything is written",
+          "[e2e][hostile][corpus]") {
+    Corpus corpus;
+    for (const auto& c : size_cases()) corpus.replay(c);
+}
+
 TEST_CASE("hostile corpus: symlinks that escape or cannot be stored as checked are refused cleanly",
           "[e2e][hostile][corpus]") {
     Corpus corpus;
@@ -373,7 +413,7 @@ TEST_CASE("hostile corpus: entries whose mode and object disagree, or odd modes,
 TEST_CASE("one plain-git push of an unsafe tree does not wedge the cluster", "[e2e][hostile]") {
     Cluster cluster(2);
     const stdfs::path dir = cluster.primary().dir;
-    write_file(dir / "carbonapps/Orders_1.0.0.car", "orders 1\n");
+    write_file(dir / "carbonapps/orders.xml", "<orders n=\"1\"/>\n");
     write_file(dir / "userstores/primary.xml", "<userstore/>\n");
     REQUIRE_SUCCESS(cluster.publish("first"));
     for (std::size_t i = 0; i < 2; ++i) REQUIRE_SUCCESS(cluster.pull(i));
@@ -439,7 +479,7 @@ TEST_CASE("one plain-git push of an unsafe tree does not wedge the cluster", "[e
     stdfs::remove_all(clone);
     plain_push("carbonapps/lib.jar", "/opt/shared/driver.jar");
     require_every_verb_works("after the second unsafe push");
-    write_file(dir / "carbonapps/Orders_1.0.1.car", "orders 2\n");
+    write_file(dir / "carbonapps/orders.xml", "<orders n=\"2\"/>\n");
     ProcessResult published = cluster.publish("next");
     INFO(describe(published));
     REQUIRE(published.exit_code == 0);
