@@ -73,7 +73,7 @@ void run_log(Context& ctx) {
                                    : "@" + e.release.host)
                   << "  " << counts_text(e.counts) << "  " << printable(e.release.subject);
         if (e.release.restores) std::cout << "  [restores r" << *e.release.restores << "]";
-        if (e.unsafe) std::cout << "  [unsafe: " << *e.unsafe << "; not applied]";
+        if (e.unsafe) std::cout << "  [unsafe: " << printable(*e.unsafe) << "; not applied]";
         if (auto sig = signature_of(settings, node.repo.get(), e.release.commit))
             std::cout << "  [signature: " << printable(signature_text(*sig)) << "]";
         std::cout << "\n";
