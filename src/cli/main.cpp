@@ -101,11 +101,15 @@ void add_global_options(CLI::App& app, Context& ctx, bool init) {
     app.add_option("--timeout", g.timeout, "Seconds bounding a fetch")->group(keys);
     app.add_option(
            "--max-fetch-bytes,--max_fetch_bytes", g.max_fetch_bytes,
-           "Bytes a fetch may receive (default 4 GiB; also bounded by free space; 0: free space only)")
-        ->group(keys);
+           "Bytes a fetch may receive (suffixes KiB, MiB, GiB; default 4GiB; also bounded by free space; 0: "
+           "free space only)")
+        ->group(keys)
+        ->transform(CLI::AsSizeValue(false));
     app.add_option("--max-fetch-memory,--max_fetch_memory", g.max_fetch_memory,
-                   "Bytes of address space of a fetch's process (default 1 GiB; 0: unbounded)")
-        ->group(keys);
+                   "Bytes of address space of a fetch's process (suffixes KiB, MiB, GiB; default 1GiB; 0: "
+                   "unbounded)")
+        ->group(keys)
+        ->transform(CLI::AsSizeValue(false));
     app.add_option("--backup-keep,--backup_keep", g.backup_keep,
                    "Backups kept in the state folder, counting this run's (0: only this run's)")
         ->group(keys);
@@ -157,7 +161,8 @@ void add_global_options(CLI::App& app, Context& ctx, bool init) {
                    "Primary: ssh private key (ed25519/ecdsa) that signs every release (git's ssh format)")
         ->group(keys);
     app.add_option("--allowed-signers,--allowed_signers", g.allowed_signers,
-                   "Peer: apply only releases signed by a key in this file (git's allowed-signers format)")
+                   "Peer: apply only releases signed by a key in this file; primary: keys whose releases gc "
+                   "may sign again")
         ->group(keys);
     app.add_option(
            "--metrics-file,--metrics_file", g.metrics_file,
