@@ -880,8 +880,8 @@ TEST_CASE("an allowed_signers file that does not exist is a configuration error 
     CHECK(std::regex_search(lowercase(refused.err), std::regex("does not exist|cannot be read|cannot read")));
 }
 
-TEST_CASE("the README says what a peer without allowed_signers trusts", "[e2e][signing]") {
-    const std::string readme = read_file(stdfs::path(dt::source_dir()) / "README.md");
-    CHECK(contains(readme, "signing_key"));
-    CHECK(contains(readme, "allowed_signers"));
+TEST_CASE("the security docs say what a peer without allowed_signers trusts", "[e2e][signing]") {
+    const std::string security = read_file(stdfs::path(dt::source_dir()) / "docs" / "security.md");
+    CHECK(contains(security, "signing_key"));
+    CHECK(contains(security, "allowed_signers"));
 }
