@@ -6,22 +6,15 @@
 #include "cli/context.hpp"
 #include "cli/output.hpp"
 #include "core/git/handle.hpp"
-#include "core/git/signing.hpp"
 #include "core/printable.hpp"
 #include "core/sync/history.hpp"
+#include "core/sync/release.hpp"
 
 namespace depsync::cli {
 namespace {
 
 std::string change_json(const git::PathChange& c) {
     return JsonObject().add("status", std::string(1, c.status)).add("path", c.path).str();
-}
-
-// The release's signature checked against allowed_signers; nothing when the node does not check signatures.
-std::optional<git::SignatureCheck> signature_of(const sync::Settings& settings, git_repository* repo,
-                                                const git_oid& commit) {
-    if (settings.allowed_signers.empty()) return std::nullopt;
-    return git::verify_commit_signature(repo, commit, settings.allowed_signers, settings.state / "home");
 }
 
 void run_log(Context& ctx) {
@@ -51,7 +44,7 @@ void run_log(Context& ctx) {
             } else {
                 o.add_null("restores");
             }
-            if (auto sig = signature_of(settings, node.repo.get(), e.release.commit)) {
+            if (auto sig = sync::release_signature(settings, node.repo.get(), e.release.commit)) {
                 o.add("signature", git::signature_state_name(sig->state));
                 if (sig->state == git::SignatureState::good) {
                     o.add("signer", sig->principal);
@@ -74,7 +67,7 @@ void run_log(Context& ctx) {
                   << "  " << counts_text(e.counts) << "  " << printable(e.release.subject);
         if (e.release.restores) std::cout << "  [restores r" << *e.release.restores << "]";
         if (e.unsafe) std::cout << "  [unsafe: " << printable(*e.unsafe) << "; not applied]";
-        if (auto sig = signature_of(settings, node.repo.get(), e.release.commit))
+        if (auto sig = sync::release_signature(settings, node.repo.get(), e.release.commit))
             std::cout << "  [signature: " << printable(signature_text(*sig)) << "]";
         std::cout << "\n";
     }

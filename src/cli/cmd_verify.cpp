@@ -5,11 +5,11 @@
 
 #include "cli/context.hpp"
 #include "cli/output.hpp"
-#include "core/git/signing.hpp"
 #include "core/printable.hpp"
 #include "core/sync/deploy.hpp"
 #include "core/sync/history.hpp"
 #include "core/sync/node_repo.hpp"
+#include "core/sync/release.hpp"
 
 namespace depsync::cli {
 
@@ -28,11 +28,9 @@ void add_verify(CLI::App& app, Context& ctx) {
         sync::Settings settings = make_settings(ctx.global);
         sync::VerifyResult r = sync::verify_directory(settings, ctx.cmd.full);
         std::optional<git::SignatureCheck> signature;
-        if (!settings.allowed_signers.empty()) {
-            sync::NodeRepo node = sync::open_node_repo(settings);
-            signature = git::verify_commit_signature(node.repo.get(), r.release->commit,
-                                                     settings.allowed_signers, settings.state / "home");
-        }
+        if (!settings.allowed_signers.empty())
+            signature = sync::release_signature(settings, sync::open_node_repo(settings).repo.get(),
+                                                r.release->commit);
         if (ctx.cmd.json) {
             std::vector<std::string> modified, added, missing;
             for (const auto& c : r.changes) {

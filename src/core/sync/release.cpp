@@ -184,12 +184,17 @@ std::function<std::string(const std::string&)> release_signer(const Settings& se
     };
 }
 
+std::optional<git::SignatureCheck> release_signature(const Settings& settings, git_repository* repo,
+                                                     const git_oid& commit) {
+    if (settings.allowed_signers.empty()) return std::nullopt;
+    return git::verify_commit_signature(repo, commit, settings.allowed_signers, settings.state / "home");
+}
+
 void require_trusted_release(const Settings& settings, git_repository* repo, const git_oid& commit) {
-    if (settings.allowed_signers.empty()) return;
-    git::SignatureCheck check =
-        git::verify_commit_signature(repo, commit, settings.allowed_signers, settings.state / "home");
-    if (check.state == git::SignatureState::good) return;
-    std::string why = check.state == git::SignatureState::unsigned_commit ? "it is not signed" : check.detail;
+    std::optional<git::SignatureCheck> check = release_signature(settings, repo, commit);
+    if (!check || check->state == git::SignatureState::good) return;
+    std::string why =
+        check->state == git::SignatureState::unsigned_commit ? "it is not signed" : check->detail;
     throw Error("refusing release " + git::short_hex(commit) + " (" + git::to_hex(commit) + "): " + why +
                 "; nothing was applied (allowed signers: " + settings.allowed_signers.string() + ")");
 }

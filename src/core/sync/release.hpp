@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/git/signing.hpp"
 #include "core/git/tree_io.hpp"
 #include "core/sync/settings.hpp"
 
@@ -56,6 +57,11 @@ std::string format_release_message(const std::string& message, const ReleaseTrai
 
 // A signer for CommitFields::sign when the node has a signing key, else an empty function.
 std::function<std::string(const std::string&)> release_signer(const Settings& settings);
+
+// The release's signature checked against allowed_signers; nothing when the node checks no signatures (no
+// allowed_signers configured). verify, log and the apply all check signatures through this one function.
+std::optional<git::SignatureCheck> release_signature(const Settings& settings, git_repository* repo,
+                                                     const git_oid& commit);
 
 // Throws Error naming the commit and the reason unless the release is signed by an allowed key
 // (a no-op when no allowed_signers file is configured).
