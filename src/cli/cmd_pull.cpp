@@ -8,9 +8,8 @@
 #include "cli/context.hpp"
 #include "cli/output.hpp"
 #include "core/printable.hpp"
-#include "core/sync/metrics.hpp"
 #include "core/sync/pull.hpp"
-#include "core/sync/run_record.hpp"
+#include "core/sync/recorded_run.hpp"
 
 namespace depsync::cli {
 namespace {
@@ -58,6 +57,35 @@ void print_result(const sync::PullResult& r) {
     }
 }
 
+void run_pull(Context& ctx) {
+    sync::Settings settings = make_settings(ctx.global);
+    sync::PullOptions options;
+    options.dry_run = ctx.cmd.dry_run;
+    options.accept_rewrite = ctx.cmd.accept_rewrite;
+    if (!ctx.cmd.to.empty()) options.to = ctx.cmd.to;
+    if (ctx.cmd.jitter > 0) {
+        std::mt19937_64 rng(std::random_device{}());
+        std::uniform_real_distribution<double> delay(0, ctx.cmd.jitter);
+        std::this_thread::sleep_for(std::chrono::duration<double>(delay(rng)));
+    }
+    sync::PullResult r;
+    auto run = [&] {
+        r = sync::pull(settings, options);
+        return r.on_change_error;
+    };
+    // A dry run changes nothing, so it is no run of this node.
+    if (options.dry_run) {
+        run();
+    } else {
+        sync::run_recorded(settings, run);
+    }
+    print_result(r);
+    if (!r.on_change_error.empty()) {
+        if (r.outcome != sync::PullOutcome::reverted) std::cout << printable(r.on_change_error) << "\n";
+        ctx.exit_code = ExitCode::failure;
+    }
+}
+
 }  // namespace
 
 void add_pull(CLI::App& app, Context& ctx) {
@@ -74,40 +102,7 @@ void add_pull(CLI::App& app, Context& ctx) {
         "Example (cron): * * * * * root depsync -q pull");
     cmd->add_option("--jitter", ctx.cmd.jitter,
                     "Wait a random 0..SECONDS first, so a cluster's cron runs do not all start at once");
-    cmd->callback([&ctx] {
-        sync::Settings settings = make_settings(ctx.global);
-        sync::PullOptions options;
-        options.dry_run = ctx.cmd.dry_run;
-        options.accept_rewrite = ctx.cmd.accept_rewrite;
-        if (!ctx.cmd.to.empty()) options.to = ctx.cmd.to;
-        if (ctx.cmd.jitter > 0) {
-            std::mt19937_64 rng(std::random_device{}());
-            std::uniform_real_distribution<double> delay(0, ctx.cmd.jitter);
-            std::this_thread::sleep_for(std::chrono::duration<double>(delay(rng)));
-        }
-        auto start = std::chrono::steady_clock::now();
-        auto elapsed = [&] {
-            return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        };
-        sync::PullResult r;
-        try {
-            r = sync::pull(settings, options);
-        } catch (const Error& e) {
-            // A lost race for the lock is not a failure of this node.
-            if (!options.dry_run && e.code() != ExitCode::locked && e.code() != ExitCode::usage)
-                sync::record_failure(settings, elapsed(), e.what());
-            throw;
-        }
-        if (!options.dry_run) {
-            sync::record_run(settings.state, elapsed(), r.on_change_error);
-            sync::write_metrics(settings);
-        }
-        print_result(r);
-        if (!r.on_change_error.empty()) {
-            if (r.outcome != sync::PullOutcome::reverted) std::cout << printable(r.on_change_error) << "\n";
-            ctx.exit_code = ExitCode::failure;
-        }
-    });
+    cmd->callback([&ctx] { run_pull(ctx); });
 }
 
 }  // namespace depsync::cli

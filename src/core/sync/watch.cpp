@@ -14,8 +14,7 @@
 
 #include "core/error.hpp"
 #include "core/fs/unique_fd.hpp"
-#include "core/sync/metrics.hpp"
-#include "core/sync/run_record.hpp"
+#include "core/sync/recorded_run.hpp"
 
 namespace depsync::sync {
 namespace {
@@ -148,17 +147,19 @@ void watch(const Settings& settings, const WatchOptions& options,
         if (!pending || Clock::now() < due) continue;
         pending = false;
         // Every attempt is recorded like a publish run by hand: status, cluster views and metrics see it.
-        const Clock::time_point started = Clock::now();
-        auto seconds = [&] { return std::chrono::duration<double>(Clock::now() - started).count(); };
         try {
-            PublishResult result = publish(settings, {options.message});
-            record_run(settings.state, seconds(), "");
-            write_metrics(settings);
+            PublishResult result;
+            run_recorded(
+                settings,
+                [&] {
+                    result = publish(settings, {options.message});
+                    return std::string();
+                },
+                FailuresRecorded::every_failure);
             on_publish(result);
         } catch (const Error& e) {
             // Keep watching: a half-copied archive or a busy lock is retried after the next quiet period.
             spdlog::error("{}", e.what());
-            record_failure(settings, seconds(), e.what());
             pending = true;
             due = Clock::now() + settle;
         }
