@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "support/temp_dir.hpp"
+#include "support/zip_corpus.hpp"
 #include "support/zip_writer.hpp"
 
 namespace {
@@ -132,17 +133,19 @@ Bytes to_zip64(const Bytes& zip) {
     return out;
 }
 
-// Cuts a copy of `archive` to every length below its size that is a multiple of `step` or lies in
-// the last `tail` bytes, and returns the lengths that were wrongly found complete.
+// Cuts a copy of `archive` to every length below `end` (default: its size) and above `begin` that is a
+// multiple of `step` or lies in the last `tail` bytes, and returns the lengths that were wrongly found
+// complete.
 std::vector<std::uint64_t> complete_prefixes(const stdfs::path& archive, std::uint64_t step,
-                                             std::uint64_t tail) {
+                                             std::uint64_t tail, std::uint64_t begin = 0,
+                                             std::uint64_t end = 0) {
     const stdfs::path copy = archive.string() + ".cut";
     stdfs::copy_file(archive, copy, stdfs::copy_options::overwrite_existing);
-    const std::uint64_t size = stdfs::file_size(archive);
+    const std::uint64_t size = end ? end : stdfs::file_size(archive);
     const int fd = ::open(copy.c_str(), O_RDWR | O_CLOEXEC);
     REQUIRE(fd >= 0);
     std::vector<std::uint64_t> wrong;
-    for (std::uint64_t length = size; length-- > 0;) {
+    for (std::uint64_t length = size; length-- > begin + 1;) {
         if (length % step != 0 && size - length > tail) continue;
         REQUIRE(::ftruncate(fd, static_cast<off_t>(length)) == 0);
         if (!find_zip_defect(fd)) wrong.push_back(length);
@@ -238,9 +241,11 @@ TEST_CASE("zip64 end records are followed through their locator") {
     CHECK(complete_prefixes(dir / "zip64.zip", 1, 0).empty());
 
     const std::size_t record = get32(zip64, zip64.size() - 22 - 20 + 8);
+    // As in Java, a locator pointing at no zip64 record leaves the end record alone, whose fields are
+    // placeholders here.
     zip64[record] = 'X';
     write_bytes(dir / "bad-zip64.zip", zip64);
-    CHECK(defect_of(dir / "bad-zip64.zip") == "bad zip64 end record signature");
+    CHECK(defect_of(dir / "bad-zip64.zip") == "zip64 end records are missing");
 }
 
 TEST_CASE("a damaged central directory record is reported with its entry number") {
@@ -273,16 +278,27 @@ TEST_CASE("a central directory said to lie past the end of the file is reported"
     auto bytes = read_bytes(zip_with_writer(dir, 3, 500));
     put(bytes, bytes.size() - 22 + 16, bytes.size() + 1000, 4);
     write_bytes(dir / "damaged.zip", bytes);
-    CHECK(defect_of(dir / "damaged.zip") == "central directory extends past end of file");
+    CHECK(defect_of(dir / "damaged.zip") == "central directory offset lies past the directory");
 }
 
-TEST_CASE("a central directory holding more records than declared is reported") {
+TEST_CASE("central records that do not fill the directory exactly are reported") {
     TempDir dir;
     auto bytes = read_bytes(zip_with_writer(dir, 3, 500));
-    put(bytes, bytes.size() - 22 + 8, 4, 2);
-    put(bytes, bytes.size() - 22 + 10, 4, 2);
+    // Ten bytes between the last record and the end record, counted in the directory's size.
+    const std::size_t eocd = bytes.size() - 22;
+    bytes.insert(bytes.begin() + static_cast<std::ptrdiff_t>(eocd), 10, 0);
+    put(bytes, eocd + 10 + 12, get32(bytes, eocd + 10 + 12) + 10, 4);
     write_bytes(dir / "damaged.zip", bytes);
     CHECK(defect_of(dir / "damaged.zip") == "central directory size does not match its entries");
+}
+
+TEST_CASE("a central directory larger than the data before the end record is reported") {
+    TempDir dir;
+    auto bytes = read_bytes(zip_with_writer(dir, 3, 500));
+    put(bytes, bytes.size() - 22 + 12, bytes.size(), 4);
+    write_bytes(dir / "damaged.zip", bytes);
+    CHECK(defect_of(dir / "damaged.zip") ==
+          "central directory is larger than the data before the end record");
 }
 
 TEST_CASE("the check leaves the descriptor open and its offset where it was") {
@@ -314,4 +330,66 @@ TEST_CASE("a directory of twenty thousand entries is walked window by window") {
     bytes[central_record(bytes, 14999)] = 'X';
     write_bytes(dir / "damaged.zip", bytes);
     CHECK(defect_of(dir / "damaged.zip") == "entry 15000: bad central directory signature");
+}
+
+TEST_CASE("every cut of every archive in the corpus is a defect") {
+    TempDir dir;
+    for (const auto& sample : depsync::testing::write_complete_zips(dir.path())) {
+        CAPTURE(sample.name);
+        REQUIRE(defect_of(sample.path) == std::nullopt);
+        // Cuts below an earlier complete archive's end, or inside padding, leave a complete archive.
+        const std::uint64_t end = stdfs::file_size(sample.path) - sample.padding;
+        CHECK(complete_prefixes(sample.path, 37, 400, sample.earlier_archive, end).empty());
+    }
+}
+
+TEST_CASE("an archive followed by the start of another copy is a copy still being written") {
+    TempDir dir;
+    const auto once = read_bytes(zip_with_writer(dir, 3, 700));
+    auto twice = once;
+    twice.insert(twice.end(), once.begin(), once.end());
+    write_bytes(dir / "twice.zip", twice);
+    REQUIRE(defect_of(dir / "twice.zip") == std::nullopt);
+    // Every length between one copy and two: the first is complete, the second is not finished.
+    CHECK(complete_prefixes(dir / "twice.zip", 1, 0, once.size()).empty());
+    write_bytes(dir / "started.zip",
+                Bytes(twice.begin(), twice.begin() + static_cast<std::ptrdiff_t>(once.size() + 2)));
+    CHECK(defect_of(dir / "started.zip") ==
+          "truncated: the data after the end record begins another archive");
+}
+
+TEST_CASE("an outer archive cut right after a stored inner archive is not taken for the inner one") {
+    TempDir dir;
+    const auto inner = read_bytes(zip_with_writer(dir, 2, 600));
+    const std::string inner_text(inner.begin(), inner.end());
+    const bool first = GENERATE(true, false);
+    CAPTURE(first);
+    {
+        Rng rng(5);
+        ZipWriter outer(dir / "outer.car");
+        if (!first) outer.add_random_file("lib/driver.jar", 900, rng);
+        outer.add_file("lib/connector.zip", inner_text);
+        outer.finish();
+    }
+    REQUIRE(defect_of(dir / "outer.car") == std::nullopt);
+    // The copy so far ends with the inner archive, a complete zip after some data.
+    auto outer = read_bytes(dir / "outer.car");
+    const auto cut = static_cast<std::size_t>(get32(outer, outer.size() - 22 + 16));
+    write_bytes(dir / "cut.car", Bytes(outer.begin(), outer.begin() + static_cast<std::ptrdiff_t>(cut)));
+    CHECK(defect_of(dir / "cut.car") == "truncated: the archive found at byte " +
+                                            std::to_string(cut - inner.size()) +
+                                            " lies inside zip data that is not finished");
+}
+
+TEST_CASE("data before the archive is allowed: a stub, or an earlier archive") {
+    TempDir dir;
+    const auto plain = read_bytes(zip_with_writer(dir, 3, 700));
+    Bytes stubbed(300, '#');
+    stubbed.insert(stubbed.end(), plain.begin(), plain.end());
+    write_bytes(dir / "stub.zip", stubbed);
+    CHECK(defect_of(dir / "stub.zip") == std::nullopt);
+    // Damage to the shifted archive is still found, with the offsets read from where it starts.
+    stubbed[300 + get32(plain, central_record(plain, 2) + 42)] = 'X';
+    write_bytes(dir / "stub-damaged.zip", stubbed);
+    CHECK(defect_of(dir / "stub-damaged.zip") == "entry 3: bad local header signature");
 }

@@ -26,6 +26,9 @@ constexpr std::uint64_t zip64_eocd_size = 56;
 constexpr std::uint64_t zip64_locator_size = 20;
 constexpr std::uint64_t max_comment_size = 0xFFFF;
 constexpr std::uint16_t zip64_extra_id = 0x0001;
+constexpr std::uint32_t descriptor_signature = 0x08074b50;
+// A 32-bit field whose value lives in a zip64 record.
+constexpr std::uint64_t placeholder = 0xFFFFFFFF;
 
 // Larger than the biggest possible central record (46 + 3 * 65535 bytes), so one record always
 // fits, and small enough that memory stays bounded whatever the archive claims.
@@ -62,12 +65,25 @@ std::string entry_defect(std::uint64_t index, const char* what) {
 
 // Where the central directory is, as stated by the end record(s).
 struct Directory {
-    std::uint64_t entry_count = 0;
-    std::uint64_t offset = 0;
+    std::uint64_t offset = 0;  // as stated: relative to where the archive starts
     std::uint64_t size = 0;
-    std::uint64_t limit = 0;  // the first end record; the directory must stop before it
+    std::uint64_t end = 0;         // where the end record(s) begin: the directory ends here
+    std::uint64_t record_end = 0;  // the end of the end record and its comment
 };
 
+bool is_signature_at(int fd, std::uint64_t offset, std::uint32_t signature) {
+    std::array<unsigned char, 4> bytes{};
+    return !read_at(fd, offset, bytes.data(), bytes.size()) && le32(bytes.data()) == signature;
+}
+
+// Java's check for an end record that is not at the very end of the file: it must point at a central
+// directory right before it, which points back at a local header.
+bool points_at_directory(int fd, std::uint64_t eocd_offset, std::uint64_t size, std::uint64_t offset) {
+    if (size > eocd_offset || offset > eocd_offset - size) return false;
+    const std::uint64_t directory = eocd_offset - size;
+    return is_signature_at(fd, directory, central_signature) &&
+           is_signature_at(fd, directory - offset, local_signature);
+}
 // A sliding read buffer over the central directory, so a directory of any length is walked in
 // bounded memory with few system calls.
 class Window {
@@ -94,27 +110,31 @@ class Window {
     std::vector<unsigned char> m_buffer;
 };
 
+// Java's rule: the zip64 end record is read where the locator says; it replaces the end record's values
+// only when it agrees with them (or they are placeholders). Otherwise the end record stands alone.
 std::optional<std::string> read_zip64_end(int fd, std::uint64_t locator_offset, Directory& dir) {
     std::array<unsigned char, zip64_locator_size> locator{};
     if (auto defect = read_at(fd, locator_offset, locator.data(), locator.size())) return defect;
-    const std::uint64_t record_offset = le64(&locator[8]);
     if (le32(&locator[4]) != 0 || le32(&locator[16]) > 1) return "multi-disk archives are not supported";
+    const std::uint64_t record_offset = le64(&locator[8]);
     if (record_offset > locator_offset || locator_offset - record_offset < zip64_eocd_size)
-        return "zip64 end record is out of place";
-
+        return std::nullopt;
     std::array<unsigned char, zip64_eocd_size> record{};
     if (auto defect = read_at(fd, record_offset, record.data(), record.size())) return defect;
-    if (le32(&record[0]) != zip64_eocd_signature) return "bad zip64 end record signature";
-    if (le32(&record[16]) != 0 || le32(&record[20]) != 0 || le64(&record[24]) != le64(&record[32]))
-        return "multi-disk archives are not supported";
-    dir.entry_count = le64(&record[32]);
-    dir.size = le64(&record[40]);
-    dir.offset = le64(&record[48]);
-    dir.limit = record_offset;
+    if (le32(&record[0]) != zip64_eocd_signature) return std::nullopt;
+    const std::uint64_t size = le64(&record[40]), offset = le64(&record[48]);
+    if ((size != dir.size && dir.size != placeholder) || (offset != dir.offset && dir.offset != placeholder))
+        return std::nullopt;
+    if (le32(&record[16]) != 0 || le32(&record[20]) != 0) return "multi-disk archives are not supported";
+    dir.size = size;
+    dir.offset = offset;
+    dir.end = record_offset;
     return std::nullopt;
 }
 
-// Finds the end-of-central-directory record, searching backwards over a possible comment.
+// Java's search for the end record: backwards from the end of the file over at most a full comment. A
+// record whose comment does not end the file counts only when it points at a real central directory
+// (bytes padded after an archive); then a comment running past the end is a copy cut short.
 std::optional<std::string> read_end_records(int fd, std::uint64_t file_size, Directory& dir) {
     if (file_size == 0) return "empty file";
     if (file_size < eocd_size) return "truncated: too short for a zip archive";
@@ -129,40 +149,61 @@ std::optional<std::string> read_end_records(int fd, std::uint64_t file_size, Dir
         const unsigned char* eocd = tail.data() + i;
         if (le32(eocd) != eocd_signature) continue;
         const std::uint64_t eocd_offset = tail_offset + i;
-        const std::uint64_t record_end = eocd_offset + eocd_size + le16(eocd + 20);
-        if (record_end > file_size) {
-            // Either payload bytes that look like a signature, or a comment cut short.
-            comment_cut = true;
-            continue;
+        dir = Directory{le32(eocd + 16), le32(eocd + 12), eocd_offset,
+                        eocd_offset + eocd_size + le16(eocd + 20)};
+        if (dir.record_end != file_size) {
+            // Either payload bytes that look like a signature, or a record with data after it.
+            comment_cut = comment_cut || dir.record_end > file_size;
+            if (!points_at_directory(fd, eocd_offset, dir.size, dir.offset)) continue;
+            if (dir.record_end > file_size) return "truncated: end-of-central-directory comment is cut short";
         }
-        dir.entry_count = le16(eocd + 10);
-        dir.size = le32(eocd + 12);
-        dir.offset = le32(eocd + 16);
-        dir.limit = eocd_offset;
-        // Bytes after the comment are tolerated (as Java's ZipFile does) only when the record
-        // really points at a central directory; otherwise this is payload, keep searching.
-        if (record_end < file_size) {
-            std::array<unsigned char, 4> signature{};
-            const bool plausible = dir.entry_count > 0 && dir.offset <= eocd_offset &&
-                                   dir.size <= eocd_offset - dir.offset &&
-                                   !read_at(fd, dir.offset, signature.data(), signature.size()) &&
-                                   le32(signature.data()) == central_signature;
-            if (!plausible) continue;
-        }
-        if (eocd_offset >= zip64_locator_size) {
-            std::array<unsigned char, 4> signature{};
-            const std::uint64_t locator_offset = eocd_offset - zip64_locator_size;
-            if (auto defect = read_at(fd, locator_offset, signature.data(), signature.size())) return defect;
-            if (le32(signature.data()) == zip64_locator_signature)
-                return read_zip64_end(fd, locator_offset, dir);
-        }
-        if (le16(eocd + 4) != 0 || le16(eocd + 6) != 0 || le16(eocd + 8) != le16(eocd + 10))
-            return "multi-disk archives are not supported";
-        if (dir.offset == 0xFFFFFFFF || dir.size == 0xFFFFFFFF) return "zip64 end records are missing";
+        if (le16(eocd + 4) != 0 || le16(eocd + 6) != 0) return "multi-disk archives are not supported";
+        if (eocd_offset >= zip64_locator_size &&
+            is_signature_at(fd, eocd_offset - zip64_locator_size, zip64_locator_signature))
+            if (auto defect = read_zip64_end(fd, eocd_offset - zip64_locator_size, dir)) return defect;
+        if (dir.offset == placeholder || dir.size == placeholder) return "zip64 end records are missing";
         return std::nullopt;
     }
     if (comment_cut) return "truncated: end-of-central-directory comment is cut short";
     return "no end-of-central-directory record";
+}
+
+// Bytes after the end record (and its comment) are padding to Java; when they begin another zip record,
+// they are a second copy of the archive still being written.
+std::optional<std::string> check_after_end(int fd, std::uint64_t record_end, std::uint64_t file_size) {
+    if (record_end >= file_size) return std::nullopt;
+    std::array<unsigned char, 4> bytes{};
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(bytes.size(), file_size - record_end));
+    if (auto defect = read_at(fd, record_end, bytes.data(), n)) return defect;
+    for (const std::uint32_t signature :
+         {local_signature, central_signature, eocd_signature, descriptor_signature, zip64_eocd_signature,
+          zip64_locator_signature}) {
+        std::array<unsigned char, 4> expected{};
+        for (std::size_t k = 0; k < expected.size(); ++k)
+            expected[k] = static_cast<unsigned char>(signature >> (8 * k));
+        if (std::equal(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n), expected.begin()))
+            return std::string("truncated: the data after the end record begins another archive");
+    }
+    return std::nullopt;
+}
+
+// Data before the archive is a stub (Java skips it), or an earlier archive that ends right where this one
+// starts. Zip data that does not end so is an outer archive cut right after a stored inner zip.
+std::optional<std::string> check_before_start(int fd, std::uint64_t start) {
+    if (start < 4 || !is_signature_at(fd, 0, local_signature)) return std::nullopt;
+    if (start >= eocd_size) {
+        const auto window_size = static_cast<std::size_t>(std::min(start, eocd_size + max_comment_size));
+        const std::uint64_t window_offset = start - window_size;
+        std::vector<unsigned char> window(window_size);
+        if (auto defect = read_at(fd, window_offset, window.data(), window.size())) return defect;
+        for (std::size_t i = window_size - eocd_size + 1; i-- > 0;) {
+            const unsigned char* eocd = window.data() + i;
+            if (le32(eocd) == eocd_signature && window_offset + i + eocd_size + le16(eocd + 20) == start)
+                return std::nullopt;
+        }
+    }
+    return "truncated: the archive found at byte " + std::to_string(start) +
+           " lies inside zip data that is not finished";
 }
 
 struct EntryPlacement {
@@ -199,28 +240,37 @@ bool apply_zip64_extra(const unsigned char* extra, std::size_t extra_size, std::
     return false;
 }
 
+// The directory's offsets count from `start`, where the archive begins in the file.
+struct Layout {
+    std::uint64_t start = 0;
+    std::uint64_t directory = 0;
+    std::uint64_t directory_size = 0;
+};
+
 std::optional<std::string> check_local_header(int fd, std::uint64_t index, const EntryPlacement& placement,
-                                              std::uint64_t data_limit) {
-    if (placement.local_offset > data_limit || data_limit - placement.local_offset < local_header_size)
+                                              const Layout& layout) {
+    const std::uint64_t data_limit = layout.directory;
+    if (placement.local_offset > data_limit - layout.start ||
+        data_limit - layout.start - placement.local_offset < local_header_size)
         return entry_defect(index, "local header lies outside the archive data");
+    const std::uint64_t header_offset = layout.start + placement.local_offset;
     std::array<unsigned char, local_header_size> header{};
-    if (auto defect = read_at(fd, placement.local_offset, header.data(), header.size())) return defect;
+    if (auto defect = read_at(fd, header_offset, header.data(), header.size())) return defect;
     if (le32(header.data()) != local_signature) return entry_defect(index, "bad local header signature");
     const std::uint64_t data_start =
-        placement.local_offset + local_header_size + le16(&header[26]) + le16(&header[28]);
+        header_offset + local_header_size + le16(&header[26]) + le16(&header[28]);
     if (data_start > data_limit || placement.compressed_size > data_limit - data_start)
         return entry_defect(index, "data extends past the start of the central directory");
     return std::nullopt;
 }
 
-std::optional<std::string> check_entries(int fd, const Directory& dir) {
-    if (dir.size / central_header_size < dir.entry_count)
-        return "central directory is too small for " + std::to_string(dir.entry_count) + " entries";
-    const std::uint64_t end = dir.offset + dir.size;
+// Walks the directory's records until they fill it, as Java does: the entry count of the end record is not
+// relied on (writers without zip64 let it wrap past 65,535 entries).
+std::optional<std::string> check_entries(int fd, const Layout& layout) {
+    const std::uint64_t end = layout.directory + layout.directory_size;
     Window window(fd);
-    std::uint64_t pos = dir.offset;
-    for (std::uint64_t index = 0; index < dir.entry_count; ++index) {
-        if (end - pos < central_header_size) return entry_defect(index, "central directory ends early");
+    std::uint64_t pos = layout.directory;
+    for (std::uint64_t index = 0; end - pos >= central_header_size; ++index) {
         const unsigned char* record = nullptr;
         if (auto defect = window.load(pos, central_header_size, end, record)) return defect;
         if (le32(record) != central_signature) return entry_defect(index, "bad central directory signature");
@@ -232,15 +282,15 @@ std::optional<std::string> check_entries(int fd, const Directory& dir) {
         EntryPlacement placement{le32(record + 20), le32(record + 42)};
         const std::uint32_t uncompressed = le32(record + 24);
         const std::uint16_t disk = le16(record + 34);
-        if (placement.compressed_size == 0xFFFFFFFF || placement.local_offset == 0xFFFFFFFF ||
-            uncompressed == 0xFFFFFFFF) {
+        if (placement.compressed_size == placeholder || placement.local_offset == placeholder ||
+            uncompressed == placeholder) {
             if (auto defect = window.load(pos, record_size, end, record)) return defect;
             const unsigned char* extra = record + central_header_size + name_size;
             if (!apply_zip64_extra(extra, extra_size, uncompressed, placement))
                 return entry_defect(index, "zip64 extra field is missing or short");
         }
         if (disk != 0 && disk != 0xFFFF) return "multi-disk archives are not supported";
-        if (auto defect = check_local_header(fd, index, placement, dir.offset)) return defect;
+        if (auto defect = check_local_header(fd, index, placement, layout)) return defect;
         pos += record_size;
     }
     if (pos != end) return "central directory size does not match its entries";
@@ -265,15 +315,17 @@ std::optional<std::string> find_zip_defect(int fd) {
 
     Directory dir;
     if (auto defect = read_end_records(fd, file_size, dir)) return defect;
-    if (dir.offset > file_size || dir.size > file_size - dir.offset)
-        return "central directory extends past end of file";
-    if (dir.offset > dir.limit || dir.size > dir.limit - dir.offset)
-        return "central directory overlaps the end record";
-    // Writers put the end record(s) right after the directory; a gap means the record is not the
-    // archive's own (say, one inside a comment or a stored inner zip) or data was prepended.
-    if (dir.offset + dir.size != dir.limit)
-        return "central directory does not end where the end record starts";
-    return check_entries(fd, dir);
+    if (auto defect = check_after_end(fd, dir.record_end, file_size)) return defect;
+    // An end record at the start of the file is an empty archive, whatever it says (Java).
+    if (dir.end == 0) return std::nullopt;
+    // The directory ends where the end record(s) begin; where it says it starts tells how much data
+    // precedes the archive.
+    if (dir.size > dir.end) return "central directory is larger than the data before the end record";
+    Layout layout{0, dir.end - dir.size, dir.size};
+    if (dir.offset > layout.directory) return "central directory offset lies past the directory";
+    layout.start = layout.directory - dir.offset;
+    if (auto defect = check_before_start(fd, layout.start)) return defect;
+    return check_entries(fd, layout);
 }
 
 }  // namespace depsync::fs
