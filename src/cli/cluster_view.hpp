@@ -3,7 +3,6 @@
 // the comparison that says how far each node is behind the newest release any of them knows.
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,18 +10,6 @@
 #include "core/sync/cluster.hpp"
 
 namespace depsync::cli {
-
-// A JSON scalar as read back: strings unescaped, numbers and literals as written.
-struct JsonScalar {
-    enum class Kind { string, number, boolean, null };
-    Kind kind = Kind::null;
-    std::string text;
-};
-using FlatJson = std::map<std::string, JsonScalar>;
-
-// Reads one flat object, or an array of flat objects (what status --json and log --json print). Throws
-// std::runtime_error on anything else.
-std::vector<FlatJson> parse_flat_json(const std::string& text);
 
 struct NodeView {
     std::string target;      // the nodes file's entry

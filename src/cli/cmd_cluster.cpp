@@ -110,41 +110,25 @@ void print_table(const ClusterView& view) {
     }
 }
 
-std::string view_json(const NodeView& n) {
-    JsonObject o;
-    auto text = [&o](const char* key, const std::string& value) {
-        if (value.empty()) {
-            o.add_null(key);
-        } else {
-            o.add(key, value);
-        }
-    };
-    auto number = [&o](const char* key, const std::optional<std::uint64_t>& value) {
-        if (value) {
-            o.add(key, *value);
-        } else {
-            o.add_null(key);
-        }
-    };
-    o.add("target", n.target);
-    text("node", n.name);
-    text("role", n.role);
-    o.add("reachable", n.reachable);
-    text("error", n.error);
-    number("release", n.release);
-    text("commit", n.commit);
-    number("upstream_release", n.upstream);
-    number("behind", n.behind);
-    o.add("on_newest", n.on_newest);
-    number("drift", n.drift);
-    text("last_success", n.last_success);
-    text("last_error", n.last_error);
-    o.add("consecutive_failures", n.consecutive_failures);
-    text("on_change_error", n.on_change_error);
-    o.add("held", n.held);
-    text("held_reason", n.held_reason);
-    o.add("pinned", n.pinned);
-    return o.str();
+Json view_json(const NodeView& n) {
+    return {{"target", n.target},
+            {"node", text_or_null(n.name)},
+            {"role", text_or_null(n.role)},
+            {"reachable", n.reachable},
+            {"error", text_or_null(n.error)},
+            {"release", or_null(n.release)},
+            {"commit", text_or_null(n.commit)},
+            {"upstream_release", or_null(n.upstream)},
+            {"behind", or_null(n.behind)},
+            {"on_newest", n.on_newest},
+            {"drift", or_null(n.drift)},
+            {"last_success", text_or_null(n.last_success)},
+            {"last_error", text_or_null(n.last_error)},
+            {"consecutive_failures", n.consecutive_failures},
+            {"on_change_error", text_or_null(n.on_change_error)},
+            {"held", n.held},
+            {"held_reason", text_or_null(n.held_reason)},
+            {"pinned", n.pinned}};
 }
 
 // The recent releases for the page: from this machine's node when -c names one, else from a node that
@@ -183,9 +167,9 @@ void run_status(Context& ctx, const ClusterOptions& o) {
     sync::RemoteOptions remote = remote_options(ctx, o, status_timeout);
     ClusterView view = ask_status(nodes, remote);
     if (o.json) {
-        std::vector<std::string> items;
+        Json items = Json::array();
         for (const NodeView& n : view.nodes) items.push_back(view_json(n));
-        std::cout << json_array(items) << "\n";
+        std::cout << json_text(items) << "\n";
     } else {
         print_table(view);
     }

@@ -48,26 +48,23 @@ void print_text(const sync::GcResult& r, bool dry_run) {
 }
 
 void print_json(const sync::GcResult& r, bool dry_run) {
-    JsonObject o;
-    o.add("role", r.primary ? "primary" : "peer").add("dry_run", dry_run);
+    Json o = {{"role", r.primary ? "primary" : "peer"}, {"dry_run", dry_run}};
     if (r.primary) {
-        o.add("first_kept", r.first_kept).add("last", r.last).add("kept", static_cast<std::uint64_t>(r.kept));
-        o.add("dropped", static_cast<std::uint64_t>(r.dropped));
-        if (r.dropped) {
-            o.add("first_dropped", r.first_dropped).add("last_dropped", r.last_dropped);
-        } else {
-            o.add_null("first_dropped").add_null("last_dropped");
-        }
-        std::vector<std::string> removed;
-        for (const auto& t : r.tags_removed) removed.push_back(json_string(t));
-        o.add_raw("tags_removed", json_array(removed));
+        auto dropped_or_null = [&r](std::uint64_t n) { return r.dropped ? Json(n) : Json(nullptr); };
+        o["first_kept"] = r.first_kept;
+        o["last"] = r.last;
+        o["kept"] = static_cast<std::uint64_t>(r.kept);
+        o["dropped"] = static_cast<std::uint64_t>(r.dropped);
+        o["first_dropped"] = dropped_or_null(r.first_dropped);
+        o["last_dropped"] = dropped_or_null(r.last_dropped);
+        o["tags_removed"] = r.tags_removed;
     }
     std::uint64_t reclaimed =
         r.prune.bytes_before > r.prune.bytes_after ? r.prune.bytes_before - r.prune.bytes_after : 0;
-    o.add("bytes_before", r.prune.bytes_before)
-        .add("bytes_after", r.prune.bytes_after)
-        .add("reclaimed", reclaimed);
-    std::cout << o.str() << "\n";
+    o["bytes_before"] = r.prune.bytes_before;
+    o["bytes_after"] = r.prune.bytes_after;
+    o["reclaimed"] = reclaimed;
+    std::cout << json_text(o) << "\n";
 }
 
 }  // namespace

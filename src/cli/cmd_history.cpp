@@ -13,48 +13,31 @@
 namespace depsync::cli {
 namespace {
 
-std::string change_json(const git::PathChange& c) {
-    return JsonObject().add("status", std::string(1, c.status)).add("path", c.path).str();
-}
-
 void run_log(Context& ctx) {
     sync::Settings settings = make_settings(ctx.global);
     sync::NodeRepo node = sync::open_node_repo(settings);
     auto entries = sync::release_log(node, ctx.cmd.limit, sync::tree_limits(settings));
     if (ctx.cmd.json) {
-        std::vector<std::string> items;
+        Json items = Json::array();
         for (const auto& e : entries) {
-            JsonObject o;
-            o.add("release", static_cast<std::uint64_t>(e.release.number))
-                .add("commit", git::to_hex(e.release.commit))
-                .add("time", iso_time(e.release.time))
-                .add("node", e.release.node)
-                .add("host", e.release.host)
-                .add("message", e.release.subject)
-                .add("added", static_cast<std::uint64_t>(e.counts.added))
-                .add("modified", static_cast<std::uint64_t>(e.counts.modified))
-                .add("deleted", static_cast<std::uint64_t>(e.counts.deleted));
-            if (e.unsafe) {
-                o.add("unsafe", *e.unsafe);
-            } else {
-                o.add_null("unsafe");
-            }
-            if (e.release.restores) {
-                o.add("restores", static_cast<std::uint64_t>(*e.release.restores));
-            } else {
-                o.add_null("restores");
-            }
+            Json o = {{"release", static_cast<std::uint64_t>(e.release.number)},
+                      {"commit", git::to_hex(e.release.commit)},
+                      {"time", iso_time(e.release.time)},
+                      {"node", e.release.node},
+                      {"host", e.release.host},
+                      {"message", e.release.subject},
+                      {"added", static_cast<std::uint64_t>(e.counts.added)},
+                      {"modified", static_cast<std::uint64_t>(e.counts.modified)},
+                      {"deleted", static_cast<std::uint64_t>(e.counts.deleted)},
+                      {"unsafe", or_null(e.unsafe)},
+                      {"restores", or_null(e.release.restores)}};
             if (auto sig = sync::release_signature(settings, node.repo.get(), e.release.commit)) {
-                o.add("signature", git::signature_state_name(sig->state));
-                if (sig->state == git::SignatureState::good) {
-                    o.add("signer", sig->principal);
-                } else {
-                    o.add_null("signer");
-                }
+                o["signature"] = git::signature_state_name(sig->state);
+                o["signer"] = sig->state == git::SignatureState::good ? Json(sig->principal) : Json(nullptr);
             }
-            items.push_back(o.str());
+            items.push_back(std::move(o));
         }
-        std::cout << json_array(items) << "\n";
+        std::cout << json_text(items) << "\n";
         return;
     }
     if (entries.empty()) std::cout << "no releases yet\n";
@@ -87,16 +70,13 @@ void run_diff(Context& ctx) {
     }
     auto changes = sync::diff_releases(node, from, to, sync::tree_limits(settings));
     if (ctx.cmd.json) {
-        std::vector<std::string> items;
-        for (const auto& c : changes) items.push_back(change_json(c));
-        std::cout << JsonObject()
-                         .add("from", static_cast<std::uint64_t>(
-                                          sync::describe_release(node.repo.get(), from).number))
-                         .add("to",
-                              static_cast<std::uint64_t>(sync::describe_release(node.repo.get(), to).number))
-                         .add_raw("changes", json_array(items))
-                         .str()
-                  << "\n";
+        Json items = Json::array();
+        for (const auto& c : changes)
+            items.push_back(Json{{"status", std::string(1, c.status)}, {"path", c.path}});
+        Json o = {{"from", static_cast<std::uint64_t>(sync::describe_release(node.repo.get(), from).number)},
+                  {"to", static_cast<std::uint64_t>(sync::describe_release(node.repo.get(), to).number)},
+                  {"changes", items}};
+        std::cout << json_text(o) << "\n";
         return;
     }
     for (const auto& c : changes) std::cout << c.status << " " << printable(c.path) << "\n";

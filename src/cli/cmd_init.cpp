@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <ctime>
 #include <iostream>
 
@@ -16,8 +17,30 @@ namespace {
 
 constexpr const char* default_state = "/var/lib/depsync";
 
+// A config value in double quotes, escaped as JSON strings are ('"', '\\' and control characters; other
+// bytes as they are), which is how init has always written it.
 std::string quoted(const std::string& s) {
-    return json_string(s);
+    std::string out = "\"";
+    for (char ch : s) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (c < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+        } else {
+            out += ch;
+        }
+    }
+    return out + "\"";
 }
 
 std::string config_text(const sync::Settings& s, const std::vector<std::string>& exclude) {

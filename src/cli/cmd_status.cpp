@@ -17,37 +17,35 @@ std::string release_line(const std::optional<sync::Release>& r) {
            " (" + printable(r->node) + ")";
 }
 
-void add_release(JsonObject& o, const std::string& prefix, const std::optional<sync::Release>& r) {
-    if (!r) {
-        o.add_null(prefix + "release").add_null(prefix + "commit").add_null(prefix + "time");
-        return;
-    }
-    o.add(prefix + "release", static_cast<std::uint64_t>(r->number))
-        .add(prefix + "commit", git::to_hex(r->commit))
-        .add(prefix + "time", iso_time(r->time));
+void add_release(Json& o, const std::string& prefix, const std::optional<sync::Release>& r) {
+    o[prefix + "release"] = r ? Json(static_cast<std::uint64_t>(r->number)) : Json(nullptr);
+    o[prefix + "commit"] = r ? Json(git::to_hex(r->commit)) : Json(nullptr);
+    o[prefix + "time"] = r ? Json(iso_time(r->time)) : Json(nullptr);
 }
 
 // Keys for the cluster view and monitoring: held, the last runs' facts, releases behind. Empty texts are
 // null.
-void add_run_facts(JsonObject& o, const sync::NodeStatus& s) {
-    auto text_or_null = [&o](const char* key, const std::string& value) {
-        if (value.empty()) {
-            o.add_null(key);
-        } else {
-            o.add(key, value);
-        }
-    };
-    o.add("held", s.held);
-    text_or_null("held_reason", s.held_reason);
-    text_or_null("last_success", s.run.last_success ? iso_time(s.run.last_success) : "");
-    text_or_null("last_error", s.run.last_error);
-    o.add("consecutive_failures", s.run.consecutive_failures);
-    text_or_null("on_change_error", s.run.on_change_error);
-    if (s.releases_behind) {
-        o.add("releases_behind", *s.releases_behind);
-    } else {
-        o.add_null("releases_behind");
+void add_run_facts(Json& o, const sync::NodeStatus& s) {
+    o["held"] = s.held;
+    o["held_reason"] = text_or_null(s.held_reason);
+    o["last_success"] = text_or_null(s.run.last_success ? iso_time(s.run.last_success) : "");
+    o["last_error"] = text_or_null(s.run.last_error);
+    o["consecutive_failures"] = s.run.consecutive_failures;
+    o["on_change_error"] = text_or_null(s.run.on_change_error);
+    o["releases_behind"] = or_null(s.releases_behind);
+}
+
+std::string status_json(const sync::NodeStatus& s) {
+    Json o = {{"role", sync::role_name(s.role)}, {"node", s.node}, {"dir", s.dir}};
+    add_release(o, "", s.release);
+    o["drift"] = s.drift ? Json(static_cast<std::uint64_t>(*s.drift)) : Json(nullptr);
+    if (s.role == sync::Role::peer) {
+        add_release(o, "upstream_", s.upstream);
+        o["pinned"] = s.pinned;
+        o["interrupted"] = s.interrupted;
     }
+    add_run_facts(o, s);
+    return json_text(o);
 }
 
 void print_run_facts(const sync::NodeStatus& s) {
@@ -75,20 +73,7 @@ void add_status(CLI::App& app, Context& ctx) {
     cmd->callback([&ctx] {
         sync::NodeStatus s = sync::read_status(make_settings(ctx.global));
         if (ctx.cmd.json) {
-            JsonObject o;
-            o.add("role", sync::role_name(s.role)).add("node", s.node).add("dir", s.dir);
-            add_release(o, "", s.release);
-            if (s.drift) {
-                o.add("drift", static_cast<std::uint64_t>(*s.drift));
-            } else {
-                o.add_null("drift");
-            }
-            if (s.role == sync::Role::peer) {
-                add_release(o, "upstream_", s.upstream);
-                o.add("pinned", s.pinned).add("interrupted", s.interrupted);
-            }
-            add_run_facts(o, s);
-            std::cout << o.str() << "\n";
+            std::cout << status_json(s) << "\n";
             return;
         }
         std::cout << "role:     " << sync::role_name(s.role) << "\n"

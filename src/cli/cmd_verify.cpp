@@ -32,21 +32,16 @@ void add_verify(CLI::App& app, Context& ctx) {
             signature = sync::release_signature(settings, sync::open_node_repo(settings).repo.get(),
                                                 r.release->commit);
         if (ctx.cmd.json) {
-            std::vector<std::string> modified, added, missing;
-            for (const auto& c : r.changes) {
-                auto& list = c.status == 'M' ? modified : c.status == 'A' ? added : missing;
-                list.push_back(json_string(c.path));
-            }
-            std::cout << JsonObject()
-                             .add("release", static_cast<std::uint64_t>(r.release->number))
-                             .add("clean", r.changes.empty())
-                             .add_raw("modified", json_array(modified))
-                             .add_raw("added", json_array(added))
-                             .add_raw("missing", json_array(missing))
-                             .add("signature",
-                                  signature ? git::signature_state_name(signature->state) : "not checked")
-                             .str()
-                      << "\n";
+            Json modified = Json::array(), added = Json::array(), missing = Json::array();
+            for (const auto& c : r.changes)
+                (c.status == 'M' ? modified : c.status == 'A' ? added : missing).push_back(c.path);
+            Json o = {{"release", static_cast<std::uint64_t>(r.release->number)},
+                      {"clean", r.changes.empty()},
+                      {"modified", modified},
+                      {"added", added},
+                      {"missing", missing},
+                      {"signature", signature ? git::signature_state_name(signature->state) : "not checked"}};
+            std::cout << json_text(o) << "\n";
         } else if (r.changes.empty()) {
             std::cout << "clean: the directory matches r" << r.release->number << "\n";
         } else {

@@ -1,82 +1,27 @@
 #include "cli/output.hpp"
 
-#include <cstdio>
 #include <ctime>
+#include <stdexcept>
 
 namespace depsync::cli {
 
-std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            default:
-                if (c < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += ch;
-                }
-        }
+std::string json_text(const Json& value) {
+    return value.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+Json text_or_null(const std::string& text) {
+    return text.empty() ? Json(nullptr) : Json(text);
+}
+
+nlohmann::json parse_json(const std::string& text) {
+    // The library refuses bytes that are not UTF-8; writing the text as one JSON string with U+FFFD in their
+    // place and reading that string back keeps every other byte as it was.
+    std::string valid = nlohmann::json::parse(json_text(Json(text))).get<std::string>();
+    try {
+        return nlohmann::json::parse(valid);
+    } catch (const nlohmann::json::parse_error& e) {
+        throw std::runtime_error("cannot read JSON at offset " + std::to_string(e.byte));
     }
-    return out + "\"";
-}
-
-std::string json_array(const std::vector<std::string>& items) {
-    std::string out = "[";
-    for (std::size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + items[i];
-    return out + "]";
-}
-
-JsonObject& JsonObject::add(const std::string& key, const std::string& value) {
-    m_fields.emplace_back(key, json_string(value));
-    return *this;
-}
-JsonObject& JsonObject::add(const std::string& key, const char* value) {
-    return add(key, std::string(value));
-}
-JsonObject& JsonObject::add(const std::string& key, std::int64_t value) {
-    m_fields.emplace_back(key, std::to_string(value));
-    return *this;
-}
-JsonObject& JsonObject::add(const std::string& key, std::uint64_t value) {
-    m_fields.emplace_back(key, std::to_string(value));
-    return *this;
-}
-JsonObject& JsonObject::add(const std::string& key, bool value) {
-    m_fields.emplace_back(key, value ? "true" : "false");
-    return *this;
-}
-JsonObject& JsonObject::add_null(const std::string& key) {
-    m_fields.emplace_back(key, "null");
-    return *this;
-}
-JsonObject& JsonObject::add_raw(const std::string& key, const std::string& json) {
-    m_fields.emplace_back(key, json);
-    return *this;
-}
-
-std::string JsonObject::str() const {
-    std::string out = "{";
-    for (std::size_t i = 0; i < m_fields.size(); ++i)
-        out += (i ? "," : "") + json_string(m_fields[i].first) + ":" + m_fields[i].second;
-    return out + "}";
 }
 
 std::string iso_time(std::int64_t unix_seconds) {

@@ -1,34 +1,35 @@
 #pragma once
 // Output helpers: stdout carries the command's result (text, or JSON with --json).
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "core/git/signing.hpp"
 #include "core/git/tree_io.hpp"
 
 namespace depsync::cli {
 
-// A minimal JSON object writer: keys in insertion order, values already encoded.
-class JsonObject {
-  public:
-    JsonObject& add(const std::string& key, const std::string& value);  // string
-    JsonObject& add(const std::string& key, const char* value);
-    JsonObject& add(const std::string& key, std::int64_t value);
-    JsonObject& add(const std::string& key, std::uint64_t value);
-    JsonObject& add(const std::string& key, bool value);
-    JsonObject& add_null(const std::string& key);
-    JsonObject& add_raw(const std::string& key, const std::string& json);
-    std::string str() const;
+// A JSON value as --json prints it: keys in insertion order, the order docs/manual.md documents.
+using Json = nlohmann::ordered_json;
 
-  private:
-    std::vector<std::pair<std::string, std::string>> m_fields;
-};
+// One JSON value on one line. Text that is not UTF-8 (a hostile file name, a node's garbled answer) is
+// written with U+FFFD in place of each invalid sequence: never refused, never a half-written line.
+std::string json_text(const Json& value);
 
-std::string json_string(const std::string& s);
-std::string json_array(const std::vector<std::string>& encoded_items);
+// `null` for an absent value or an empty text.
+Json text_or_null(const std::string& text);
+template <typename T>
+Json or_null(const std::optional<T>& value) {
+    return value ? Json(*value) : Json(nullptr);
+}
+
+// Reads one JSON document that another depsync printed (status --json, log --json), possibly an older one
+// that wrote text which is not UTF-8 as it was: such bytes are read as U+FFFD. Throws std::runtime_error
+// with the offset of what cannot be read.
+nlohmann::json parse_json(const std::string& text);
 
 // "2026-11-27T10:26:23Z"
 std::string iso_time(std::int64_t unix_seconds);
