@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/fs/path_safety.hpp"
 #include "core/git/handle.hpp"
 #include "core/git/object_writer.hpp"
 #include "core/git/repository.hpp"
@@ -372,12 +373,15 @@ struct Snapshotted {
         ScanOptions options;
         options.exclude = &exclude;
         ScanResult r = scan_tree(d.dir, options, cache);
-        git_oid tree = depsync::git::tree_id(r.listing), fp = hash_blob("settings");
+        tree = depsync::git::tree_id(r.listing);
+        git_oid fp = hash_blob("settings");
         cache.save(d.tmp / "statcache", &tree, &fp);
     }
+    git_oid tree{};  // as saved
     bool unchanged() {
         auto snap = depsync::sync::CacheSnapshot::read(d.tmp / "statcache");
-        return snap && depsync::sync::tree_unchanged(depsync::sync::open_roots(roots), &exclude, *snap);
+        return snap && depsync::sync::tree_unchanged(
+                           depsync::sync::read_tree(depsync::sync::open_roots(roots), &exclude), *snap);
     }
 };
 
@@ -462,17 +466,16 @@ TEST_CASE("a scan that reuses the no-change check's walk lists what a fresh scan
     stdfs::create_directories(s.d.dir / "empty/nested/deeper/more");
     auto snap = depsync::sync::CacheSnapshot::read(s.d.tmp / "statcache");
     REQUIRE(snap);
-    depsync::sync::TreeRead walked;
-    REQUIRE_FALSE(
-        depsync::sync::tree_unchanged(depsync::sync::open_roots(s.roots), &s.exclude, *snap, &walked));
+    const depsync::sync::OpenRoots roots = depsync::sync::open_roots(s.roots);
+    depsync::sync::TreeRead walked = depsync::sync::read_tree(roots, &s.exclude);
+    REQUIRE_FALSE(depsync::sync::tree_unchanged(walked, *snap));
     REQUIRE(walked.tops.size() == 1);
 
     ScanOptions options;
     options.exclude = &s.exclude;
     StatCache fresh_cache, reused_cache;
     ScanResult fresh = scan_tree(s.d.dir, options, fresh_cache);
-    options.reuse = &walked;
-    ScanResult reused = scan_tree(s.d.dir, options, reused_cache);
+    ScanResult reused = depsync::sync::scan_roots(roots, options, reused_cache, &walked);
     CHECK(paths_of(reused.listing) == paths_of(fresh.listing));
     for (const auto& [path, entry] : fresh.listing) {
         INFO(path);
@@ -482,4 +485,42 @@ TEST_CASE("a scan that reuses the no-change check's walk lists what a fresh scan
     CHECK(reused.listing.count("empty/nested/deeper/more") == 1);
     CHECK(reused.listing.count("carbonapps/App_1.0.0.car.bk") == 0);
     CHECK(reused.holds_excluded == fresh.holds_excluded);
+}
+
+TEST_CASE(
+    "the no-change check vouches for a tree exactly when a scan finds it as saved with nothing to report") {
+    Snapshotted s;
+    // Each addition below is read by the check and by a scan; they agree on what belongs to the tree.
+    auto agree = [&s] {
+        StatCache cache;
+        ScanOptions options;
+        options.exclude = &s.exclude;
+        ScanResult r = scan_tree(s.d.dir, options, cache);
+        git_oid tree = depsync::git::tree_id(r.listing);
+        const bool scan_same = same_id(tree, s.tree) && r.skipped.empty() && r.changing.empty();
+        const bool check_same = s.unchanged();
+        CHECK(check_same == scan_same);
+        return check_same;
+    };
+    REQUIRE(agree());
+    SECTION("a depsync temp file is no part of the tree") {
+        write(s.d.dir / "carbonapps" / (std::string(depsync::fs::temp_prefix) + "1234.0"), "half");
+        CHECK(agree());
+    }
+    SECTION("an excluded folder with files below it is skipped whole") {
+        write(s.d.dir / "synapse-configs/old.bk/a.xml", "<a/>");
+        CHECK(agree());
+    }
+    SECTION("a name no release may hold is reported, so the check does not vouch") {
+        write(s.d.dir / "carbonapps/bad\nname.car", "x");
+        CHECK_FALSE(agree());
+    }
+    SECTION("a '.git' folder is reported, so the check does not vouch") {
+        stdfs::create_directories(s.d.dir / "empty/.git");
+        CHECK_FALSE(agree());
+    }
+    SECTION("a FIFO is reported, so the check does not vouch") {
+        REQUIRE(::mkfifo((s.d.dir / "carbonapps/pipe").c_str(), 0644) == 0);
+        CHECK_FALSE(agree());
+    }
 }

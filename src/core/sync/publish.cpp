@@ -159,11 +159,13 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     // Each root is opened once, without following symlinks: every scan of this run reads through it.
     const OpenRoots roots = open_roots(roots_of(settings));
     PublishResult result;
-    TreeRead walked;  // what the check read: the first scan below uses it instead of walking again
+    std::optional<TreeRead> walked;  // what the check read: the first scan below uses it instead of walking
     if (std::optional<CacheSnapshot> snapshot = CacheSnapshot::read(state.stat_cache());
-        snapshot && git_oid_equal(&snapshot->fingerprint(), &fingerprint) &&
-        tree_unchanged(roots, &exclude, *snapshot, &walked)) {
-        if (std::optional<Release> same = unchanged_release(settings, git_dir, snapshot->tree())) {
+        snapshot && git_oid_equal(&snapshot->fingerprint(), &fingerprint)) {
+        walked = read_tree(roots, &exclude);
+        std::optional<Release> same;
+        if (tree_unchanged(*walked, *snapshot) &&
+            (same = unchanged_release(settings, git_dir, snapshot->tree()))) {
             result.release = same;
             result.mirrors = push_mirrors(settings, git_dir, same->commit);
             return result;
@@ -180,9 +182,7 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
 
     // Files still being copied in are waited for, briefly; publishing them half-written is never an option.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(settings.settle);
-    scan_options.reuse = &walked;
-    ScanResult scan = scan_roots(roots, scan_options, cache);
-    scan_options.reuse = nullptr;  // a second look walks again
+    ScanResult scan = scan_roots(roots, scan_options, cache, walked ? &*walked : nullptr);
     // A file modified in the last 200 ms may still be growing: look again until it holds still. The files
     // get a second look even when the first scan alone outlasted `settle` (a large tree on a busy machine).
     bool looked_again = false;

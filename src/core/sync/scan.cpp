@@ -1,19 +1,11 @@
 #include "core/sync/scan.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <ctime>
-#include <memory>
-#include <mutex>
-#include <system_error>
-#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -27,59 +19,6 @@
 namespace depsync::sync {
 namespace {
 
-// The lstat of every entry of a folder, in order. (Splitting one folder between two threads was measured
-// and did not help: the second thread often ran only after the first had finished. Folders are read in
-// parallel by the no-change check's Collector instead.)
-struct EntryStat {
-    struct stat st {};
-    int error = 0;  // errno of a failed lstat
-};
-
-std::vector<EntryStat> stat_entries(int dir_fd, const std::vector<std::string>& names) {
-    std::vector<EntryStat> out(names.size());
-    for (std::size_t i = 0; i < names.size(); ++i)
-        if (::fstatat(dir_fd, names[i].c_str(), &out[i].st, AT_SYMLINK_NOFOLLOW) < 0) out[i].error = errno;
-    return out;
-}
-
-// A folder's names (without "." and ".."), sorted bytewise; false when it cannot be read.
-bool read_names(int dir_fd, std::vector<std::string>& names) {
-    int dup = ::dup(dir_fd);
-    if (dup < 0) return false;
-    DIR* d = ::fdopendir(dup);
-    if (!d) {
-        ::close(dup);
-        return false;
-    }
-    // A root's descriptor is read by every scan of a run, and its duplicates share one offset: from the
-    // start.
-    ::rewinddir(d);
-    while (dirent* e = ::readdir(d)) {
-        const char* n = e->d_name;
-        if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
-        names.emplace_back(n);
-    }
-    ::closedir(d);
-    std::sort(names.begin(), names.end());
-    return true;
-}
-
-}  // namespace
-
-// One folder as the collecting walk read it: its names sorted, each one's lstat, and the folders below it.
-struct FolderRead {
-    std::string path;       // relative path, as in a listing ("" for an unnamed root)
-    std::size_t strip = 0;  // length of "name/" for a named root: patterns are relative to the root
-    fs::UniqueFd fd;
-    std::vector<std::string> names;
-    std::vector<EntryStat> stats;
-    std::vector<char> skip;                          // a temp file or excluded: not part of the tree
-    std::vector<std::unique_ptr<FolderRead>> below;  // per name: the folder read, for names that are folders
-    bool unreadable = false;
-};
-
-namespace {
-
 class Scanner {
   public:
     Scanner(const ScanOptions& options, StatCache& cache, std::size_t strip, uid_t owner)
@@ -87,66 +26,54 @@ class Scanner {
 
     ScanResult result;
 
-    // `read`: this folder as the no-change check read it just before (names and lstat results), or null.
+    // Lists the folder open at `dir_fd`. `read`: this folder as read_tree read it just before, or null.
     void scan_dir(int dir_fd, const std::string& prefix, const FolderRead* read = nullptr) {
-        std::vector<std::string> listed;
-        std::vector<EntryStat> statted;
+        FolderRead own;
         if (!read || read->unreadable) {
-            listed = list(dir_fd, prefix);
-            statted = stat_entries(dir_fd, listed);
-            read = nullptr;
+            own.path = prefix;
+            own.strip = m_strip;
+            if (!read_folder(dir_fd, own, m_options.exclude)) throw_errno("read folder " + prefix);
+            read = &own;
         }
-        const std::vector<std::string>& names = read ? read->names : listed;
-        const std::vector<EntryStat>& stats = read ? read->stats : statted;
-        for (std::size_t i = 0; i < names.size(); ++i) {
-            const std::string& name = names[i];
+        for (std::size_t i = 0; i < read->names.size(); ++i) {
+            const std::string& name = read->names[i];
             std::string path = prefix.empty() ? name : prefix + "/" + name;
-            const struct stat& st = stats[i].st;
-            if (stats[i].error != 0) {
-                if (stats[i].error == ENOENT) continue;  // removed while we looked
-                throw_errno("stat " + path, stats[i].error);
-            }
-            if (name.compare(0, fs::temp_prefix.size(), fs::temp_prefix) == 0) {
-                if (m_options.remove_stale_temps && ::unlinkat(dir_fd, name.c_str(), 0) == 0)
-                    ++result.stale_temps_removed;
-                continue;
-            }
-            bool is_dir = S_ISDIR(st.st_mode);
-            // Patterns are relative to the root, whatever name the root has in the release.
-            if (m_options.exclude &&
-                m_options.exclude->matches(std::string_view(path).substr(m_strip), is_dir)) {
-                for (auto slash = path.rfind('/'); slash != std::string::npos && slash > 0;
-                     slash = path.rfind('/', slash - 1))
-                    result.holds_excluded.insert(path.substr(0, slash));
-                continue;
-            }
-            if (fs::name_defect(name)) {
-                result.skipped.push_back(path);
-                continue;
-            }
-            if (is_dir) {
-                const FolderRead* below = read ? read->below[i].get() : nullptr;
-                fs::UniqueFd sub;
-                if (!below)
-                    sub = fs::UniqueFd(
-                        ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-                if (!below && !sub) throw_errno("open folder " + path);
-                m_cache.put_other(path, StatKey::of(st), git::EntryKind::directory, {}, m_start);
-                result.listing.emplace(path, git::Entry{git::EntryKind::directory, {}});
-                scan_dir(below ? below->fd.get() : sub.get(), path, below);
-            } else if (S_ISLNK(st.st_mode)) {
-                scan_symlink(dir_fd, name, std::move(path), st);
-            } else if (S_ISREG(st.st_mode)) {
-                if (m_options.refuse_foreign_links && st.st_nlink > 1 && st.st_uid != m_owner) {
-                    spdlog::warn(
-                        "not published: {} has {} hard links and belongs to uid {}, not to the "
-                        "directory's owner (uid {})",
-                        path, st.st_nlink, st.st_uid, m_owner);
-                    continue;
-                }
-                scan_file(dir_fd, name, std::move(path), st);
-            } else {
-                result.skipped.push_back(path);
+            const struct stat& st = read->stats[i].st;
+            switch (read->classes[i]) {
+                case EntryClass::vanished:  // removed while we looked
+                    break;
+                case EntryClass::stat_failed:
+                    throw_errno("stat " + path, read->stats[i].error);
+                case EntryClass::temp:
+                    if (m_options.remove_stale_temps && ::unlinkat(dir_fd, name.c_str(), 0) == 0)
+                        ++result.stale_temps_removed;
+                    break;
+                case EntryClass::excluded:
+                    for (auto slash = path.rfind('/'); slash != std::string::npos && slash > 0;
+                         slash = path.rfind('/', slash - 1))
+                        result.holds_excluded.insert(path.substr(0, slash));
+                    break;
+                case EntryClass::unnamable:
+                case EntryClass::special:
+                    result.skipped.push_back(path);
+                    break;
+                case EntryClass::folder:
+                    scan_folder(dir_fd, name, std::move(path), st,
+                                i < read->below.size() ? read->below[i].get() : nullptr);
+                    break;
+                case EntryClass::symlink:
+                    scan_symlink(dir_fd, name, std::move(path), st);
+                    break;
+                case EntryClass::file:
+                    if (m_options.refuse_foreign_links && st.st_nlink > 1 && st.st_uid != m_owner) {
+                        spdlog::warn(
+                            "not published: {} has {} hard links and belongs to uid {}, not to the "
+                            "directory's owner (uid {})",
+                            path, st.st_nlink, st.st_uid, m_owner);
+                        break;
+                    }
+                    scan_file(dir_fd, name, std::move(path), st);
+                    break;
             }
         }
     }
@@ -159,10 +86,17 @@ class Scanner {
     std::int64_t m_start = now_ns();
     Progress m_progress{m_options.writer ? "publish: reading changed files" : "comparing files"};
 
-    static std::vector<std::string> list(int dir_fd, const std::string& prefix) {
-        std::vector<std::string> names;
-        if (!read_names(dir_fd, names)) throw_errno("read folder " + prefix);
-        return names;
+    // `below`: the folder as read_tree read it, or null (then it is opened and read here).
+    void scan_folder(int dir_fd, const std::string& name, std::string path, const struct stat& st,
+                     const FolderRead* below) {
+        fs::UniqueFd sub;
+        if (!below) {
+            sub = open_folder(dir_fd, name);
+            if (!sub) throw_errno("open folder " + path);
+        }
+        m_cache.put_other(path, StatKey::of(st), git::EntryKind::directory, {}, m_start);
+        result.listing.emplace(path, git::Entry{git::EntryKind::directory, {}});
+        scan_dir(below ? below->fd.get() : sub.get(), path, below);
     }
 
     void scan_symlink(int dir_fd, const std::string& name, std::string path, const struct stat& st) {
@@ -234,7 +168,8 @@ class Scanner {
 
 }  // namespace
 
-ScanResult scan_roots(const OpenRoots& roots, const ScanOptions& options, StatCache& cache) {
+ScanResult scan_roots(const OpenRoots& roots, const ScanOptions& options, StatCache& cache,
+                      const TreeRead* read) {
     ScanResult total;
     cache.forget_seen();
     for (const OpenRoot& root : roots) {
@@ -249,8 +184,8 @@ ScanResult scan_roots(const OpenRoots& roots, const ScanOptions& options, StatCa
         Scanner scanner(options, cache, root.name.empty() ? 0 : root.name.size() + 1, owner);
         if (!root.name.empty()) total.listing[root.name] = git::Entry{git::EntryKind::directory, {}};
         const FolderRead* walked = nullptr;
-        if (options.reuse)
-            for (const auto& top : options.reuse->tops)
+        if (read)
+            for (const auto& top : read->tops)
                 if (top->path == root.name) walked = top.get();
         scanner.scan_dir(root.fd.get(), root.name, walked);
         ScanResult& r = scanner.result;
@@ -267,121 +202,6 @@ ScanResult scan_roots(const OpenRoots& roots, const ScanOptions& options, StatCa
     total.cache_changed = total.hashed > 0 || dropped > 0;
     return total;
 }
-
-namespace {
-
-// Reads a tree's folders on this thread and a second one, each taking the next folder waiting: on an
-// unchanged tree the lstat calls are nearly all the work, and the kernel serves them on both CPUs.
-class Collector {
-  public:
-    explicit Collector(const fs::PathMatcher* exclude) : m_exclude(exclude) {}
-
-    void run(const std::vector<FolderRead*>& roots) {
-        m_waiting = roots;
-        std::thread helper;
-        try {
-            helper = std::thread([this] { work(); });
-        } catch (const std::system_error&) {
-            // no second thread to be had: this one reads everything
-        }
-        work();
-        if (helper.joinable()) helper.join();
-    }
-
-  private:
-    const fs::PathMatcher* m_exclude;
-    std::mutex m_mutex;
-    std::condition_variable m_changed;
-    std::vector<FolderRead*> m_waiting;
-    int m_reading = 0;
-
-    void work() {
-        std::unique_lock<std::mutex> lock(m_mutex);
-        for (;;) {
-            m_changed.wait(lock, [&] { return !m_waiting.empty() || m_reading == 0; });
-            if (m_waiting.empty()) return;  // nothing waiting and nobody reading: done
-            FolderRead* folder = m_waiting.back();
-            m_waiting.pop_back();
-            ++m_reading;
-            lock.unlock();
-            std::vector<FolderRead*> found = read(*folder);
-            lock.lock();
-            m_waiting.insert(m_waiting.end(), found.begin(), found.end());
-            --m_reading;
-            m_changed.notify_all();
-        }
-    }
-
-    std::vector<FolderRead*> read(FolderRead& f) {
-        std::vector<FolderRead*> found;
-        if (!read_names(f.fd.get(), f.names)) {
-            f.unreadable = true;
-            return found;
-        }
-        f.stats = stat_entries(f.fd.get(), f.names);
-        f.skip.assign(f.names.size(), 0);
-        f.below.resize(f.names.size());
-        std::string path;
-        for (std::size_t i = 0; i < f.names.size(); ++i) {
-            const std::string& name = f.names[i];
-            if (name.compare(0, fs::temp_prefix.size(), fs::temp_prefix) == 0) {
-                f.skip[i] = 1;
-                continue;
-            }
-            if (f.stats[i].error != 0) continue;  // the comparison fails on it
-            bool is_dir = S_ISDIR(f.stats[i].st.st_mode);
-            path = f.path.empty() ? name : f.path + "/" + name;
-            if (m_exclude && m_exclude->matches(std::string_view(path).substr(f.strip), is_dir)) {
-                f.skip[i] = 1;
-                continue;
-            }
-            if (!is_dir || fs::name_defect(name)) continue;
-            auto sub = std::make_unique<FolderRead>();
-            sub->path = path;
-            sub->strip = f.strip;
-            sub->fd = fs::UniqueFd(
-                ::openat(f.fd.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-            if (!sub->fd) continue;  // the comparison fails on it
-            found.push_back(sub.get());
-            f.below[i] = std::move(sub);
-        }
-        return found;
-    }
-};
-
-// Compares folders as collected with the snapshot's entries, in the order a Scanner visits them.
-bool same_as_snapshot(const FolderRead& f, CacheSnapshot& snapshot, std::string& path) {
-    if (f.unreadable) return false;
-    const std::size_t base = path.size();
-    for (std::size_t i = 0; i < f.names.size(); ++i) {
-        if (f.skip[i]) continue;
-        if (f.stats[i].error != 0) return false;
-        const std::string& name = f.names[i];
-        const struct stat& st = f.stats[i].st;
-        if (fs::name_defect(name)) return false;  // the full scan reports it
-        path.resize(base);
-        if (base > 0) path += '/';
-        path += name;
-        CacheSnapshot::Entry was;
-        if (!snapshot.next(was) || was.path != path) return false;
-        if (S_ISDIR(st.st_mode)) {
-            if (was.kind != git::EntryKind::directory || !f.below[i] ||
-                !same_as_snapshot(*f.below[i], snapshot, path))
-                return false;
-            continue;
-        }
-        git::EntryKind kind = S_ISREG(st.st_mode)   ? git::EntryKind::file
-                              : S_ISLNK(st.st_mode) ? git::EntryKind::symlink
-                                                    : git::EntryKind::directory;
-        if (kind == git::EntryKind::directory || was.kind != kind || was.racy ||
-            !(was.stat == StatKey::of(st)))
-            return false;
-    }
-    path.resize(base);
-    return true;
-}
-
-}  // namespace
 
 git_oid scan_fingerprint(const std::vector<Root>& roots, const std::vector<std::string>& patterns) {
     std::string text = std::to_string(roots.size()) + " roots";
@@ -402,38 +222,6 @@ git_oid scan_fingerprint(const std::vector<Root>& roots, const std::vector<std::
     std::memcpy(id.id + 8, &b, 8);
     std::memcpy(id.id + 16, &length, 4);
     return id;
-}
-
-TreeRead::TreeRead() = default;
-TreeRead::~TreeRead() = default;
-
-bool tree_unchanged(const OpenRoots& roots, const fs::PathMatcher* exclude, CacheSnapshot& snapshot,
-                    TreeRead* keep) {
-    TreeRead local;
-    TreeRead& read = keep ? *keep : local;
-    read.tops.clear();
-    for (const OpenRoot& r : roots) {
-        auto top = std::make_unique<FolderRead>();
-        top->path = r.name;
-        top->strip = r.name.empty() ? 0 : r.name.size() + 1;
-        top->fd = fs::UniqueFd(::fcntl(r.fd.get(), F_DUPFD_CLOEXEC, 0));
-        if (!top->fd) {
-            read.tops.clear();
-            return false;
-        }
-        read.tops.push_back(std::move(top));
-    }
-    std::vector<FolderRead*> waiting;
-    for (auto& t : read.tops) waiting.push_back(t.get());
-    Collector(exclude).run(waiting);
-    // Roots in the order their names sort, as their entries lie in the snapshot.
-    std::sort(read.tops.begin(), read.tops.end(),
-              [](const auto& a, const auto& b) { return a->path < b->path; });
-    for (const auto& top : read.tops) {
-        std::string path = top->path;
-        if (!same_as_snapshot(*top, snapshot, path)) return false;
-    }
-    return snapshot.at_end();
 }
 
 ScanResult scan_tree(const std::filesystem::path& root, const ScanOptions& options, StatCache& cache) {

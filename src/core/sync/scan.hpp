@@ -4,7 +4,6 @@
 // stored). Symlinks are never followed.
 
 #include <filesystem>
-#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -17,24 +16,11 @@
 #include "core/sync/open_roots.hpp"
 #include "core/sync/settings.hpp"
 #include "core/sync/stat_cache.hpp"
+#include "core/sync/tree_read.hpp"
 
 namespace depsync::sync {
 
-struct FolderRead;
-
-// The folders and lstat results of tree_unchanged's walk, kept so that the scan that follows a failed check
-// does not walk the tree a second time.
-class TreeRead {
-  public:
-    TreeRead();
-    ~TreeRead();
-    TreeRead(const TreeRead&) = delete;
-    TreeRead& operator=(const TreeRead&) = delete;
-    std::vector<std::unique_ptr<FolderRead>> tops;  // one per root
-};
-
 struct ScanOptions {
-    const TreeRead* reuse = nullptr;           // folders as read just before, used instead of walking again
     const fs::PathMatcher* exclude = nullptr;  // matched paths are skipped with everything below them
     git::ObjectWriter* writer = nullptr;       // when set, new blobs are written to the repository
     bool check_archives = false;               // report archives whose zip structure is incomplete
@@ -65,15 +51,10 @@ ScanResult scan_tree(const std::filesystem::path& root, const ScanOptions& optio
 // The fingerprint of what decides which entries a scan lists: the roots and the exclude patterns.
 git_oid scan_fingerprint(const std::vector<Root>& roots, const std::vector<std::string>& patterns);
 
-// True when the roots hold exactly the entries of `snapshot`, each with the stat fields it was saved with
-// (and none of them racy): then the tree is the snapshot's tree, and nothing needs reading. One lstat per
-// entry, no listing built; any difference, or anything a full scan would report, gives false.
-// `keep`, when given, receives what the walk read (for ScanOptions::reuse).
-bool tree_unchanged(const OpenRoots& roots, const fs::PathMatcher* exclude, CacheSnapshot& snapshot,
-                    TreeRead* keep = nullptr);
-
 // Scans every root of a node through its open descriptor; a named root's paths are prefixed with "name/" (and
-// the folder "name" listed).
-ScanResult scan_roots(const OpenRoots& roots, const ScanOptions& options, StatCache& cache);
+// the folder "name" listed). `read`, when given, is the tree as read_tree read it just before with
+// options.exclude (for the no-change check): its folders are used instead of walking the tree again.
+ScanResult scan_roots(const OpenRoots& roots, const ScanOptions& options, StatCache& cache,
+                      const TreeRead* read = nullptr);
 
 }  // namespace depsync::sync
