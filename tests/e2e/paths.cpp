@@ -17,5 +17,8 @@ std::string swapper_bin() {
 std::string source_dir() {
     return DEPSYNC_SOURCE_DIR;
 }
+std::string build_dir() {
+    return DEPSYNC_BUILD_DIR;
+}
 
 }  // namespace depsync::testing

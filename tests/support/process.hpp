@@ -55,5 +55,7 @@ class BackgroundProcess {
 std::string depsync_bin();
 std::string testgen_bin();
 std::string source_dir();
+// The top of the build folder (generated files such as the man page).
+std::string build_dir();
 
 }  // namespace depsync::testing
