@@ -6,6 +6,7 @@
 #include <ctime>
 #include <iostream>
 
+#include "cli/config_keys.hpp"
 #include "cli/context.hpp"
 #include "cli/output.hpp"
 #include "core/fs/atomic_file.hpp"
@@ -91,7 +92,7 @@ void run_init(Context& ctx, sync::Role role) {
     GlobalOptions g = ctx.global;
     g.role = sync::role_name(role);
     if (g.state.empty()) g.state = default_state;
-    if (g.exclude.empty()) g.exclude = {"*~", "*.bk", "*.swp", ".*.tmp"};
+    if (g.exclude.empty()) g.exclude = init_excludes();
     // Re-running init on a node that is set up: say what exists and change nothing.
     if (std::filesystem::exists(g.config_file) && g.dir.empty() && g.root.empty()) {
         std::cout << "config " << g.config_file << " exists (kept as it is); this node is set up\n";

@@ -13,6 +13,11 @@
 namespace depsync::cli {
 
 struct GlobalOptions {
+    // A key left out of the config file and the command line means what it means to the core: the numbers
+    // and policies start as sync::Settings{} and sync::GcOptions{} have them (config_keys.hpp lists the
+    // keys).
+    GlobalOptions();
+
     std::string config_file;
     int verbosity = 0;
     bool quiet = false;
@@ -22,15 +27,15 @@ struct GlobalOptions {
     std::string known_hosts, ssh_key, ca_file, credentials;
     std::string validate, on_change, on_change_failure;
     std::string signing_key, allowed_signers;
-    int hook_timeout = 300;
-    double wait = 0, settle = 5;
-    int timeout = 120;
-    std::uint64_t max_fetch_bytes = 4ull << 30, max_fetch_memory = 1ull << 30;
-    unsigned backup_keep = 10;
-    std::uint64_t backup_max_bytes = std::uint64_t(1) << 30;
-    std::size_t max_entries = 1000000;
-    std::size_t gc_keep = 30;
-    unsigned gc_keep_days = 30;
+    int hook_timeout{};
+    double wait{}, settle{};
+    int timeout{};
+    std::uint64_t max_fetch_bytes{}, max_fetch_memory{};
+    unsigned backup_keep{};
+    std::uint64_t backup_max_bytes{};
+    std::size_t max_entries{};
+    std::size_t gc_keep{};
+    unsigned gc_keep_days{};
     std::string metrics_file, log_file;
     std::string owner;
 };

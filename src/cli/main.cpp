@@ -11,7 +11,9 @@
 #include <algorithm>
 #include <iostream>
 
+#include "cli/config_keys.hpp"
 #include "cli/context.hpp"
+#include "cli/generated.hpp"
 #include "core/git/handle.hpp"
 #include "core/printable.hpp"
 #include "core/progress.hpp"
@@ -72,105 +74,7 @@ void add_global_options(CLI::App& app, Context& ctx, bool init) {
         ->configurable(false);
     app.add_flag("-q,--quiet", g.quiet, "Only errors on stderr")->configurable(false);
 
-    const char* keys = "Config keys (also accepted as options)";
-    app.add_option("--role", g.role, "primary or peer (written by init)")->group(keys);
-    app.add_option("--node", g.node, "This node's name (default: host name)")->group(keys);
-    app.add_option("--dir", g.dir, "The deployment directory")->group(keys);
-    app.add_option("--root", g.root,
-                   "NAME=PATH: one of several directories released together, instead of --dir (repeatable)")
-        ->group(keys)
-        ->take_all();
-    app.add_option("--repo", g.repo, "Primary: the bare release repository")->group(keys);
-    app.add_option("--remote", g.remote, "Peer: URL or path of the release repository")->group(keys);
-    app.add_option("--state", g.state, "State folder: lock, caches, journal, fetched releases, backups")
-        ->group(keys);
-    app.add_option("--exclude", g.exclude, "Gitignore-like pattern never published nor touched (repeatable)")
-        ->group(keys)
-        ->take_all();
-    app.add_option("--node-local,--node_local", g.node_local,
-                   "Pattern of per-node files: never reported, touched or published (repeatable)")
-        ->group(keys)
-        ->take_all();
-    app.add_option("--local-changes,--local_changes", g.local_changes,
-                   "Pull's policy for local edits: overwrite (default, saved to backup), keep, refuse")
-        ->group(keys)
-        ->check(CLI::IsMember({"overwrite", "keep", "refuse"}));
-    app.add_option("--wait", g.wait, "Seconds to wait for another run's lock instead of exiting 3")
-        ->group(keys);
-    app.add_option("--settle", g.settle, "Seconds publish waits for files still being written")->group(keys);
-    app.add_option("--timeout", g.timeout, "Seconds bounding a fetch")->group(keys);
-    app.add_option(
-           "--max-fetch-bytes,--max_fetch_bytes", g.max_fetch_bytes,
-           "Bytes a fetch may receive (suffixes KiB, MiB, GiB; default 4GiB; also bounded by free space; 0: "
-           "free space only)")
-        ->group(keys)
-        ->transform(CLI::AsSizeValue(false));
-    app.add_option("--max-fetch-memory,--max_fetch_memory", g.max_fetch_memory,
-                   "Bytes of address space of a fetch's process (suffixes KiB, MiB, GiB; default 1GiB; 0: "
-                   "unbounded)")
-        ->group(keys)
-        ->transform(CLI::AsSizeValue(false));
-    app.add_option("--backup-keep,--backup_keep", g.backup_keep,
-                   "Backups kept in the state folder, counting this run's (0: only this run's)")
-        ->group(keys);
-    app.add_option("--backup-max-bytes,--backup_max_bytes", g.backup_max_bytes,
-                   "Bytes one pull may copy into its backup (suffixes KiB, MiB, GiB; default 1GiB)")
-        ->group(keys)
-        ->transform(CLI::AsSizeValue(false));
-    app.add_option(
-           "--owner", g.owner,
-           "USER[:GROUP] given what a root run creates in the directory (default: the directory's owner)")
-        ->group(keys);
-    app.add_option("--max-entries,--max_entries", g.max_entries,
-                   "A release with more paths than this (folders included) is refused, before anything is "
-                   "written")
-        ->group(keys)
-        ->check(CLI::Range(std::size_t{1}, std::size_t{1000000000}));
-    app.add_option("--gc-keep,--gc_keep", g.gc_keep, "Primary: newest releases 'depsync gc' keeps")
-        ->group(keys)
-        ->check(CLI::Range(1, 1000000));
-    app.add_option("--gc-keep-days,--gc_keep_days", g.gc_keep_days,
-                   "Primary: 'depsync gc' also keeps every release newer than this many days")
-        ->group(keys);
-    app.add_option("--known-hosts,--known_hosts", g.known_hosts,
-                   "ssh host keys are verified against this file (default ~/.ssh/known_hosts)")
-        ->group(keys);
-    app.add_option("--ssh-key,--ssh_key", g.ssh_key, "ssh private key (ed25519 or ecdsa); default: ssh-agent")
-        ->group(keys);
-    app.add_option("--ca-file,--ca_file", g.ca_file, "https: CA bundle for a private CA")->group(keys);
-    app.add_option("--credentials", g.credentials,
-                   "https: file with 'token = ...' or 'username = ...' and 'password = ...' (mode 600)")
-        ->group(keys);
-    app.add_option("--mirror", g.mirror, "Primary: remote every release is pushed to (repeatable)")
-        ->group(keys)
-        ->take_all();
-    app.add_option(
-           "--validate", g.validate,
-           "Primary: command run on the directory before publishing; non-zero exit blocks the release")
-        ->group(keys);
-    app.add_option("--on-change,--on_change", g.on_change,
-                   "Peer: command run after a pull changed something (see DEPSYNC_* variables in the README)")
-        ->group(keys);
-    app.add_option("--on-change-failure,--on_change_failure", g.on_change_failure,
-                   "record (default) or revert: go back to the previous release and hold there")
-        ->group(keys)
-        ->check(CLI::IsMember({"record", "revert"}));
-    app.add_option("--hook-timeout,--hook_timeout", g.hook_timeout, "Seconds bounding validate and on_change")
-        ->group(keys);
-    app.add_option("--signing-key,--signing_key", g.signing_key,
-                   "Primary: ssh private key (ed25519/ecdsa) that signs every release (git's ssh format)")
-        ->group(keys);
-    app.add_option("--allowed-signers,--allowed_signers", g.allowed_signers,
-                   "Peer: apply only releases signed by a key in this file; primary: keys whose releases gc "
-                   "may sign again")
-        ->group(keys);
-    app.add_option(
-           "--metrics-file,--metrics_file", g.metrics_file,
-           "Prometheus textfile (node_exporter textfile collector) written after every pull and publish")
-        ->group(keys);
-    app.add_option("--log-file,--log_file", g.log_file,
-                   "Also log to this file (rotated at 10 MiB, 5 kept), at info level or more detail with -v")
-        ->group(keys);
+    depsync::cli::add_config_keys(app, g);
 }
 
 void setup_logging(const Context& ctx) {
@@ -248,6 +152,7 @@ int main(int argc, char** argv) {
     depsync::cli::add_watch(app, ctx);
     depsync::cli::add_cluster(app, ctx);
     depsync::cli::add_gc(app, ctx);
+    depsync::cli::add_internal(app);
 
     try {
         app.parse(argc, argv);

@@ -10,6 +10,7 @@
 
 #include "cli/context.hpp"
 #include "core/git/remote_url.hpp"
+#include "core/sync/gc.hpp"
 #include "core/sync/publish.hpp"
 
 namespace depsync::cli {
@@ -61,68 +62,77 @@ void read_credentials(const GlobalOptions& g, sync::Settings& s) {
     }
 }
 
-}  // namespace
+// Throws Error(usage) naming the key and the fix when a required key is empty.
+void require(const GlobalOptions& g, const std::string& value, const char* key, const char* fix) {
+    if (value.empty())
+        throw Error(std::string("no '") + key + "' configured in " + g.config_file + " (" + fix + ")",
+                    ExitCode::usage);
+}
 
-sync::Settings make_settings(const GlobalOptions& g) {
-    sync::Settings s;
-    auto need = [&](const std::string& value, const char* key, const char* fix) {
-        if (value.empty())
-            throw Error(std::string("no '") + key + "' configured in " + g.config_file + " (" + fix + ")",
-                        ExitCode::usage);
-    };
-    need(g.role, "role", "run 'depsync init primary' or 'depsync init peer' first, or pass -c FILE");
-    if (g.role == "primary") {
-        s.role = sync::Role::primary;
-    } else if (g.role == "peer") {
-        s.role = sync::Role::peer;
-    } else {
-        throw Error("invalid role '" + g.role + "' (expected primary or peer)", ExitCode::usage);
-    }
-    for (const std::string& spec : g.root) {
+void require_absolute(const std::filesystem::path& path) {
+    if (!path.empty() && !path.is_absolute())
+        throw Error("path " + path.string() + " must be absolute", ExitCode::usage);
+}
+
+sync::Role role_of(const GlobalOptions& g) {
+    require(g, g.role, "role", "run 'depsync init primary' or 'depsync init peer' first, or pass -c FILE");
+    if (g.role == "primary") return sync::Role::primary;
+    if (g.role == "peer") return sync::Role::peer;
+    throw Error("invalid role '" + g.role + "' (expected primary or peer)", ExitCode::usage);
+}
+
+// `root` entries: NAME=/absolute/path, each name once, a plain folder name.
+std::vector<sync::Root> roots_of(const std::vector<std::string>& specs) {
+    std::vector<sync::Root> roots;
+    for (const std::string& spec : specs) {
         auto eq = spec.find('=');
         if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
             throw Error("invalid root '" + spec + "' (expected NAME=/absolute/path)", ExitCode::usage);
         sync::Root root{spec.substr(0, eq), spec.substr(eq + 1)};
         if (root.name.find('/') != std::string::npos || root.name[0] == '.')
             throw Error("invalid root name '" + root.name + "'", ExitCode::usage);
-        for (const auto& other : s.roots)
+        for (const auto& other : roots)
             if (other.name == root.name)
                 throw Error("root '" + root.name + "' is named twice", ExitCode::usage);
         if (!root.dir.is_absolute())
             throw Error("root path " + root.dir.string() + " must be absolute", ExitCode::usage);
-        s.roots.push_back(root);
+        roots.push_back(root);
     }
+    return roots;
+}
+
+// The node's places: its directory or roots, the state folder, and the repository (primary) or the remote
+// (peer).
+void set_places(const GlobalOptions& g, sync::Settings& s) {
+    s.roots = roots_of(g.root);
     if (!s.roots.empty() && !g.dir.empty())
         throw Error("configure either 'dir' or 'root' entries, not both", ExitCode::usage);
-    if (s.roots.empty()) need(g.dir, "dir", "the deployment directory");
-    need(g.state, "state", "the state folder");
+    if (s.roots.empty()) require(g, g.dir, "dir", "the deployment directory");
+    require(g, g.state, "state", "the state folder");
     s.dir = g.dir;
-    if (!s.dir.empty() && !s.dir.is_absolute())
-        throw Error("path " + s.dir.string() + " must be absolute", ExitCode::usage);
+    require_absolute(s.dir);
     s.state = g.state;
     if (s.role == sync::Role::primary) {
-        need(g.repo, "repo", "the release repository");
+        require(g, g.repo, "repo", "the release repository");
         s.repo = g.repo;
     } else {
-        need(g.remote, "remote", "the primary's repository URL or path");
+        require(g, g.remote, "remote", "the primary's repository URL or path");
         s.remote = g.remote;
         git::parse_remote_url(s.remote);  // refuses http:// and credentials in the URL
     }
-    for (const auto* p : {&s.state})
-        if (!p->is_absolute()) throw Error("path " + p->string() + " must be absolute", ExitCode::usage);
-    s.node = g.node.empty() ? sync::host_name() : g.node;
-    s.exclude = g.exclude;
-    s.node_local = g.node_local;
-    if (g.local_changes.empty() || g.local_changes == "overwrite") {
-        s.local_changes = sync::LocalChanges::overwrite;
-    } else if (g.local_changes == "keep") {
-        s.local_changes = sync::LocalChanges::keep;
-    } else if (g.local_changes == "refuse") {
-        s.local_changes = sync::LocalChanges::refuse;
-    } else {
-        throw Error("invalid local_changes '" + g.local_changes + "' (expected overwrite, keep or refuse)",
-                    ExitCode::usage);
-    }
+    require_absolute(s.state);
+}
+
+sync::LocalChanges local_changes_of(const std::string& policy) {
+    if (policy.empty() || policy == "overwrite") return sync::LocalChanges::overwrite;
+    if (policy == "keep") return sync::LocalChanges::keep;
+    if (policy == "refuse") return sync::LocalChanges::refuse;
+    throw Error("invalid local_changes '" + policy + "' (expected overwrite, keep or refuse)",
+                ExitCode::usage);
+}
+
+// The time and size bounds of a run.
+void set_bounds(const GlobalOptions& g, sync::Settings& s) {
     s.wait = g.wait;
     s.settle = g.settle;
     s.timeout = g.timeout;
@@ -147,9 +157,10 @@ sync::Settings make_settings(const GlobalOptions& g) {
                     ExitCode::usage);
     s.backup_keep = g.backup_keep;
     s.backup_max_bytes = g.backup_max_bytes;
-    s.owner = g.owner;
-    if (!s.owner.empty()) fs::parse_owner(s.owner);  // an unknown user or group is a usage error at once
-    s.max_entries = g.max_entries;
+}
+
+// Transports, mirrors, operator commands, signing and monitoring.
+void set_services(const GlobalOptions& g, sync::Settings& s) {
     s.known_hosts = g.known_hosts;
     s.ssh_key = g.ssh_key;
     s.ca_file = g.ca_file;
@@ -167,10 +178,49 @@ sync::Settings make_settings(const GlobalOptions& g) {
         throw Error("invalid on_change_failure '" + g.on_change_failure + "' (expected record or revert)",
                     ExitCode::usage);
     }
+}
+
+void require_private_secrets(const GlobalOptions& g) {
     if (!g.ssh_key.empty() || !g.credentials.empty())
         require_private(g.config_file, "names secrets (ssh_key or credentials)");
     if (!g.ssh_key.empty()) require_private(g.ssh_key, "is a private key");
     if (!g.signing_key.empty()) require_private(g.signing_key, "is a private key");
+}
+
+}  // namespace
+
+GlobalOptions::GlobalOptions() {
+    const sync::Settings settings;
+    const sync::GcOptions gc;
+    local_changes = sync::local_changes_name(settings.local_changes);
+    on_change_failure = settings.revert_on_change_failure ? "revert" : "record";
+    hook_timeout = settings.hook_timeout;
+    wait = settings.wait;
+    settle = settings.settle;
+    timeout = settings.timeout;
+    max_fetch_bytes = settings.max_fetch_bytes;
+    max_fetch_memory = settings.max_fetch_memory;
+    backup_keep = settings.backup_keep;
+    backup_max_bytes = settings.backup_max_bytes;
+    max_entries = settings.max_entries;
+    gc_keep = gc.keep;
+    gc_keep_days = gc.keep_days;
+}
+
+sync::Settings make_settings(const GlobalOptions& g) {
+    sync::Settings s;
+    s.role = role_of(g);
+    set_places(g, s);
+    s.node = g.node.empty() ? sync::host_name() : g.node;
+    s.exclude = g.exclude;
+    s.node_local = g.node_local;
+    s.local_changes = local_changes_of(g.local_changes);
+    set_bounds(g, s);
+    s.owner = g.owner;
+    if (!s.owner.empty()) fs::parse_owner(s.owner);  // an unknown user or group is a usage error at once
+    s.max_entries = g.max_entries;
+    set_services(g, s);
+    require_private_secrets(g);
     sync::require_separate_paths(s);
     read_credentials(g, s);
     return s;
