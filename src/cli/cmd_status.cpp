@@ -61,6 +61,25 @@ void print_run_facts(const sync::NodeStatus& s) {
         std::cout << "on_change: " << printable(s.run.on_change_error) << "\n";
 }
 
+void run_status(const Context& ctx) {
+    sync::NodeStatus s = sync::read_status(make_settings(ctx.global));
+    if (ctx.cmd.json) {
+        std::cout << status_json(s) << "\n";
+        return;
+    }
+    std::cout << "role:     " << sync::role_name(s.role) << "\n"
+              << "node:     " << printable(s.node) << "\n"
+              << "dir:      " << printable(s.dir) << "\n"
+              << "release:  " << release_line(s.release) << "\n";
+    if (s.drift) std::cout << "drift:    " << *s.drift << " path(s) differ locally (see 'depsync verify')\n";
+    if (s.role == sync::Role::peer) {
+        std::cout << "upstream: " << release_line(s.upstream)
+                  << (s.pinned ? "  (pinned: pull holds this node)" : "") << "\n";
+        if (s.interrupted) std::cout << "note:     an apply was interrupted; the next pull completes it\n";
+    }
+    print_run_facts(s);
+}
+
 }  // namespace
 
 void add_status(CLI::App& app, Context& ctx) {
@@ -70,26 +89,7 @@ void add_status(CLI::App& app, Context& ctx) {
         "Local state only (no network): release, drift, and on peers the newest fetched release, how many\n"
         "releases behind, pinned or held, last successful run and last error.\n"
         "Example: depsync status --json");
-    cmd->callback([&ctx] {
-        sync::NodeStatus s = sync::read_status(make_settings(ctx.global));
-        if (ctx.cmd.json) {
-            std::cout << status_json(s) << "\n";
-            return;
-        }
-        std::cout << "role:     " << sync::role_name(s.role) << "\n"
-                  << "node:     " << printable(s.node) << "\n"
-                  << "dir:      " << printable(s.dir) << "\n"
-                  << "release:  " << release_line(s.release) << "\n";
-        if (s.drift)
-            std::cout << "drift:    " << *s.drift << " path(s) differ locally (see 'depsync verify')\n";
-        if (s.role == sync::Role::peer) {
-            std::cout << "upstream: " << release_line(s.upstream)
-                      << (s.pinned ? "  (pinned: pull holds this node)" : "") << "\n";
-            if (s.interrupted)
-                std::cout << "note:     an apply was interrupted; the next pull completes it\n";
-        }
-        print_run_facts(s);
-    });
+    cmd->callback([&ctx] { run_status(ctx); });
 }
 
 }  // namespace depsync::cli

@@ -12,6 +12,38 @@
 #include "core/sync/release.hpp"
 
 namespace depsync::cli {
+namespace {
+
+void run_verify(Context& ctx) {
+    sync::Settings settings = make_settings(ctx.global);
+    sync::VerifyResult r = sync::verify_directory(settings, ctx.cmd.full);
+    std::optional<git::SignatureCheck> signature;
+    if (!settings.allowed_signers.empty())
+        signature =
+            sync::release_signature(settings, sync::open_node_repo(settings).repo.get(), r.release->commit);
+    if (ctx.cmd.json) {
+        Json modified = Json::array(), added = Json::array(), missing = Json::array();
+        for (const auto& c : r.changes)
+            (c.status == 'M' ? modified : c.status == 'A' ? added : missing).push_back(c.path);
+        Json o = {{"release", static_cast<std::uint64_t>(r.release->number)},
+                  {"clean", r.changes.empty()},
+                  {"modified", modified},
+                  {"added", added},
+                  {"missing", missing},
+                  {"signature", signature ? git::signature_state_name(signature->state) : "not checked"}};
+        std::cout << json_text(o) << "\n";
+    } else if (r.changes.empty()) {
+        std::cout << "clean: the directory matches r" << r.release->number << "\n";
+    } else {
+        for (const auto& c : r.changes) std::cout << c.status << " " << printable(c.path) << "\n";
+    }
+    if (signature && !ctx.cmd.json)
+        std::cout << "signature of r" << r.release->number << ": " << printable(signature_text(*signature))
+                  << "\n";
+    if (!r.changes.empty()) ctx.exit_code = ExitCode::drift;
+}
+
+}  // namespace
 
 void add_verify(CLI::App& app, Context& ctx) {
     auto* verify =
@@ -24,34 +56,7 @@ void add_verify(CLI::App& app, Context& ctx) {
         "With allowed_signers set, a last line gives the release's signature: 'signature of rN: good "
         "(SIGNER)'.\n"
         "Example: depsync verify --full");
-    verify->callback([&ctx] {
-        sync::Settings settings = make_settings(ctx.global);
-        sync::VerifyResult r = sync::verify_directory(settings, ctx.cmd.full);
-        std::optional<git::SignatureCheck> signature;
-        if (!settings.allowed_signers.empty())
-            signature = sync::release_signature(settings, sync::open_node_repo(settings).repo.get(),
-                                                r.release->commit);
-        if (ctx.cmd.json) {
-            Json modified = Json::array(), added = Json::array(), missing = Json::array();
-            for (const auto& c : r.changes)
-                (c.status == 'M' ? modified : c.status == 'A' ? added : missing).push_back(c.path);
-            Json o = {{"release", static_cast<std::uint64_t>(r.release->number)},
-                      {"clean", r.changes.empty()},
-                      {"modified", modified},
-                      {"added", added},
-                      {"missing", missing},
-                      {"signature", signature ? git::signature_state_name(signature->state) : "not checked"}};
-            std::cout << json_text(o) << "\n";
-        } else if (r.changes.empty()) {
-            std::cout << "clean: the directory matches r" << r.release->number << "\n";
-        } else {
-            for (const auto& c : r.changes) std::cout << c.status << " " << printable(c.path) << "\n";
-        }
-        if (signature && !ctx.cmd.json)
-            std::cout << "signature of r" << r.release->number << ": "
-                      << printable(signature_text(*signature)) << "\n";
-        if (!r.changes.empty()) ctx.exit_code = ExitCode::drift;
-    });
+    verify->callback([&ctx] { run_verify(ctx); });
 
     auto* backups =
         app.add_subcommand("backups", "List local files saved by pulls before they were overwritten");
