@@ -66,7 +66,7 @@ std::string rewritten_message(const std::string& original, const Release& releas
 // this goes out of scope.
 class ResigningSigners {
   public:
-    explicit ResigningSigners(const Settings& settings) : m_file(settings.state / "home" / "gc-signers") {
+    explicit ResigningSigners(const Settings& settings) : m_file(StatePaths(settings.state).gc_signers()) {
         std::string text = "depsync-signing-key " + git::ssh_public_key(settings.signing_key) + "\n";
         if (!settings.allowed_signers.empty()) {
             auto more = fs::read_file(settings.allowed_signers);
@@ -99,7 +99,7 @@ void require_resignable(const Settings& settings, git_repository* repo, const st
     ResigningSigners signers(settings);
     for (const Release& r : kept) {
         git::SignatureCheck check =
-            git::verify_commit_signature(repo, r.commit, signers.file(), settings.state / "home");
+            git::verify_commit_signature(repo, r.commit, signers.file(), StatePaths(settings.state).home());
         if (check.state == git::SignatureState::good) continue;
         std::string why =
             check.state == git::SignatureState::unsigned_commit ? "it is not signed" : check.detail;

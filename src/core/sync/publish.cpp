@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -21,6 +20,7 @@
 #include "core/sync/rollback.hpp"
 #include "core/sync/scan.hpp"
 #include "core/sync/stat_cache.hpp"
+#include "core/sync/state_record.hpp"
 
 namespace depsync::sync {
 namespace {
@@ -61,51 +61,32 @@ void validate_release(const Settings& settings, const git::Listing& previous, co
 // repository: the branch is read from its ref file, and the record counts only when it names that commit.
 // Only an accelerator: a missing, damaged or outdated record sends the run the ordinary way, which
 // rewrites it.
-std::filesystem::path published_record(const Settings& settings) {
-    return settings.state / "published";
-}
-
-void write_published(const Settings& settings, const Release& release) {
-    std::string text = "commit=" + git::to_hex(release.commit) + "\ntree=" + git::to_hex(release.tree) +
-                       "\nrelease=" + std::to_string(release.number) + "\n";
-    fs::write_file_atomically(published_record(settings), text, 0600, fs::Fsync::no);
+void write_published(const StatePaths& state, const Release& release) {
+    StateRecord fields;
+    fields.set("commit", release.commit).set("tree", release.tree).set("release", release.number);
+    write_state_record(state.published(), fields, fs::Fsync::no);
 }
 
 // The current release when the branch still points where `published` says and its tree is `tree`.
-std::optional<Release> unchanged_release(const Settings& settings, const std::filesystem::path& git_dir,
+std::optional<Release> unchanged_release(const StatePaths& state, const std::filesystem::path& git_dir,
                                          const git_oid& tree) {
     std::optional<git_oid> head = git::read_ref_file(git_dir, primary_ref);
     if (!head) return std::nullopt;
-    std::optional<std::string> text;
+    Release release;
     try {
-        text = fs::read_file(published_record(settings));
+        std::optional<StateRecord> fields = read_state_record(state.published());
+        if (!fields) return std::nullopt;
+        std::optional<git_oid> commit = fields->get_oid("commit"), recorded_tree = fields->get_oid("tree");
+        std::optional<std::uint64_t> number = fields->get_unsigned("release");
+        if (!commit || !recorded_tree || !number || *number == 0 || !git_oid_equal(&*commit, &*head) ||
+            !git_oid_equal(&*recorded_tree, &tree))
+            return std::nullopt;
+        release.commit = *commit;
+        release.number = *number;
     } catch (const Error&) {
         return std::nullopt;
     }
-    if (!text) return std::nullopt;
-    std::optional<git_oid> commit, recorded_tree;
-    std::optional<std::uint64_t> number;
-    std::string_view rest(*text);
-    while (!rest.empty()) {
-        std::size_t eol = rest.find('\n');
-        if (eol == std::string_view::npos) return std::nullopt;
-        std::string_view line = rest.substr(0, eol);
-        rest.remove_prefix(eol + 1);
-        if (line.rfind("commit=", 0) == 0) commit = git::parse_oid(line.substr(7));
-        if (line.rfind("tree=", 0) == 0) recorded_tree = git::parse_oid(line.substr(5));
-        if (line.rfind("release=", 0) == 0) {
-            std::uint64_t n = 0;
-            auto [end, ec] = std::from_chars(line.data() + 8, line.data() + line.size(), n);
-            if (ec == std::errc() && end == line.data() + line.size() && n > 0) number = n;
-        }
-    }
-    if (!commit || !recorded_tree || !number || !git_oid_equal(&*commit, &*head) ||
-        !git_oid_equal(&*recorded_tree, &tree))
-        return std::nullopt;
-    Release release;
-    release.commit = *commit;
     release.tree = tree;
-    release.number = *number;
     return release;
 }
 
@@ -165,7 +146,7 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
         walked = read_tree(roots, &exclude);
         std::optional<Release> same;
         if (tree_unchanged(*walked, *snapshot) &&
-            (same = unchanged_release(settings, git_dir, snapshot->tree()))) {
+            (same = unchanged_release(state, git_dir, snapshot->tree()))) {
             result.release = same;
             result.mirrors = push_mirrors(settings, git_dir, same->commit);
             return result;
@@ -218,7 +199,7 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     git_oid tree = git::write_tree(repo.get(), scan.listing, &previous);
     if (current && git_oid_equal(&current->tree, &tree)) {
         cache.save(state.stat_cache(), &tree, &fingerprint);
-        write_published(settings, *current);
+        write_published(state, *current);
         result.release = current;
         result.mirrors = push_mirrors(settings, repo.get());
         return result;
@@ -253,7 +234,7 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     cache.save(state.stat_cache(), &tree, &fingerprint);
     result.published = true;
     result.release = describe_release(repo.get(), commit);
-    write_published(settings, *result.release);
+    write_published(state, *result.release);
     result.mirrors = push_mirrors(settings, repo.get());
     spdlog::info("published r{} ({} files hashed)", trailers.number, scan.hashed);
     return result;

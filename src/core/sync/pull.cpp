@@ -48,7 +48,7 @@ std::optional<PullResult> up_to_date_at_once(const Settings& settings, const Pul
     if (url.scheme != git::Scheme::local) return std::nullopt;
     std::error_code ec;
     if (std::filesystem::exists(state.journal(), ec) || std::filesystem::exists(state.pinned(), ec) ||
-        std::filesystem::exists(state.root / "repo.git.damaged", ec) || ec)
+        std::filesystem::exists(state.damaged_repo(), ec) || ec)
         return std::nullopt;
     std::optional<DeployedRecord> deployed = read_record(state.deployed());
     if (!deployed) return std::nullopt;
@@ -245,7 +245,7 @@ PullResult pull(const Settings& settings, const PullOptions& options) {
     PullResult result;
     // Where a damaged copy is set aside; kept after a failed repair (for a look), removed by a pull that
     // works.
-    const std::filesystem::path aside = state.root / "repo.git.damaged";
+    const std::filesystem::path aside = state.damaged_repo();
     try {
         result = pull_once(settings, options, node);
     } catch (const git::ObjectError& e) {

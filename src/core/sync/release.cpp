@@ -176,7 +176,7 @@ std::function<std::string(const std::string&)> release_signer(const Settings& se
     if (settings.signing_key.empty()) return {};
     git::check_signing_key(settings.signing_key);
     std::filesystem::path key = settings.signing_key;
-    std::filesystem::path workdir = settings.state / "home";
+    std::filesystem::path workdir = StatePaths(settings.state).home();
     return [key, workdir](const std::string& content) {
         std::string sig = git::ssh_sign(content, key, workdir);
         while (!sig.empty() && sig.back() == '\n') sig.pop_back();
@@ -187,7 +187,8 @@ std::function<std::string(const std::string&)> release_signer(const Settings& se
 std::optional<git::SignatureCheck> release_signature(const Settings& settings, git_repository* repo,
                                                      const git_oid& commit) {
     if (settings.allowed_signers.empty()) return std::nullopt;
-    return git::verify_commit_signature(repo, commit, settings.allowed_signers, settings.state / "home");
+    return git::verify_commit_signature(repo, commit, settings.allowed_signers,
+                                        StatePaths(settings.state).home());
 }
 
 void require_trusted_release(const Settings& settings, git_repository* repo, const git_oid& commit) {

@@ -141,7 +141,7 @@ CutDecision plan_retention_cut(const Settings& settings, git_repository* repo, c
     if (!settings.allowed_signers.empty())
         for (const git_oid& id : chain) {
             git::SignatureCheck check =
-                git::verify_commit_signature(repo, id, settings.allowed_signers, settings.state / "home");
+                git::verify_commit_signature(repo, id, settings.allowed_signers, state.home());
             if (check.state != git::SignatureState::good)
                 return refuse("its commit " + git::to_hex(id) + " is " +
                               (check.state == git::SignatureState::unsigned_commit ? std::string("not signed")

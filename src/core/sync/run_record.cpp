@@ -1,62 +1,43 @@
 #include "core/sync/run_record.hpp"
 
 #include <ctime>
-#include <sstream>
 
 #include <spdlog/spdlog.h>
 
 #include "core/fs/atomic_file.hpp"
 #include "core/sync/metrics.hpp"
+#include "core/sync/state_record.hpp"
 
 namespace depsync::sync {
 namespace {
 
-std::filesystem::path record_file(const std::filesystem::path& state) {
-    return state / "last-run";
-}
-
-// Values are single lines: newlines in error messages are flattened.
-std::string one_line(std::string s) {
-    for (char& c : s)
-        if (c == '\n' || c == '\r') c = ' ';
-    return s;
-}
-
 void write(const std::filesystem::path& state, const RunRecord& r) {
-    std::ostringstream out;
-    out << "last_attempt=" << r.last_attempt << "\nlast_success=" << r.last_success
-        << "\nlast_duration=" << r.last_duration << "\nconsecutive_failures=" << r.consecutive_failures
-        << "\nlast_error=" << one_line(r.last_error) << "\non_change_error=" << one_line(r.on_change_error)
-        << "\n";
-    fs::write_file_atomically(record_file(state), out.str(), 0600, fs::Fsync::no);
+    StateRecord fields;
+    fields.set("last_attempt", r.last_attempt)
+        .set("last_success", r.last_success)
+        .set("last_duration", r.last_duration)
+        .set("consecutive_failures", r.consecutive_failures)
+        .set("last_error", r.last_error)
+        .set("on_change_error", r.on_change_error);
+    write_state_record(StatePaths(state).last_run(), fields, fs::Fsync::no);
 }
 
 }  // namespace
 
 RunRecord read_run_record(const std::filesystem::path& state) {
+    // Only a report: a record that cannot be read, or is damaged, starts afresh.
     RunRecord r;
-    std::optional<std::string> text;
     try {
-        text = fs::read_file(record_file(state));
-    } catch (...) {
-        return r;
-    }
-    if (!text) return r;
-    std::istringstream in(*text);
-    std::string line;
-    while (std::getline(in, line)) {
-        auto eq = line.find('=');
-        if (eq == std::string::npos) continue;
-        std::string k = line.substr(0, eq), v = line.substr(eq + 1);
-        try {
-            if (k == "last_attempt") r.last_attempt = std::stoll(v);
-            if (k == "last_success") r.last_success = std::stoll(v);
-            if (k == "last_duration") r.last_duration = std::stod(v);
-            if (k == "consecutive_failures") r.consecutive_failures = std::stoull(v);
-        } catch (...) {
-        }
-        if (k == "last_error") r.last_error = v;
-        if (k == "on_change_error") r.on_change_error = v;
+        std::optional<StateRecord> fields = read_state_record(StatePaths(state).last_run());
+        if (!fields) return r;
+        r.last_attempt = fields->get_signed("last_attempt").value_or(0);
+        r.last_success = fields->get_signed("last_success").value_or(0);
+        r.last_duration = fields->get_real("last_duration").value_or(0);
+        r.consecutive_failures = fields->get_unsigned("consecutive_failures").value_or(0);
+        r.last_error = fields->get("last_error").value_or("");
+        r.on_change_error = fields->get("on_change_error").value_or("");
+    } catch (const std::exception&) {
+        return RunRecord{};
     }
     return r;
 }

@@ -67,6 +67,18 @@ struct StatePaths {
     std::filesystem::path changed_files() const { return root / "changed-files"; }
     std::filesystem::path repo() const { return root / "repo.git"; }
     std::filesystem::path backups() const { return root / "backup"; }
+    std::filesystem::path published() const { return root / "published"; }  // primary: see publish
+    std::filesystem::path last_run() const { return root / "last-run"; }
+    // A fetched copy found damaged, set aside while it is fetched again.
+    std::filesystem::path damaged_repo() const { return root / "repo.git.damaged"; }
+    // What was last pushed to the mirror whose URL has this digest.
+    std::filesystem::path mirror_record(const std::string& url_digest) const {
+        return root / ("mirror-" + url_digest);
+    }
+    // The private HOME of child processes (ssh, ssh-keygen, transfers), and scratch files of theirs.
+    std::filesystem::path home() const { return root / "home"; }
+    std::filesystem::path fetch_outcome() const { return home() / "fetch-outcome"; }
+    std::filesystem::path gc_signers() const { return home() / "gc-signers"; }
 };
 
 // The node's roots: the named ones, or the single directory as an unnamed root.

@@ -18,7 +18,7 @@ namespace depsync::sync {
 namespace {
 
 std::filesystem::path private_home(const Settings& settings) {
-    std::filesystem::path home = settings.state / "home";
+    std::filesystem::path home = StatePaths(settings.state).home();
     fs::create_directories(home, 0700);
     return home;
 }
@@ -115,7 +115,7 @@ git::FetchOutcome fetch_upstream(const Settings& settings, git_repository* repo)
     git::RemoteUrl url = git::parse_remote_url(settings.remote);
     if (url.scheme == git::Scheme::local)
         return git::fetch_local(repo, url.path, {primary_ref, upstream_ref});
-    std::filesystem::path outcome_file = settings.state / "home" / "fetch-outcome";
+    std::filesystem::path outcome_file = StatePaths(settings.state).fetch_outcome();
     const std::filesystem::path git_dir = git_repository_path(repo);
     try {
         run_transfer(
@@ -150,7 +150,7 @@ std::vector<MirrorReport> push_mirrors(const Settings& settings, const std::file
     for (const std::string& url : settings.mirrors) {
         MirrorReport report;
         report.url = git::redact_url(url);
-        std::filesystem::path record = settings.state / ("mirror-" + url_digest(url));
+        std::filesystem::path record = StatePaths(settings.state).mirror_record(url_digest(url));
         auto pushed = fs::read_file(record);
         if (pushed && *pushed == git::to_hex(head)) {
             report.up_to_date = true;
