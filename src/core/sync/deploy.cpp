@@ -59,9 +59,7 @@ void merge_plan(Plan& total, Plan part, const Root& root) {
 }  // namespace
 
 fs::PathMatcher untouchable_paths(const Settings& settings) {
-    fs::PathMatcher m(settings.exclude);
-    for (const auto& p : settings.node_local) m.add(p);
-    return m;
+    return fs::PathMatcher(untouchable_patterns(settings));
 }
 
 git::Listing release_part(git_repository* repo, const git_oid& commit, const Root& root,
@@ -92,26 +90,15 @@ void check_roots(const Settings& settings, git_repository* repo, const git_oid& 
     }
 }
 
-DeployResult deploy_release(const Settings& settings, git_repository* repo, const DeployRequest& request) {
-    StatePaths state(settings.state);
-    fs::PathMatcher skip = untouchable_paths(settings);
-    std::vector<Root> roots = roots_of(settings);
+namespace {
+
+// Plans the update of every root (into `total`, with paths named as in the release); returns each root's
+// plan, with paths relative to it, for staging.
+std::vector<Plan> plan_roots(const Settings& settings, git_repository* repo, const DeployRequest& request,
+                             const fs::PathMatcher& skip, const ScanResult& local, Plan& total) {
     const git::TreeLimits limits = tree_limits(settings);
-    // read_tree validates every path of the release before anything is touched.
-    check_roots(settings, repo, request.target);
-
-    StatCache cache = StatCache::load(state.stat_cache());
-    ScanOptions scan_options;
-    scan_options.exclude = &skip;
-    scan_options.remove_stale_temps = !request.dry_run;
-    // Each root is opened once: the scan, the staging, the commit and the backups all go through it.
-    OpenRoots open = open_roots(roots);
-    ScanResult local = scan_roots(open, scan_options, cache);
-
-    DeployResult result;
-    result.stale_temps_removed = local.stale_temps_removed;
     std::vector<Plan> plans;
-    for (const Root& root : roots) {
+    for (const Root& root : roots_of(settings)) {
         git::Listing target = release_part(repo, request.target, root, skip, limits);
         // Folders that hold node-local or excluded files stay, even when the release does not have them, or
         // has a file in their place (then that file is not written: the folder is listed as kept).
@@ -129,16 +116,105 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
         plans.push_back(plan_update(old, target, root_part(local.listing, root), request.policy,
                                     request.interrupted ? &interrupted : nullptr));
         keep_folders_holding(plans.back(), target, holding, request.policy, false);
-        merge_plan(result.plan, plans.back(), root);
+        merge_plan(total, plans.back(), root);
     }
+    return plans;
+}
+
+void refuse_local_changes(const DeployRequest& request, const Plan& plan) {
+    if (request.policy != LocalChanges::refuse || plan.drift.empty()) return;
+    std::string list;
+    for (const auto& p : plan.drift) list += (list.empty() ? " " : ", ") + p;
+    throw Error("cannot apply r" + std::to_string(request.target_number) +
+                ": local changes on paths it changes (local_changes = refuse); nothing was applied:" + list);
+}
+
+// The journal as it was before this run, put back when the apply fails with every directory as it was, so
+// that status does not report an interrupted apply that never began.
+class JournalBefore {
+  public:
+    explicit JournalBefore(std::filesystem::path file)
+        : m_file(std::move(file)), m_text(fs::read_file(m_file)) {}
+    void restore() const noexcept {
+        try {
+            if (m_text)
+                fs::write_file_atomically(m_file, *m_text);
+            else
+                std::filesystem::remove(m_file);
+        } catch (const std::exception& e) {
+            spdlog::warn("cannot restore {}: {}", m_file.string(), e.what());
+        }
+    }
+
+  private:
+    std::filesystem::path m_file;
+    std::optional<std::string> m_text;
+};
+
+// Stages every root (and saves its local changes) before any of them changes: a full disk, a name the file
+// system cannot hold or a damaged object fails the pull with every directory as it was.
+std::vector<StagedPlan> stage_roots(const std::vector<Plan>& plans, const std::vector<ApplyContext>& contexts,
+                                    Backup& backup, const JournalBefore& journal) {
+    std::vector<StagedPlan> staged;
+    try {
+        for (std::size_t i = 0; i < plans.size(); ++i) {
+            staged.emplace_back(plans[i], contexts[i]);
+            staged.back().stage();
+        }
+    } catch (...) {
+        staged.clear();  // removes the temp files and the folders created for them
+        backup.discard();
+        journal.restore();
+        throw;
+    }
+    return staged;
+}
+
+// Commits every staged root. A failure is undone, in this root and in the roots committed before it: the
+// directories are back on the release they held. Only what cannot be undone keeps the journal (and the
+// backup), for the next pull to complete the update.
+void commit_roots(std::vector<StagedPlan>& staged, Backup& backup, const JournalBefore& journal,
+                  std::uint64_t target_number) {
+    std::size_t committed = 0;
+    try {
+        for (; committed < staged.size(); ++committed) staged[committed].commit();
+    } catch (const std::exception& e) {
+        bool undone = staged[committed].undone();
+        for (std::size_t i = committed; i-- > 0;) undone = staged[i].revert() && undone;
+        staged.clear();
+        if (undone) {
+            backup.discard();
+            journal.restore();
+        }
+        throw Error(std::string(e.what()) +
+                    (undone ? "; every change was undone, the directory is as it was"
+                            : "; some changes could not be undone: the next pull completes the update to r" +
+                                  std::to_string(target_number)));
+    }
+    for (StagedPlan& s : staged) s.finish();
+}
+
+}  // namespace
+
+DeployResult deploy_release(const Settings& settings, git_repository* repo, const DeployRequest& request) {
+    StatePaths state(settings.state);
+    fs::PathMatcher skip = untouchable_paths(settings);
+    // read_tree validates every path of the release before anything is touched.
+    check_roots(settings, repo, request.target);
+
+    StatCache cache = StatCache::load(state.stat_cache());
+    ScanOptions scan_options;
+    scan_options.exclude = &skip;
+    scan_options.remove_stale_temps = !request.dry_run;
+    // Each root is opened once: the scan, the staging, the commit and the backups all go through it.
+    OpenRoots open = open_roots(roots_of(settings));
+    ScanResult local = scan_roots(open, scan_options, cache);
+
+    DeployResult result;
+    result.stale_temps_removed = local.stale_temps_removed;
+    std::vector<Plan> plans = plan_roots(settings, repo, request, skip, local, result.plan);
     if (request.dry_run) return result;
-    if (request.policy == LocalChanges::refuse && !result.plan.drift.empty()) {
-        std::string list;
-        for (const auto& p : result.plan.drift) list += (list.empty() ? " " : ", ") + p;
-        throw Error(
-            "cannot apply r" + std::to_string(request.target_number) +
-            ": local changes on paths it changes (local_changes = refuse); nothing was applied:" + list);
-    }
+    refuse_local_changes(request, result.plan);
 
     git_odb* odb = nullptr;
     git::check(git_repository_odb(&odb, repo), "open object database");
@@ -155,54 +231,11 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
                                         settings.owner,
                                         root.fd.get()});
     // The journal is written first, so that a kill at any point leaves it and the next pull clears the temp
-    // files and completes the apply. Every root is staged (and its local changes saved) before any of them
-    // changes: a full disk, a name the file system cannot hold or a damaged object fails the pull with every
-    // directory as it was, and the journal as it was before this run, so status does not report an
-    // interrupted apply that never began.
-    const std::optional<std::string> previous_journal = fs::read_file(state.journal());
-    auto restore_journal = [&]() noexcept {
-        try {
-            if (previous_journal)
-                fs::write_file_atomically(state.journal(), *previous_journal);
-            else
-                std::filesystem::remove(state.journal());
-        } catch (const std::exception& e) {
-            spdlog::warn("cannot restore {}: {}", state.journal().string(), e.what());
-        }
-    };
+    // files and completes the apply.
+    const JournalBefore journal(state.journal());
     write_record(state.journal(), record_now(request.target, request.target_number));
-    std::vector<StagedPlan> staged;
-    try {
-        for (std::size_t i = 0; i < roots.size(); ++i) {
-            staged.emplace_back(plans[i], contexts[i]);
-            staged.back().stage();
-        }
-    } catch (...) {
-        staged.clear();  // removes the temp files and the folders created for them
-        backup.discard();
-        restore_journal();
-        throw;
-    }
-    // A failure while committing is undone, in this root and in the roots committed before it: the
-    // directories are back on the release they held. Only what cannot be undone keeps the journal (and the
-    // backup), for the next pull to complete the update.
-    std::size_t committed = 0;
-    try {
-        for (; committed < staged.size(); ++committed) staged[committed].commit();
-    } catch (const std::exception& e) {
-        bool undone = staged[committed].undone();
-        for (std::size_t i = committed; i-- > 0;) undone = staged[i].revert() && undone;
-        staged.clear();
-        if (undone) {
-            backup.discard();
-            restore_journal();
-        }
-        throw Error(std::string(e.what()) +
-                    (undone ? "; every change was undone, the directory is as it was"
-                            : "; some changes could not be undone: the next pull completes the update to r" +
-                                  std::to_string(request.target_number)));
-    }
-    for (StagedPlan& s : staged) s.finish();
+    std::vector<StagedPlan> staged = stage_roots(plans, contexts, backup, journal);
+    commit_roots(staged, backup, journal, request.target_number);
     try {
         cache.save(state.stat_cache());
     } catch (const std::exception& e) {

@@ -35,7 +35,7 @@ struct DeployResult {
     std::size_t stale_temps_removed = 0;
 };
 
-// Paths neither published nor touched: `exclude` plus `node_local`.
+// Paths neither published nor touched: untouchable_patterns (`exclude` plus `node_local`).
 fs::PathMatcher untouchable_paths(const Settings& settings);
 
 // A release's listing for one root (paths relative to it), without untouchable paths.

@@ -208,6 +208,69 @@ void repair_tags(git_repository* repo, const std::vector<Release>& chain, const 
     }
 }
 
+// The index in `chain` (newest first) of the oldest release kept: the older of the `keep`-th newest and
+// the oldest younger than `keep_days` (0 turns the age rule off). Fills the counts of `result`.
+std::size_t oldest_kept(const std::vector<Release>& chain, const GcOptions& options, GcResult& result) {
+    const std::int64_t cutoff =
+        static_cast<std::int64_t>(std::time(nullptr)) - static_cast<std::int64_t>(options.keep_days) * 86400;
+    std::size_t oldest = std::min(options.keep, chain.size()) - 1;
+    for (std::size_t i = oldest + 1; options.keep_days > 0 && i < chain.size(); ++i)
+        if (chain[i].time > cutoff) oldest = i;
+    result.last = chain.front().number;
+    result.first_kept = chain[oldest].number;
+    result.kept = oldest + 1;
+    result.dropped = chain.size() - result.kept;
+    if (result.dropped > 0) {
+        result.first_dropped = chain.back().number;
+        result.last_dropped = chain[oldest + 1].number;
+    }
+    return oldest;
+}
+
+// Dropping releases writes the kept ones again: a signed one must be signed again, and only what the
+// signing key or allowed_signers signed is.
+void require_kept_signable(const Settings& settings, git_repository* repo, const std::vector<Release>& chain,
+                           std::size_t oldest) {
+    if (!settings.signing_key.empty()) {
+        git::check_signing_key(settings.signing_key);
+        require_resignable(
+            settings, repo,
+            std::vector<Release>(chain.begin(), chain.begin() + static_cast<std::ptrdiff_t>(oldest) + 1));
+        return;
+    }
+    for (std::size_t i = 0; i <= oldest; ++i)
+        if (is_signed(repo, chain[i].commit))
+            throw Error("gc: r" + std::to_string(chain[i].number) +
+                            " is signed, and dropping older releases writes the kept ones again: "
+                            "configure signing_key so they are signed again (nothing was changed)",
+                        ExitCode::usage);
+}
+
+// Writes the kept releases again, oldest first (each new commit's parent is the one written before it), and
+// moves the branch to the new history; returns its tip.
+git_oid write_kept_history(const Settings& settings, git_repository* repo, const std::vector<Release>& chain,
+                           std::size_t oldest, const git_oid& tip, const GcResult& result) {
+    auto sign = release_signer(settings);
+    const std::optional<git_oid> origin = history_origin(repo, chain.back().commit);
+    if (!origin) throw Error("gc: a commit of the release history is missing (nothing was changed)");
+    std::optional<git_oid> parent;
+    for (std::size_t i = oldest + 1; i-- > 0;) {
+        git::CommitPtr original = git::lookup_commit(repo, chain[i].commit);
+        std::optional<std::uint64_t> cut;
+        if (i == oldest) cut = result.last_dropped;
+        std::string message = rewritten_message(git_commit_message(original.get()), chain[i],
+                                                original_id(repo, chain[i].commit), cut, *origin);
+        parent = git::rewrite_commit(repo, original.get(), parent, message, sign);
+    }
+    if (!git::update_ref(repo, primary_ref, *parent, tip,
+                         "depsync gc: drop r" + std::to_string(result.first_dropped) + "..r" +
+                             std::to_string(result.last_dropped)))
+        throw Error("gc: the release branch moved during this run (a publish by plain git?); run again");
+    spdlog::info("gc: dropped r{}..r{}; r{} is the oldest release now", result.first_dropped,
+                 result.last_dropped, result.first_kept);
+    return *parent;
+}
+
 GcResult gc_primary(const Settings& settings, const GcOptions& options) {
     if (options.keep < 1) throw Error("gc: keep must be at least 1 (the current release)", ExitCode::usage);
     StatePaths state(settings.state);
@@ -224,68 +287,18 @@ GcResult gc_primary(const Settings& settings, const GcOptions& options) {
     if (!tip) return result;
 
     std::vector<Release> chain = release_chain(repo, *tip);
-    const std::int64_t cutoff =
-        static_cast<std::int64_t>(std::time(nullptr)) - static_cast<std::int64_t>(options.keep_days) * 86400;
-    std::size_t oldest = std::min(options.keep, chain.size()) - 1;
-    // keep_days = 0 turns the age rule off.
-    for (std::size_t i = oldest + 1; options.keep_days > 0 && i < chain.size(); ++i)
-        if (chain[i].time > cutoff) oldest = i;
-    result.last = chain.front().number;
-    result.first_kept = chain[oldest].number;
-    result.kept = oldest + 1;
-    result.dropped = chain.size() - result.kept;
-    if (result.dropped > 0) {
-        result.first_dropped = chain.back().number;
-        result.last_dropped = chain[oldest + 1].number;
-    }
+    const std::size_t oldest = oldest_kept(chain, options, result);
     // The releases gc would write again are checked in a dry run too: it refuses what a real run refuses.
-    if (result.dropped > 0 && !settings.signing_key.empty()) {
-        git::check_signing_key(settings.signing_key);
-        require_resignable(
-            settings, repo,
-            std::vector<Release>(chain.begin(), chain.begin() + static_cast<std::ptrdiff_t>(oldest) + 1));
-    } else if (result.dropped > 0) {
-        for (std::size_t i = 0; i <= oldest; ++i)
-            if (is_signed(repo, chain[i].commit))
-                throw Error("gc: r" + std::to_string(chain[i].number) +
-                                " is signed, and dropping older releases writes the kept ones again: "
-                                "configure signing_key so they are signed again (nothing was changed)",
-                            ExitCode::usage);
-    }
+    if (result.dropped > 0) require_kept_signable(settings, repo, chain, oldest);
     if (options.dry_run) return result;
 
-    if (result.dropped > 0) {
-        auto sign = release_signer(settings);
-        // Oldest kept first: each new commit's parent is the one written before it.
-        const std::optional<git_oid> origin = history_origin(repo, chain.back().commit);
-        if (!origin) throw Error("gc: a commit of the release history is missing (nothing was changed)");
-        std::optional<git_oid> parent;
-        for (std::size_t i = oldest + 1; i-- > 0;) {
-            git::CommitPtr original = git::lookup_commit(repo, chain[i].commit);
-            std::optional<std::uint64_t> cut;
-            if (i == oldest) cut = result.last_dropped;
-            std::string message = rewritten_message(git_commit_message(original.get()), chain[i],
-                                                    original_id(repo, chain[i].commit), cut, *origin);
-            git_oid id = git::rewrite_commit(repo, original.get(), parent, message, sign);
-            parent = id;
-        }
-        if (!git::update_ref(repo, primary_ref, *parent, *tip,
-                             "depsync gc: drop r" + std::to_string(result.first_dropped) + "..r" +
-                                 std::to_string(result.last_dropped)))
-            throw Error("gc: the release branch moved during this run (a publish by plain git?); run again");
-        tip = parent;
-        spdlog::info("gc: dropped r{}..r{}; r{} is the oldest release now", result.first_dropped,
-                     result.last_dropped, result.first_kept);
-    }
+    if (result.dropped > 0) tip = write_kept_history(settings, repo, chain, oldest, *tip, result);
     git::OidSet dropped;
     for (std::size_t i = oldest + 1; i < chain.size(); ++i) dropped.insert(chain[i].commit);
     repair_tags(repo, release_chain(repo, *tip), dropped, result);
-    result.prune = [&] {
-        std::uint64_t before = result.prune.bytes_before;
-        git::PruneReport r = git::prune_repository(repo, {}, git::PruneMode::pack);
-        r.bytes_before = before;
-        return r;
-    }();
+    const std::uint64_t before = result.prune.bytes_before;
+    result.prune = git::prune_repository(repo, {}, git::PruneMode::pack);
+    result.prune.bytes_before = before;
     if (result.dropped > 0 && !settings.mirrors.empty()) push_mirrors(settings, repo);
     return result;
 }

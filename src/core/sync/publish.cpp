@@ -90,6 +90,157 @@ std::optional<Release> unchanged_release(const StatePaths& state, const std::fil
     return release;
 }
 
+// What the phases of one publish share.
+struct PublishRun {
+    explicit PublishRun(const Settings& s) : settings(s), state(s.state), git_dir(s.repo) {}
+    const Settings& settings;
+    StatePaths state;
+    git::RepositoryPtr repo;        // opened on first use (open_repo)
+    std::filesystem::path git_dir;  // the repository's folder
+    const fs::PathMatcher* exclude = nullptr;
+    git_oid fingerprint{};  // of the roots and patterns, saved with the stat cache
+    OpenRoots roots;
+};
+
+// The repository is opened only when there is something to write (or a rollback to complete): a publish
+// that finds nothing changed reads the branch from its ref file and never starts libgit2.
+git_repository* open_repo(PublishRun& run) {
+    if (run.repo) return run.repo.get();
+    run.repo = git::open_repository(run.settings.repo);
+    if (!run.repo)
+        throw Error("cannot publish: no repository at " + run.settings.repo.string() +
+                        " (run 'depsync init primary' first)",
+                    ExitCode::usage);
+    // Plain git may push to this repository too: a lock file younger than 2 s is waited for (a killed
+    // publish leaves a fresh one on the branch, and the retry must go through), an older one is stale.
+    git::clear_leftovers(run.repo.get(), std::chrono::seconds(2), true);
+    return run.repo.get();
+}
+
+// A rollback killed half-way (the journal names it) is completed before anything is published. A
+// repository that is not a bare one (git_dir is read without libgit2 otherwise) is opened here too.
+void finish_interrupted_rollback(PublishRun& run) {
+    std::error_code ec;
+    const bool bare_layout = std::filesystem::is_directory(run.git_dir / "objects", ec) &&
+                             std::filesystem::is_directory(run.git_dir / "refs", ec);
+    if (!bare_layout || std::filesystem::exists(run.state.journal(), ec)) {
+        complete_interrupted_rollback(run.settings, open_repo(run));
+        run.git_dir = git_repository_path(run.repo.get());
+    }
+}
+
+// The fast path: the current release when nothing changed since the last publish. One pass over the
+// directory against the saved cache (an lstat per entry), and the branch read from its ref file. `walked`
+// receives what the pass read, for the scan that follows when something did change.
+std::optional<Release> unchanged_since_last_publish(const PublishRun& run, std::optional<TreeRead>& walked) {
+    std::optional<CacheSnapshot> snapshot = CacheSnapshot::read(run.state.stat_cache());
+    if (!snapshot || !git_oid_equal(&snapshot->fingerprint(), &run.fingerprint)) return std::nullopt;
+    walked = read_tree(run.roots, run.exclude);
+    if (!tree_unchanged(*walked, *snapshot)) return std::nullopt;
+    return unchanged_release(run.state, run.git_dir, snapshot->tree());
+}
+
+// Scans until every file holds still. Files still being copied in are waited for, briefly; publishing them
+// half-written is never an option. A file modified in the last 200 ms may still be growing: look again
+// until it holds still. The files get a second look even when the first scan alone outlasted `settle` (a
+// large tree on a busy machine).
+ScanResult settled_scan(const PublishRun& run, const ScanOptions& options, StatCache& cache,
+                        const TreeRead* walked) {
+    const Settings& settings = run.settings;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(settings.settle);
+    ScanResult scan = scan_roots(run.roots, options, cache, walked);
+    bool looked_again = false;
+    while (!scan.incomplete.empty() || !scan.changing.empty() || !scan.recent.empty()) {
+        if (looked_again && std::chrono::steady_clock::now() >= deadline) {
+            cache.save(run.state.stat_cache());
+            char waited[32];
+            std::snprintf(waited, sizeof waited, "%g", settings.settle);
+            throw Error("cannot publish: files are incomplete after waiting " + std::string(waited) +
+                        " s; nothing was published (retry when the copy has finished)" + list_problems(scan));
+        }
+        spdlog::info("waiting for files still being written:{}", list_problems(scan));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        scan = scan_roots(run.roots, options, cache);
+        looked_again = true;
+    }
+    return scan;
+}
+
+// The release the branch names, with what could be read of its listing.
+struct CurrentRelease {
+    std::optional<git_oid> head;     // the branch (none in a new repository)
+    std::optional<Release> release;  // the release it names
+    git::Listing listing;
+};
+
+// The current release's blobs are in the repository: only the others are checked before a tree names
+// them. A current release pushed by plain git that no node applies (an unsafe one) is replaced by this
+// publish: its listing is what could be read of it, used only for that check and the counts.
+CurrentRelease current_release(PublishRun& run) {
+    CurrentRelease current;
+    current.head = git::resolve_ref(open_repo(run), primary_ref);
+    if (!current.head) return current;
+    current.release = describe_release(run.repo.get(), *current.head);
+    const Release& r = *current.release;
+    git::InspectedTree read = git::inspect_tree(run.repo.get(), r.tree, tree_limits(run.settings));
+    if (read.defect)
+        spdlog::warn("the current release r{} ({}) is unsafe ({}); this publish replaces it", r.number,
+                     git::short_hex(r.commit), read.defect->text());
+    current.listing = std::move(read.listing);
+    return current;
+}
+
+// Writes the scanned directory as the next release, unless its tree is the current release's.
+PublishResult commit_release(PublishRun& run, const PublishOptions& options, const ScanResult& scan,
+                             StatCache& cache, git::ObjectWriter& writer) {
+    const Settings& settings = run.settings;
+    PublishResult result;
+    const CurrentRelease current = current_release(run);
+    git_repository* repo = run.repo.get();
+    git_oid tree = git::write_tree(repo, scan.listing, &current.listing);
+    if (current.release && git_oid_equal(&current.release->tree, &tree)) {
+        cache.save(run.state.stat_cache(), &tree, &run.fingerprint);
+        write_published(run.state, *current.release);
+        result.release = current.release;
+        result.mirrors = push_mirrors(settings, repo);
+        return result;
+    }
+    // The release is checked the way a peer will read it: a path or symlink peers would refuse (a link
+    // pointing outside the tree) is refused here, before it becomes a release every peer rejects.
+    try {
+        git::validate_listing(repo, scan.listing, tree_limits(settings));
+    } catch (const git::ObjectError&) {
+        throw;
+    } catch (const Error& e) {
+        throw Error(std::string("cannot publish: ") + e.what());
+    }
+    result.counts = git::count_changes(current.listing, scan.listing);
+    ReleaseTrailers trailers{current.release ? current.release->number + 1 : 1, settings.node, host_name(),
+                             std::nullopt, roots_trailer(settings)};
+    if (!settings.validate.empty())
+        validate_release(settings, current.listing, scan.listing, trailers.number);
+    git::CommitFields fields{tree,
+                             current.head,
+                             format_release_message(options.message, trailers),
+                             settings.node,
+                             "depsync@" + trailers.host,
+                             release_signer(settings)};
+    git_oid commit = git::write_commit(repo, fields);
+    writer.sync();
+    // The branch is the publish point: a peer sees the release only once every object is in place.
+    if (!git::update_ref(repo, primary_ref, commit, current.head, "depsync publish"))
+        throw Error(
+            "cannot publish: the release branch moved during this run (another publisher?); run again");
+    tag_release(repo, trailers.number, commit);
+    cache.save(run.state.stat_cache(), &tree, &run.fingerprint);
+    result.published = true;
+    result.release = describe_release(repo, commit);
+    write_published(run.state, *result.release);
+    result.mirrors = push_mirrors(settings, repo);
+    spdlog::info("published r{} ({} files hashed)", trailers.number, scan.hashed);
+    return result;
+}
+
 }  // namespace
 
 std::string host_name() {
@@ -101,143 +252,37 @@ std::string host_name() {
 PublishResult publish(const Settings& settings, const PublishOptions& options) {
     if (settings.role != Role::primary)
         throw Error("cannot publish: this node is a peer (publish runs on the primary)", ExitCode::usage);
-    StatePaths state(settings.state);
-    fs::NodeLock lock(state.lock(), settings.wait);
+    PublishRun run(settings);
+    fs::NodeLock lock(run.state.lock(), settings.wait);
     // A key that cannot sign is found before anything is written.
     if (!settings.signing_key.empty()) git::check_signing_key(settings.signing_key);
-
-    // The repository is opened only when there is something to write (or a rollback to complete): a publish
-    // that finds nothing changed reads the branch from its ref file and never starts libgit2.
-    git::RepositoryPtr repo;
-    auto open_repo = [&]() -> git_repository* {
-        if (repo) return repo.get();
-        repo = git::open_repository(settings.repo);
-        if (!repo)
-            throw Error("cannot publish: no repository at " + settings.repo.string() +
-                            " (run 'depsync init primary' first)",
-                        ExitCode::usage);
-        // Plain git may push to this repository too: a lock file younger than 2 s is waited for (a killed
-        // publish leaves a fresh one on the branch, and the retry must go through), an older one is stale.
-        git::clear_leftovers(repo.get(), std::chrono::seconds(2), true);
-        return repo.get();
-    };
-    std::error_code ec;
-    std::filesystem::path git_dir = settings.repo;
-    const bool bare_layout = std::filesystem::is_directory(git_dir / "objects", ec) &&
-                             std::filesystem::is_directory(git_dir / "refs", ec);
-    if (!bare_layout || std::filesystem::exists(state.journal(), ec)) {
-        complete_interrupted_rollback(settings, open_repo());
-        git_dir = git_repository_path(repo.get());
-    }
-    git::ObjectWriter writer(git_dir / "objects");
-    std::vector<std::string> patterns = settings.exclude;
-    patterns.insert(patterns.end(), settings.node_local.begin(), settings.node_local.end());
-    fs::PathMatcher exclude(patterns);
-
-    // The common case first: nothing changed since the last publish. One pass over the directory against
-    // the saved cache (an lstat per entry), and the branch read from its ref file.
-    const git_oid fingerprint = scan_fingerprint(roots_of(settings), patterns);
+    finish_interrupted_rollback(run);
+    git::ObjectWriter writer(run.git_dir / "objects");
+    const std::vector<std::string> patterns = untouchable_patterns(settings);
+    const fs::PathMatcher exclude(patterns);
+    run.exclude = &exclude;
+    run.fingerprint = scan_fingerprint(roots_of(settings), patterns);
     // Each root is opened once, without following symlinks: every scan of this run reads through it.
-    const OpenRoots roots = open_roots(roots_of(settings));
-    PublishResult result;
-    std::optional<TreeRead> walked;  // what the check read: the first scan below uses it instead of walking
-    if (std::optional<CacheSnapshot> snapshot = CacheSnapshot::read(state.stat_cache());
-        snapshot && git_oid_equal(&snapshot->fingerprint(), &fingerprint)) {
-        walked = read_tree(roots, &exclude);
-        std::optional<Release> same;
-        if (tree_unchanged(*walked, *snapshot) &&
-            (same = unchanged_release(state, git_dir, snapshot->tree()))) {
-            result.release = same;
-            result.mirrors = push_mirrors(settings, git_dir, same->commit);
-            return result;
-        }
-    }
+    run.roots = open_roots(roots_of(settings));
 
-    StatCache cache = StatCache::load(state.stat_cache());
+    // The common case first: nothing changed since the last publish.
+    std::optional<TreeRead> walked;  // what the check read: the first scan below uses it instead of walking
+    if (std::optional<Release> same = unchanged_since_last_publish(run, walked)) {
+        PublishResult result;
+        result.release = same;
+        result.mirrors = push_mirrors(settings, run.git_dir, same->commit);
+        return result;
+    }
+    StatCache cache = StatCache::load(run.state.stat_cache());
     ScanOptions scan_options;
     scan_options.exclude = &exclude;
     scan_options.writer = &writer;
     scan_options.check_archives = true;
     scan_options.refuse_foreign_links = true;
     if (!settings.owner.empty()) scan_options.owner = fs::parse_owner(settings.owner).uid;
-
-    // Files still being copied in are waited for, briefly; publishing them half-written is never an option.
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(settings.settle);
-    ScanResult scan = scan_roots(roots, scan_options, cache, walked ? &*walked : nullptr);
-    // A file modified in the last 200 ms may still be growing: look again until it holds still. The files
-    // get a second look even when the first scan alone outlasted `settle` (a large tree on a busy machine).
-    bool looked_again = false;
-    while (!scan.incomplete.empty() || !scan.changing.empty() || !scan.recent.empty()) {
-        if (looked_again && std::chrono::steady_clock::now() >= deadline) {
-            cache.save(state.stat_cache());
-            char waited[32];
-            std::snprintf(waited, sizeof waited, "%g", settings.settle);
-            throw Error("cannot publish: files are incomplete after waiting " + std::string(waited) +
-                        " s; nothing was published (retry when the copy has finished)" + list_problems(scan));
-        }
-        spdlog::info("waiting for files still being written:{}", list_problems(scan));
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        scan = scan_roots(roots, scan_options, cache);
-        looked_again = true;
-    }
+    const ScanResult scan = settled_scan(run, scan_options, cache, walked ? &*walked : nullptr);
     for (const auto& p : scan.skipped) spdlog::warn("not published (special file or unsafe name): {}", p);
-
-    std::optional<git_oid> head = git::resolve_ref(open_repo(), primary_ref);
-    std::optional<Release> current;
-    if (head) current = describe_release(repo.get(), *head);
-    // The current release's blobs are in the repository: only the others are checked before a tree names
-    // them. A current release pushed by plain git that no node applies (an unsafe one) is replaced by this
-    // publish: its listing is what could be read of it, used only for that check and the counts.
-    git::Listing previous;
-    if (current) {
-        git::InspectedTree read = git::inspect_tree(repo.get(), current->tree, tree_limits(settings));
-        if (read.defect)
-            spdlog::warn("the current release r{} ({}) is unsafe ({}); this publish replaces it",
-                         current->number, git::short_hex(current->commit), read.defect->text());
-        previous = std::move(read.listing);
-    }
-    git_oid tree = git::write_tree(repo.get(), scan.listing, &previous);
-    if (current && git_oid_equal(&current->tree, &tree)) {
-        cache.save(state.stat_cache(), &tree, &fingerprint);
-        write_published(state, *current);
-        result.release = current;
-        result.mirrors = push_mirrors(settings, repo.get());
-        return result;
-    }
-
-    // The release is checked the way a peer will read it: a path or symlink peers would refuse (a link
-    // pointing outside the tree) is refused here, before it becomes a release every peer rejects.
-    try {
-        git::validate_listing(repo.get(), scan.listing, tree_limits(settings));
-    } catch (const git::ObjectError&) {
-        throw;
-    } catch (const Error& e) {
-        throw Error(std::string("cannot publish: ") + e.what());
-    }
-    result.counts = git::count_changes(previous, scan.listing);
-    ReleaseTrailers trailers{current ? current->number + 1 : 1, settings.node, host_name(), std::nullopt,
-                             roots_trailer(settings)};
-    if (!settings.validate.empty()) validate_release(settings, previous, scan.listing, trailers.number);
-    git::CommitFields fields{tree,
-                             head,
-                             format_release_message(options.message, trailers),
-                             settings.node,
-                             "depsync@" + trailers.host,
-                             release_signer(settings)};
-    git_oid commit = git::write_commit(repo.get(), fields);
-    writer.sync();
-    // The branch is the publish point: a peer sees the release only once every object is in place.
-    if (!git::update_ref(repo.get(), primary_ref, commit, head, "depsync publish"))
-        throw Error(
-            "cannot publish: the release branch moved during this run (another publisher?); run again");
-    tag_release(repo.get(), trailers.number, commit);
-    cache.save(state.stat_cache(), &tree, &fingerprint);
-    result.published = true;
-    result.release = describe_release(repo.get(), commit);
-    write_published(state, *result.release);
-    result.mirrors = push_mirrors(settings, repo.get());
-    spdlog::info("published r{} ({} files hashed)", trailers.number, scan.hashed);
-    return result;
+    return commit_release(run, options, scan, cache, writer);
 }
 
 }  // namespace depsync::sync

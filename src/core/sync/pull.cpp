@@ -68,96 +68,85 @@ std::optional<PullResult> up_to_date_at_once(const Settings& settings, const Pul
     return result;
 }
 
-// One pull against the peer's repository (fetched already when this is called).
-PullResult pull_once(const Settings& settings, const PullOptions& options, NodeRepo& node) {
-    StatePaths state(settings.state);
-    git_repository* repo = node.repo.get();
+// The node's records of what it runs, what an interrupted apply was applying and what it is held at.
+struct NodeRecords {
+    std::optional<DeployedRecord> deployed, journal, pinned;
+};
 
-    PullResult result;
-    node.tip = git::resolve_ref(repo, upstream_ref);
-    std::optional<DeployedRecord> deployed = read_record(state.deployed());
-    std::optional<DeployedRecord> journal = read_record(state.journal());
-    std::optional<DeployedRecord> pinned = read_record(state.pinned());
-    if (deployed) {
-        node.current = deployed->commit;
-        result.from = describe_release(repo, deployed->commit);
-    }
-    if (!node.tip) {
-        result.outcome = PullOutcome::nothing_upstream;
-        return result;
-    }
-    result.upstream = describe_release(repo, *node.tip);
-    // A history cut by depsync gc on the primary is followed when it proves it replaces this node's: the
-    // records move to the same releases in the new history, in memory until the release to apply is
-    // trusted, and never in a dry run. Free when the tip is the deployed release.
-    const bool deployed_upstream = !deployed || git::contains(repo, *node.tip, deployed->commit);
-    CutDecision cut;
-    if (!deployed_upstream) {
-        cut = plan_retention_cut(settings, repo, *node.tip);
-        if (cut.follow) {
-            deployed = cut.follow->deployed;
-            journal = cut.follow->journal;
-            pinned = cut.follow->pinned;
-            node.current = deployed->commit;
-            result.from = describe_release(repo, deployed->commit);
-            result.followed_cut = cut.follow->cut;
-        }
-    }
-    // `applied`: the release was applied, so the deployed record is written next and the journal removed;
-    // only the pinned record's move is left to write (writing the moved journal would bring back the
-    // interrupted release deploy_release has just replaced).
-    auto record_cut = [&](bool applied) {
-        if (!cut.follow || options.dry_run) return;
-        CutFollow moves = *cut.follow;
-        if (applied)
-            moves.moves.erase(
-                std::remove_if(moves.moves.begin(), moves.moves.end(),
-                               [&](const CutFollow::Move& m) { return m.file != state.pinned(); }),
-                moves.moves.end());
-        write_cut_records(moves);
-    };
+// A history cut by depsync gc on the primary is followed when it proves it replaces this node's: the
+// records move to the same releases in the new history, in memory until the release to apply is trusted
+// (record_cut), and never in a dry run.
+CutDecision follow_cut(const Settings& settings, NodeRepo& node, NodeRecords& records, PullResult& result) {
+    CutDecision cut = plan_retention_cut(settings, node.repo.get(), *node.tip);
+    if (!cut.follow) return cut;
+    records = NodeRecords{cut.follow->deployed, cut.follow->journal, cut.follow->pinned};
+    node.current = records.deployed->commit;
+    result.from = describe_release(node.repo.get(), records.deployed->commit);
+    result.followed_cut = cut.follow->cut;
+    return cut;
+}
 
+// Writes the records a followed cut moved. `applied`: the release was applied, so the deployed record is
+// written next and the journal removed; only the pinned record's move is left to write (writing the moved
+// journal would bring back the interrupted release deploy_release has just replaced).
+void record_cut(const CutDecision& cut, const StatePaths& state, const PullOptions& options, bool applied) {
+    if (!cut.follow || options.dry_run) return;
+    CutFollow moves = *cut.follow;
+    if (applied)
+        moves.moves.erase(std::remove_if(moves.moves.begin(), moves.moves.end(),
+                                         [&](const CutFollow::Move& m) { return m.file != state.pinned(); }),
+                          moves.moves.end());
+    write_cut_records(moves);
+}
+
+// The release to apply: the one --to names, else the pinned one, else the newest.
+git_oid choose_target(const NodeRepo& node, const PullOptions& options, const NodeRecords& records,
+                      PullResult& result) {
     git_oid target = *node.tip;
     if (options.to) {
         target = resolve_release(node, *options.to);
-    } else if (pinned) {
-        target = pinned->commit;
-        result.held_reason = pinned->reason;
+    } else if (records.pinned) {
+        target = records.pinned->commit;
+        result.held_reason = records.pinned->reason;
     }
-    result.to = describe_release(repo, target);
+    result.to = describe_release(node.repo.get(), target);
+    return target;
+}
+
+void require_directories(const Settings& settings) {
     for (const Root& root : roots_of(settings))
         if (!std::filesystem::is_directory(root.dir))
             throw Error(
                 "deployment directory " + root.dir.string() + " does not exist (create it, then pull again)",
                 ExitCode::usage);
-    if (deployed && !journal && git_oid_equal(&deployed->commit, &target)) {
-        // The target is the deployed release: already trusted, or part of the cut's verified history.
-        record_cut(false);
-        if (options.pin && !options.dry_run)
-            write_record(state.pinned(), record_now(target, result.to->number));
-        result.outcome = pinned && !options.to ? PullOutcome::pinned : PullOutcome::up_to_date;
-        return result;
-    }
-    if (!deployed_upstream && !cut.follow && !options.accept_rewrite)
-        throw Error("cannot pull: upstream history no longer contains the deployed release r" +
-                    std::to_string(deployed->release) + " (" + git::short_hex(deployed->commit) +
-                    "); it was rewritten or is another repository, and is no retention cut of this node's "
-                    "history (" +
-                    cut.why_not + "). Nothing was applied (" +
-                    (cut.without_origin ? "if the primary ran gc with an older depsync, check its history, "
-                                          "then run 'depsync pull --accept-rewrite' once; cuts by this "
-                                          "version are followed without it"
-                                        : "run 'depsync pull --accept-rewrite' to apply it anyway") +
-                    ")");
+}
 
+Error rewritten_history(const DeployedRecord& deployed, const CutDecision& cut) {
+    return Error("cannot pull: upstream history no longer contains the deployed release r" +
+                 std::to_string(deployed.release) + " (" + git::short_hex(deployed.commit) +
+                 "); it was rewritten or is another repository, and is no retention cut of this node's "
+                 "history (" +
+                 cut.why_not + "). Nothing was applied (" +
+                 (cut.without_origin ? "if the primary ran gc with an older depsync, check its history, "
+                                       "then run 'depsync pull --accept-rewrite' once; cuts by this "
+                                       "version are followed without it"
+                                     : "run 'depsync pull --accept-rewrite' to apply it anyway") +
+                 ")");
+}
+
+// Applies `target` (or plans it, in a dry run) and writes the records.
+void apply_target(const Settings& settings, const PullOptions& options, git_repository* repo,
+                  const git_oid& target, const NodeRecords& records, const CutDecision& cut,
+                  PullResult& result) {
+    StatePaths state(settings.state);
     // Only signed releases are applied when allowed signers are configured: checked before anything is
     // touched.
     require_trusted_release(settings, repo, target);
     DeployRequest request;
     request.target = target;
     request.target_number = result.to->number;
-    if (deployed) request.from = deployed->commit;
-    if (journal) request.interrupted = journal->commit;
+    if (records.deployed) request.from = records.deployed->commit;
+    if (records.journal) request.interrupted = records.journal->commit;
     request.dry_run = options.dry_run;
     request.policy = settings.local_changes;
     request.backup_label = "r" + std::to_string(result.to->number);
@@ -167,15 +156,54 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
     result.stale_temps_removed = applied.stale_temps_removed;
     if (options.dry_run) {
         result.outcome = PullOutcome::planned;
-        return result;
+        return;
     }
     // The records follow a cut only now: a pull refused by the apply (local changes, an unsafe tree)
     // leaves every record as it was, and one killed during it finds the cut again next time.
-    record_cut(true);
+    record_cut(cut, state, options, true);
     write_record(state.deployed(), record_now(target, result.to->number));
     if (options.pin) write_record(state.pinned(), record_now(target, result.to->number));
     finish_deploy(settings, {result.backup_dir});
     result.outcome = PullOutcome::applied;
+}
+
+// One pull against the peer's repository (fetched already when this is called).
+PullResult pull_once(const Settings& settings, const PullOptions& options, NodeRepo& node) {
+    StatePaths state(settings.state);
+    git_repository* repo = node.repo.get();
+
+    PullResult result;
+    node.tip = git::resolve_ref(repo, upstream_ref);
+    NodeRecords records{read_record(state.deployed()), read_record(state.journal()),
+                        read_record(state.pinned())};
+    if (records.deployed) {
+        node.current = records.deployed->commit;
+        result.from = describe_release(repo, records.deployed->commit);
+    }
+    if (!node.tip) {
+        result.outcome = PullOutcome::nothing_upstream;
+        return result;
+    }
+    result.upstream = describe_release(repo, *node.tip);
+    // Free when the tip is the deployed release.
+    const bool deployed_upstream =
+        !records.deployed || git::contains(repo, *node.tip, records.deployed->commit);
+    CutDecision cut;
+    if (!deployed_upstream) cut = follow_cut(settings, node, records, result);
+
+    const git_oid target = choose_target(node, options, records, result);
+    require_directories(settings);
+    if (records.deployed && !records.journal && git_oid_equal(&records.deployed->commit, &target)) {
+        // The target is the deployed release: already trusted, or part of the cut's verified history.
+        record_cut(cut, state, options, false);
+        if (options.pin && !options.dry_run)
+            write_record(state.pinned(), record_now(target, result.to->number));
+        result.outcome = records.pinned && !options.to ? PullOutcome::pinned : PullOutcome::up_to_date;
+        return result;
+    }
+    if (!deployed_upstream && !cut.follow && !options.accept_rewrite)
+        throw rewritten_history(*records.deployed, cut);
+    apply_target(settings, options, repo, target, records, cut, result);
     return result;
 }
 

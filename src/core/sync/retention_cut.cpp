@@ -58,6 +58,80 @@ std::optional<git_oid> history_origin(git_repository* repo, const git_oid& commi
     return origin.value_or(*git_commit_id(c.get()));
 }
 
+namespace {
+
+// The new history along first parents, tip first. Each rewritten release is indexed by the id it had when
+// first published; two claiming the same release make the history ambiguous.
+struct NewHistory {
+    std::vector<git_oid> chain;
+    std::map<std::string, std::size_t> rewritten;  // first id (hex) -> its replacement's index in chain
+    std::set<std::string> ambiguous;
+};
+
+// nullopt when a commit of the new history is missing.
+std::optional<NewHistory> read_new_history(git_repository* repo, const git_oid& tip) {
+    NewHistory h;
+    for (git::CommitPtr c = find_commit(repo, tip);;) {
+        if (!c) return std::nullopt;
+        h.chain.push_back(*git_commit_id(c.get()));
+        if (auto replaced = id_trailer(c.get(), replaces_trailer)) {
+            std::string key = git::to_hex(*replaced);
+            if (!h.rewritten.emplace(key, h.chain.size() - 1).second) h.ambiguous.insert(key);
+        }
+        if (git_commit_parentcount(c.get()) == 0) break;
+        c = find_commit(repo, *git_commit_parent_id(c.get(), 0));
+    }
+    return h;
+}
+
+// What a history cut at release `cut`, whose origin is `origin`, does to one of the node's records: it
+// stays (its release is in the new history, or was dropped by the cut) or moves to the release replacing
+// it (then it is added to `moves`). Returns why the history is no cut of the record's, or nullopt.
+std::optional<std::string> move_record(git_repository* repo, const git_oid& tip, const NewHistory& history,
+                                       std::uint64_t cut, const git_oid& origin,
+                                       const std::filesystem::path& file, DeployedRecord& rec,
+                                       std::vector<CutFollow::Move>& moves) {
+    const std::string name = "r" + std::to_string(rec.release) + " (" + git::short_hex(rec.commit) + ")";
+    if (!find_commit(repo, rec.commit)) return name + " is not in the fetched copy to compare";
+    if (git::contains(repo, tip, rec.commit)) return std::nullopt;
+    std::optional<git_oid> own_origin = history_origin(repo, rec.commit);
+    if (!own_origin || !git_oid_equal(&*own_origin, &origin))
+        return "it does not descend from the history of " + name;
+    const std::string key = git::to_hex(original_id(repo, rec.commit));
+    if (history.ambiguous.count(key)) return "two of its releases claim to replace " + name;
+    auto it = history.rewritten.find(key);
+    if (it == history.rewritten.end()) {
+        if (rec.release <= cut)
+            return std::nullopt;  // dropped: the node moves on from it like from any old release
+        return "no release of it replaces " + name + ", which is newer than the cut r" + std::to_string(cut);
+    }
+    const Release replacement = describe_release(repo, history.chain[it->second]);
+    git::CommitPtr old = find_commit(repo, rec.commit);
+    if (replacement.number != rec.release || !git_oid_equal(git_commit_tree_id(old.get()), &replacement.tree))
+        return "the release replacing " + name + " has another number or content";
+    rec.commit = replacement.commit;
+    moves.push_back({file, rec});
+    return std::nullopt;
+}
+
+// With allowed signers, the whole new history must be signed by a trusted key (tip first: a forgery is
+// usually found at once). Returns the first commit that is not, as a reason, or nullopt.
+std::optional<std::string> untrusted_commit(const Settings& settings, git_repository* repo,
+                                            const std::vector<git_oid>& chain) {
+    if (settings.allowed_signers.empty()) return std::nullopt;
+    for (const git_oid& id : chain) {
+        git::SignatureCheck check = git::verify_commit_signature(repo, id, settings.allowed_signers,
+                                                                 StatePaths(settings.state).home());
+        if (check.state != git::SignatureState::good)
+            return "its commit " + git::to_hex(id) + " is " +
+                   (check.state == git::SignatureState::unsigned_commit ? std::string("not signed")
+                                                                        : check.detail);
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
 CutDecision plan_retention_cut(const Settings& settings, git_repository* repo, const git_oid& tip) {
     CutDecision out;
     auto refuse = [&out](std::string why) {
@@ -67,24 +141,11 @@ CutDecision plan_retention_cut(const Settings& settings, git_repository* repo, c
     StatePaths state(settings.state);
     std::optional<DeployedRecord> deployed = read_record(state.deployed());
     if (!deployed) return refuse("nothing is deployed");
+    std::optional<NewHistory> history = read_new_history(repo, tip);
+    if (!history) return refuse("a commit of the new history is missing");
 
-    // The new history along first parents, tip first. Each rewritten release is indexed by the id it had
-    // when first published; two claiming the same release make the history ambiguous.
-    std::vector<git_oid> chain;
-    std::map<std::string, std::size_t> rewritten;
-    std::set<std::string> ambiguous;
-    for (git::CommitPtr c = find_commit(repo, tip);;) {
-        if (!c) return refuse("a commit of the new history is missing");
-        chain.push_back(*git_commit_id(c.get()));
-        if (auto replaced = id_trailer(c.get(), replaces_trailer)) {
-            std::string key = git::to_hex(*replaced);
-            if (!rewritten.emplace(key, chain.size() - 1).second) ambiguous.insert(key);
-        }
-        if (git_commit_parentcount(c.get()) == 0) break;
-        c = find_commit(repo, *git_commit_parent_id(c.get(), 0));
-    }
-    git::CommitPtr root = find_commit(repo, chain.back());
-    const Release root_release = describe_release(repo, chain.back());
+    git::CommitPtr root = find_commit(repo, history->chain.back());
+    const Release root_release = describe_release(repo, history->chain.back());
     if (!root_release.cut)
         return refuse("its oldest commit has no valid " + std::string(cut_trailer) + " trailer");
     const std::uint64_t cut = *root_release.cut;
@@ -109,44 +170,11 @@ CutDecision plan_retention_cut(const Settings& settings, git_repository* repo, c
     };
     for (const Slot& slot : {Slot{state.deployed(), &follow.deployed}, Slot{state.pinned(), &follow.pinned},
                              Slot{state.journal(), &follow.journal}}) {
-        std::optional<DeployedRecord>& rec = *slot.record;
-        if (!rec) continue;
-        const std::string name =
-            "r" + std::to_string(rec->release) + " (" + git::short_hex(rec->commit) + ")";
-        if (!find_commit(repo, rec->commit)) return refuse(name + " is not in the fetched copy to compare");
-        if (git::contains(repo, tip, rec->commit)) continue;
-        std::optional<git_oid> own_origin = history_origin(repo, rec->commit);
-        if (!own_origin || !git_oid_equal(&*own_origin, &*origin))
-            return refuse("it does not descend from the history of " + name);
-        const std::string key = git::to_hex(original_id(repo, rec->commit));
-        if (ambiguous.count(key)) return refuse("two of its releases claim to replace " + name);
-        auto it = rewritten.find(key);
-        if (it == rewritten.end()) {
-            if (rec->release <= cut)
-                continue;  // dropped: the node moves on from it like from any old release
-            return refuse("no release of it replaces " + name + ", which is newer than the cut r" +
-                          std::to_string(cut));
-        }
-        const Release replacement = describe_release(repo, chain[it->second]);
-        git::CommitPtr old = find_commit(repo, rec->commit);
-        if (replacement.number != rec->release ||
-            !git_oid_equal(git_commit_tree_id(old.get()), &replacement.tree))
-            return refuse("the release replacing " + name + " has another number or content");
-        rec->commit = replacement.commit;
-        follow.moves.push_back({slot.file, *rec});
+        if (!*slot.record) continue;
+        if (auto why = move_record(repo, tip, *history, cut, *origin, slot.file, **slot.record, follow.moves))
+            return refuse(*why);
     }
-
-    // With allowed signers, the whole new history must be signed by a trusted key (tip first: a forgery is
-    // usually found at once).
-    if (!settings.allowed_signers.empty())
-        for (const git_oid& id : chain) {
-            git::SignatureCheck check =
-                git::verify_commit_signature(repo, id, settings.allowed_signers, state.home());
-            if (check.state != git::SignatureState::good)
-                return refuse("its commit " + git::to_hex(id) + " is " +
-                              (check.state == git::SignatureState::unsigned_commit ? std::string("not signed")
-                                                                                   : check.detail));
-        }
+    if (auto why = untrusted_commit(settings, repo, history->chain)) return refuse(*why);
     out.follow = std::move(follow);
     return out;
 }

@@ -69,6 +69,12 @@ std::string roots_env(const Settings& settings) {
     return out;
 }
 
+std::vector<std::string> untouchable_patterns(const Settings& settings) {
+    std::vector<std::string> patterns = settings.exclude;
+    patterns.insert(patterns.end(), settings.node_local.begin(), settings.node_local.end());
+    return patterns;
+}
+
 std::vector<Root> roots_of(const Settings& settings) {
     if (!settings.roots.empty()) return settings.roots;
     return {Root{"", settings.dir}};

@@ -84,6 +84,9 @@ struct StatePaths {
 // The node's roots: the named ones, or the single directory as an unnamed root.
 std::vector<Root> roots_of(const Settings& settings);
 
+// The patterns of the paths a node never publishes, reports or touches: `exclude`, then `node_local`.
+std::vector<std::string> untouchable_patterns(const Settings& settings);
+
 // DEPSYNC_ROOTS for validate and on_change: one "NAME=PATH" line per named root ("" for a single dir).
 std::string roots_env(const Settings& settings);
 
