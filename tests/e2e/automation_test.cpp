@@ -31,17 +31,6 @@ const std::string api = "synapse-configs/default/api";
 // --- Small helpers
 // ------------------------------------------------------------------------------------------
 
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> lines;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) lines.push_back(line);
-    return lines;
-}
-
-bool contains(const std::string& text, const std::string& needle) {
-    return text.find(needle) != std::string::npos;
-}
-
 // Polls `done` until it holds or `seconds` have passed; returns whether it held.
 template <typename Predicate>
 bool eventually(Predicate done, double seconds = 30) {

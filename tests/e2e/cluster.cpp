@@ -211,6 +211,17 @@ std::string read_file(const std::filesystem::path& path) {
     return content.str();
 }
 
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+}
+
+bool contains(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+}
+
 std::vector<std::string> differences(const std::filesystem::path& primary,
                                      const std::filesystem::path& peer) {
     return testing::diff_trees(primary, peer);

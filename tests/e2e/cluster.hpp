@@ -88,6 +88,10 @@ std::optional<std::uint64_t> parse_up_to_date(const std::string& output);  // up
 void write_file(const std::filesystem::path& path, const std::string& content);
 std::string read_file(const std::filesystem::path& path);
 
+// The lines of `text` without their newlines (a last line without one counts).
+std::vector<std::string> lines_of(const std::string& text);
+bool contains(const std::string& text, const std::string& part);
+
 // Differences between the primary's tree and a peer's, as diff_trees lines.
 std::vector<std::string> differences(const std::filesystem::path& primary, const std::filesystem::path& peer);
 

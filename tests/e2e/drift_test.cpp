@@ -16,13 +16,6 @@ using namespace depsync::e2e;
 namespace dt = depsync::testing;
 namespace stdfs = std::filesystem;
 
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> lines;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) lines.push_back(line);
-    return lines;
-}
-
 void publish_ok(const Cluster& cluster, const std::string& message) {
     ProcessResult r = cluster.publish(message);
     REQUIRE_SUCCESS(r);

@@ -21,13 +21,6 @@ using namespace depsync::e2e;
 namespace dt = depsync::testing;
 namespace stdfs = std::filesystem;
 
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> lines;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) lines.push_back(line);
-    return lines;
-}
-
 std::string quoted(const std::string& s) {
     return "\"" + s + "\"";
 }

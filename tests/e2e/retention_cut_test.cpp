@@ -18,10 +18,6 @@ using namespace depsync::e2e;
 namespace dt = depsync::testing;
 namespace stdfs = std::filesystem;
 
-bool contains(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
-
 std::string git_out(const stdfs::path& repo, const std::vector<std::string>& args) {
     std::vector<std::string> full{"-C", repo.string()};
     full.insert(full.end(), args.begin(), args.end());

@@ -85,13 +85,6 @@ void change_both_roots(const TwoRootCluster& cluster, std::uint64_t seed) {
                "<sequence name=\"TenantSeq\"/>\n");
 }
 
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> lines;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) lines.push_back(line);
-    return lines;
-}
-
 std::size_t commits(const TwoRootCluster& cluster) {
     ProcessResult r = git({"-C", cluster.repo().string(), "rev-list", "--count", "main"});
     return r.exit_code == 0 ? std::stoul(r.out) : 0;

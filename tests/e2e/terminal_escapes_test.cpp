@@ -40,10 +40,6 @@ std::string raw_controls(const std::string& text) {
     return found.str();
 }
 
-bool contains(const std::string& text, const std::string& needle) {
-    return text.find(needle) != std::string::npos;
-}
-
 void require_printable(const ProcessResult& r) {
     INFO(describe(r));
     CHECK(raw_controls(r.out).empty());
