@@ -159,3 +159,36 @@ TEST_CASE("the cluster view reads releases from a log answer in order", "[json][
     CHECK(depsync::cli::releases_of("[]").empty());
     CHECK_THROWS_AS(depsync::cli::releases_of("[{\"release\":[4]}]"), std::runtime_error);
 }
+
+TEST_CASE("the cluster view counts only plain unsigned numbers, and a text after the answer is no answer",
+          "[json][cluster]") {
+    // What a node sends is read, never trusted: a number in another form counts as absent.
+    for (const std::string& release :
+         {std::string("-3"), std::string("3.5"), std::string("3e0"), std::string("\"3\""),
+          std::string("18446744073709551616"), std::string("true"), std::string("null")}) {
+        INFO(release);
+        auto v = view_of_answer("{\"node\":\"n\",\"release\":" + release +
+                                ",\"consecutive_failures\":" + release + "}");
+        CHECK(v.error.empty());
+        CHECK_FALSE(v.release);
+        CHECK(v.consecutive_failures == 0);
+    }
+    CHECK(view_of_answer("{\"release\":18446744073709551615}").release ==
+          std::uint64_t{18446744073709551615u});
+    CHECK_FALSE(view_of_answer("{\"release\":1e400}").release);
+    // A field of the wrong kind is empty text or false, not an error.
+    auto odd = view_of_answer("{\"node\":7,\"held\":\"yes\",\"pinned\":1,\"last_error\":false}");
+    CHECK(odd.error.empty());
+    CHECK(odd.name.empty());
+    CHECK_FALSE(odd.held);
+    CHECK_FALSE(odd.pinned);
+    CHECK(odd.last_error.empty());
+    for (const std::string& answer :
+         {std::string("{\"release\":3} junk"), std::string("{\"release\":3}{\"release\":4}"),
+          std::string("{\"release\":3}\n{\"release\":4}\n")}) {
+        INFO(answer);
+        auto v = view_of_answer(answer);
+        CHECK_FALSE(v.error.empty());
+        CHECK_FALSE(v.release);
+    }
+}

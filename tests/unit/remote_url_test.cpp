@@ -118,3 +118,43 @@ TEST_CASE("remote URLs: hosts that are no host names, control characters and odd
     CHECK(parse_remote_url("file:///srv/r.git").path == "/srv/r.git");
     CHECK(parse_remote_url("/srv/my releases/r.git").path == "/srv/my releases/r.git");
 }
+
+TEST_CASE("remote URLs: a port is decimal from 1 to 65535, and each form's parts are read",
+          "[unit][remote_url]") {
+    for (const std::string& url :
+         {std::string("ssh://h.example:0/r.git"), std::string("ssh://h.example:65536/r.git"),
+          std::string("https://h.example:99999/r.git"), std::string("https://h.example:4294967739/r.git"),
+          std::string("https://h.example:-1/r.git"), std::string("https://h.example:/r.git"),
+          std::string("https://h.example:0x1bb/r.git"), std::string("https://[::1]:/r.git"),
+          std::string("https://[::1]:65536/r.git"), std::string("https://h.example:\xd9\xa1/r.git"),
+          std::string("https://"), std::string("ssh:///r.git"), std::string("https://:443/r.git"),
+          std::string("ftp://h.example/r.git"), std::string("")}) {
+        INFO(url);
+        CHECK(!refusal(url).empty());
+    }
+    CHECK(parse_remote_url("ssh://h.example:1/r.git").port == 1);
+    CHECK(parse_remote_url("https://h.example:65535/r.git").port == 65535);
+
+    auto ssh = parse_remote_url("ssh://deploy@h.example:2222/srv/r.git");
+    CHECK(ssh.scheme == Scheme::ssh);
+    CHECK(ssh.user == "deploy");
+    CHECK(ssh.host == "h.example");
+    CHECK(ssh.port == 2222);
+    CHECK(ssh.path == "/srv/r.git");
+    CHECK_FALSE(ssh.has_password);
+    auto scp = parse_remote_url("deploy@h.example:srv/r.git");
+    CHECK(scp.scheme == Scheme::ssh);
+    CHECK(scp.user == "deploy");
+    CHECK(scp.host == "h.example");
+    CHECK(scp.port == 0);
+    CHECK(scp.path == "srv/r.git");
+    auto https = parse_remote_url("https://h.example/r.git");
+    CHECK(https.scheme == Scheme::https);
+    CHECK(https.user.empty());
+    CHECK(https.port == 0);
+    CHECK(https.path == "/r.git");
+    auto local = parse_remote_url("/srv/r.git");
+    CHECK(local.scheme == Scheme::local);
+    CHECK(local.host.empty());
+    CHECK(local.path == "/srv/r.git");
+}

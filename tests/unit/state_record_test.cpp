@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -149,4 +150,46 @@ TEST_CASE("the last-run record is written byte for byte as documented, and a dam
     depsync::sync::RunRecord fresh = depsync::sync::read_run_record(tmp.path());
     CHECK(fresh.last_attempt == 0);
     CHECK(fresh.consecutive_failures == 0);
+}
+
+TEST_CASE("a state record's numbers are whole and in range: overflow, junk and other spellings are damage") {
+    StateRecord r = StateRecord::parse(
+        "max=18446744073709551615\nover=18446744073709551616\nbig=99999999999999999999999\n"
+        "smin=-9223372036854775808\nsunder=-9223372036854775809\nhex=0x10\nlead=007\nspace=7 \n"
+        "nul=7\x01\nempty=\nhuge=1e999\nword=one\n");
+    CHECK(r.get_unsigned("max") == std::uint64_t{18446744073709551615u});
+    CHECK(r.get_signed("smin") == INT64_MIN);
+    CHECK(r.get_unsigned("lead") == 7u);  // leading zeros are decimal still
+    for (const char* key : {"over", "big", "hex", "space", "nul", "empty", "word"}) {
+        INFO(key);
+        CHECK_THROWS_AS(r.get_unsigned(key), RecordDamaged);
+        CHECK_THROWS_AS(r.get_signed(key), RecordDamaged);
+    }
+    CHECK_THROWS_AS(r.get_signed("sunder"), RecordDamaged);
+    CHECK_THROWS_AS(r.get_signed("max"), RecordDamaged);
+    CHECK_THROWS_AS(r.get_real("huge"), RecordDamaged);
+    CHECK_THROWS_AS(r.get_real("word"), RecordDamaged);
+    CHECK_THROWS_AS(r.get_oid("max"), RecordDamaged);
+    // An object id is exactly 40 hex digits.
+    StateRecord ids =
+        StateRecord::parse("short=" + commit_hex.substr(1) + "\nlong=" + commit_hex +
+                           "0\nnot_hex=" + std::string(39, '0') + "g\ntrail=" + commit_hex + " \n");
+    for (const char* key : {"short", "long", "not_hex", "trail"}) {
+        INFO(key);
+        CHECK_THROWS_AS(ids.get_oid(key), RecordDamaged);
+    }
+}
+
+TEST_CASE("a state record keeps control characters other than line breaks in values, and its keys as given") {
+    const std::string value = std::string("a\x1b[31m\tb\x7f") + std::string(1, '\0') + "c";
+    StateRecord record;
+    record.set("reason", value);
+    StateRecord back = StateRecord::parse(record.text());
+    CHECK(back.get("reason") == value);
+    // Keys are compared exactly; a key with a space or in another case is another key.
+    StateRecord r = StateRecord::parse("Release=1\n release=2\nrelease =3\n");
+    CHECK_FALSE(r.get("release"));
+    CHECK(r.get("Release") == "1");
+    CHECK(r.get(" release") == "2");
+    CHECK(r.get("release ") == "3");
 }
