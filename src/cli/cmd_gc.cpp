@@ -5,6 +5,7 @@
 #include "cli/context.hpp"
 #include "cli/output.hpp"
 #include "core/sync/gc.hpp"
+#include "core/sync/recorded_run.hpp"
 #include "core/units.hpp"
 
 namespace depsync::cli {
@@ -92,7 +93,17 @@ void add_gc(CLI::App& app, Context& ctx) {
         options.keep_days =
             ctx.cmd.keep_days >= 0 ? static_cast<unsigned>(ctx.cmd.keep_days) : ctx.global.gc_keep_days;
         options.dry_run = ctx.cmd.dry_run;
-        sync::GcResult r = sync::gc(make_settings(ctx.global), options);
+        sync::Settings settings = make_settings(ctx.global);
+        sync::GcResult r;
+        auto run = [&] {
+            r = sync::gc(settings, options);
+            return std::string();
+        };
+        // A dry run changes nothing, so it is no run of this node.
+        if (options.dry_run)
+            run();
+        else
+            sync::run_recorded(settings, run);
         if (ctx.cmd.json)
             print_json(r, options.dry_run);
         else

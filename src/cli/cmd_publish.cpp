@@ -29,9 +29,11 @@ void run_publish(const Context& ctx) {
         return std::string();
     });
     if (!r.published) {
-        std::cout << "nothing to publish: "
-                  << sync::release_name(r.release ? std::optional(r.release->number) : std::nullopt)
-                  << " is current\n";
+        // -q: a run that changed nothing prints nothing (a mirror push it made is still reported).
+        if (!ctx.global.quiet)
+            std::cout << "nothing to publish: "
+                      << sync::release_name(r.release ? std::optional(r.release->number) : std::nullopt)
+                      << " is current\n";
     } else {
         std::cout << "published r" << r.release->number << " " << git::short_hex(r.release->commit) << " "
                   << counts_text(r.counts) << "\n";

@@ -79,7 +79,10 @@ void run_pull(Context& ctx) {
     } else {
         sync::run_recorded(settings, run);
     }
-    print_result(r);
+    // -q: a run that changed nothing prints nothing (cron mails, the journal of a timer every minute).
+    const bool no_op = r.outcome == sync::PullOutcome::up_to_date || r.outcome == sync::PullOutcome::pinned ||
+                       r.outcome == sync::PullOutcome::nothing_upstream;
+    if (!(ctx.global.quiet && no_op)) print_result(r);
     if (!r.on_change_error.empty()) {
         if (r.outcome != sync::PullOutcome::reverted) std::cout << printable(r.on_change_error) << "\n";
         ctx.exit_code = ExitCode::failure;

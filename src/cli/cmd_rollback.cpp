@@ -7,6 +7,7 @@
 #include "core/git/handle.hpp"
 #include "core/printable.hpp"
 #include "core/sync/pull.hpp"
+#include "core/sync/recorded_run.hpp"
 #include "core/sync/rollback.hpp"
 
 namespace depsync::cli {
@@ -23,8 +24,12 @@ void add_rollback(CLI::App& app, Context& ctx) {
         "history is never rewritten, peers follow on their next pull.\n"
         "Prints 'rollback: rN restores rK'. Example: depsync rollback previous -m 'Orders 1.0.1 broke'");
     rollback->callback([&ctx] {
-        sync::RollbackResult r =
-            sync::rollback(make_settings(ctx.global), {ctx.cmd.rev, ctx.cmd.message, ctx.cmd.force});
+        sync::Settings settings = make_settings(ctx.global);
+        sync::RollbackResult r;
+        sync::run_recorded(settings, [&] {
+            r = sync::rollback(settings, {ctx.cmd.rev, ctx.cmd.message, ctx.cmd.force});
+            return std::string();
+        });
         if (!r.created) {
             std::cout << "nothing to roll back: r" << r.release.number << " already has the content of r"
                       << r.restored.number << "\n";
@@ -44,7 +49,12 @@ void add_rollback(CLI::App& app, Context& ctx) {
         sync::PullOptions options;
         options.to = ctx.cmd.rev;
         options.pin = true;
-        sync::PullResult r = sync::pull(make_settings(ctx.global), options);
+        sync::Settings settings = make_settings(ctx.global);
+        sync::PullResult r;
+        sync::run_recorded(settings, [&] {
+            r = sync::pull(settings, options);
+            return r.on_change_error;
+        });
         if (r.outcome == sync::PullOutcome::reverted) {
             // on_change failed with on_change_failure = revert: held at the release it ran before, not at
             // REV.
@@ -66,7 +76,12 @@ void add_rollback(CLI::App& app, Context& ctx) {
         "Also releases a node held after a failed on_change (status shows 'held').\n"
         "Prints 'unpinned (was pinned at rK)' or 'not pinned'. Example: depsync unpin && depsync pull");
     unpin->callback([&ctx] {
-        auto was = sync::unpin(make_settings(ctx.global));
+        sync::Settings settings = make_settings(ctx.global);
+        std::optional<std::uint64_t> was;
+        sync::run_recorded(settings, [&] {
+            was = sync::unpin(settings);
+            return std::string();
+        });
         if (was) {
             std::cout << "unpinned (was pinned at r" << *was
                       << "); the next pull moves to the newest release\n";

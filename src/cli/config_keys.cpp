@@ -222,7 +222,8 @@ void add_operation_keys(std::vector<ConfigKey>& keys) {
                     "non-zero exit blocks the release."));
     keys.push_back(
         Row("on_change", &G::on_change, Nodes::peer, Value::text,
-            "Peer: command run after a pull changed something (DEPSYNC_* variables: see depsync(1), on_change)")
+            "Peer: command run after a pull changed something (DEPSYNC_* variables: see depsync(1), "
+            "on_change)")
             .sample(
                 Sample::commented, "systemctl reload wso2mi",
                 "Command run (through /bin/sh) after a pull changed something, e.g. to make the server "

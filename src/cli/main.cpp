@@ -14,9 +14,11 @@
 #include "cli/config_keys.hpp"
 #include "cli/context.hpp"
 #include "cli/generated.hpp"
+#include "cli/journal_sink.hpp"
 #include "core/git/handle.hpp"
 #include "core/printable.hpp"
 #include "core/progress.hpp"
+#include "core/sync/audit.hpp"
 
 namespace {
 
@@ -82,17 +84,24 @@ void setup_logging(const Context& ctx) {
     depsync::Progress::enable(!ctx.global.quiet && ::isatty(STDERR_FILENO) == 1);
     auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
     console->set_formatter(printable_pattern("depsync: %^%l%$: %*"));
+    // -v: the steps of the run (debug); the audit lines (info) and warnings come with them.
     if (ctx.global.quiet) {
         console->set_level(spdlog::level::err);
-    } else if (ctx.global.verbosity >= 2) {
+    } else if (ctx.global.verbosity >= 1) {
         console->set_level(spdlog::level::debug);
-    } else if (ctx.global.verbosity == 1) {
-        console->set_level(spdlog::level::info);
     } else {
         console->set_level(spdlog::level::warn);
     }
     std::vector<spdlog::sink_ptr> sinks{console};
-    auto level = console->level();
+    if (depsync::cli::stderr_is_journal()) {
+        // Under systemd the journal is the log: every record goes there with its priority (and an audit line
+        // with its fields), the audit lines even with -q; stderr carries nothing twice.
+        auto journal = depsync::cli::make_journal_sink();
+        journal->set_level(ctx.global.verbosity >= 1 ? spdlog::level::debug : spdlog::level::info);
+        sinks = {journal};
+        spdlog::register_logger(std::make_shared<spdlog::logger>("depsync-journal", journal));
+    }
+    auto level = sinks.front()->level();
     if (!ctx.global.log_file.empty()) {
         // The file keeps every run's steps (info) even when stderr stays quiet, as cron and timers want.
         std::shared_ptr<spdlog::sinks::rotating_file_sink_mt> file;
@@ -104,7 +113,7 @@ void setup_logging(const Context& ctx) {
                                  depsync::ExitCode::usage);
         }
         file->set_formatter(printable_pattern("%Y-%m-%dT%H:%M:%S%z [%P] %l: %*"));
-        file->set_level(ctx.global.verbosity >= 2 ? spdlog::level::debug : spdlog::level::info);
+        file->set_level(ctx.global.verbosity >= 1 ? spdlog::level::debug : spdlog::level::info);
         level = std::min(level, file->level());
         sinks.push_back(file);
         spdlog::register_logger(std::make_shared<spdlog::logger>("depsync-file", file));
@@ -114,10 +123,24 @@ void setup_logging(const Context& ctx) {
     spdlog::set_default_logger(logger);
 }
 
+// "depsync cluster pull": the command words given, for the audit lines.
+std::string invoked_command(const CLI::App& app) {
+    std::string words = "depsync";
+    for (const CLI::App* sub = &app; !sub->get_subcommands().empty();) {
+        sub = sub->get_subcommands().front();
+        words += " " + sub->get_name();
+    }
+    return words;
+}
+
 // The run's error on stderr and, when a log file is configured, in the file too (escaped by its formatter).
 // Error messages embed file names and other outside text: one line, escaped.
 void print_error(const std::string& message) {
-    std::cerr << "depsync: error: " << depsync::printable(message) << "\n";
+    if (auto journal = spdlog::get("depsync-journal")) {
+        journal->error("{}", message);
+    } else {
+        std::cerr << "depsync: error: " << depsync::printable(message) << "\n";
+    }
     if (auto file = spdlog::get("depsync-file")) file->error("{}", message);
 }
 
@@ -140,7 +163,10 @@ int main(int argc, char** argv) {
     for (int i = 1; i + 1 < argc; ++i)
         if (std::string(argv[i]) == "-c" || std::string(argv[i]) == "--config")
             ctx.global.config_file = argv[i + 1];
-    app.parse_complete_callback([&ctx] { setup_logging(ctx); });
+    app.parse_complete_callback([&ctx, &app] {
+        setup_logging(ctx);
+        depsync::sync::set_invoker(invoked_command(app));
+    });
 
     depsync::cli::add_init(app, ctx);
     depsync::cli::add_publish(app, ctx);

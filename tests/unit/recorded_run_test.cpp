@@ -74,7 +74,7 @@ TEST_CASE("a recorded run that completes with an error counts as failed with tha
     CHECK(r.last_success == 0);
 }
 
-TEST_CASE("a thrown failure is recorded and thrown on, unless the run by hand did not happen",
+TEST_CASE("a thrown failure is recorded and thrown on, unless the run by hand lost the race for the lock",
           "[recorded_run]") {
     struct Case {
         ExitCode code;
@@ -83,7 +83,9 @@ TEST_CASE("a thrown failure is recorded and thrown on, unless the run by hand di
     };
     for (Case c : {Case{ExitCode::failure, FailuresRecorded::node_failures, true},
                    Case{ExitCode::locked, FailuresRecorded::node_failures, false},
-                   Case{ExitCode::usage, FailuresRecorded::node_failures, false},
+                   // A usage error found once the config was read (a remote that vanished) is a failed run:
+                   // monitoring's consecutive_failures alert must see it.
+                   Case{ExitCode::usage, FailuresRecorded::node_failures, true},
                    // The watcher's attempts all count, a lost race for the lock included.
                    Case{ExitCode::locked, FailuresRecorded::every_failure, true},
                    Case{ExitCode::failure, FailuresRecorded::every_failure, true}}) {

@@ -499,7 +499,7 @@ PruneReport prune_repository(git_repository* repo, const std::vector<git_oid>& e
         git_odb_free(raw);
     }
     report.bytes_after = objects_bytes(repo);
-    spdlog::info("objects: {} reachable, {} loose removed, {} packs removed, {} packed", report.reachable,
+    spdlog::debug("objects: {} reachable, {} loose removed, {} packs removed, {} packed", report.reachable,
                  report.loose_removed, report.packs_removed, report.objects_packed);
     return report;
 }

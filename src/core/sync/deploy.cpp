@@ -213,6 +213,9 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
     DeployResult result;
     result.stale_temps_removed = local.stale_temps_removed;
     std::vector<Plan> plans = plan_roots(settings, repo, request, skip, local, result.plan);
+    spdlog::debug("planned r{}: {} steps, {} local changes overwritten or blocked, {} kept",
+                  request.target_number, result.plan.steps.size(), result.plan.drift.size(),
+                  result.plan.kept.size());
     if (request.dry_run) return result;
     refuse_local_changes(request, result.plan);
 
@@ -235,7 +238,9 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
     const JournalBefore journal(state.journal());
     write_record(state.journal(), record_now(request.target, request.target_number));
     std::vector<StagedPlan> staged = stage_roots(plans, contexts, backup, journal);
+    spdlog::debug("staged r{}: new versions written beside the files they replace", request.target_number);
     commit_roots(staged, backup, journal, request.target_number);
+    spdlog::debug("committed r{}", request.target_number);
     try {
         cache.save(state.stat_cache());
     } catch (const std::exception& e) {

@@ -14,6 +14,7 @@
 #include "core/git/leftovers.hpp"
 #include "core/git/repository.hpp"
 #include "core/git/signing.hpp"
+#include "core/sync/audit.hpp"
 #include "core/sync/node_repo.hpp"
 #include "core/sync/node_state.hpp"
 #include "core/sync/release.hpp"
@@ -266,8 +267,10 @@ git_oid write_kept_history(const Settings& settings, git_repository* repo, const
                          "depsync gc: drop r" + std::to_string(result.first_dropped) + "..r" +
                              std::to_string(result.last_dropped)))
         throw Error("gc: the release branch moved during this run (a publish by plain git?); run again");
-    spdlog::info("gc: dropped r{}..r{}; r{} is the oldest release now", result.first_dropped,
-                 result.last_dropped, result.first_kept);
+    audit({"gc",
+           "dropped " + release_name(result.first_dropped) + ".." + release_name(result.last_dropped) + "; " +
+               release_name(result.first_kept) + " is the oldest release now",
+           std::nullopt, *parent, std::nullopt});
     return *parent;
 }
 

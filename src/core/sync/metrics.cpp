@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/fs/atomic_file.hpp"
+#include "core/git/handle.hpp"
 
 namespace depsync::sync {
 namespace {
@@ -34,6 +35,11 @@ class Writer {
         m_out << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n"
               << name << m_labels << " " << value << "\n";
     }
+    // An info metric: the value 1, the facts in labels.
+    void info(const char* name, const char* help, const std::string& labels) {
+        m_out << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n"
+              << name << m_labels.substr(0, m_labels.size() - 1) << "," << labels << "} 1\n";
+    }
     std::string str() const { return m_out.str(); }
 
   private:
@@ -47,6 +53,7 @@ NodeMetrics metrics_of(const NodeStatus& s) {
     NodeMetrics m;
     m.node = s.node;
     m.release = s.release ? s.release->number : 0;
+    if (s.release) m.commit = git::to_hex(s.release->commit);
     m.last_success = s.run.last_success;
     m.last_duration = s.run.last_duration;
     m.drift_files = s.drift.value_or(0);
@@ -60,6 +67,9 @@ NodeMetrics metrics_of(const NodeStatus& s) {
 std::string format_metrics(const NodeMetrics& m) {
     Writer w(m.node);
     w.gauge("depsync_release", "Release number this node runs (0: none yet).", m.release);
+    if (!m.commit.empty())
+        w.info("depsync_release_info", "The release this node runs: its number and commit.",
+               "release=\"" + std::to_string(m.release) + "\",commit=\"" + m.commit + "\"");
     w.gauge("depsync_last_success_timestamp_seconds",
             "Unix time of the last successful pull or publish (0: never).", m.last_success);
     w.gauge("depsync_last_run_duration_seconds", "Duration of the last pull or publish.", m.last_duration);

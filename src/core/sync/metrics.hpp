@@ -14,6 +14,7 @@ namespace depsync::sync {
 struct NodeMetrics {
     std::string node;
     std::uint64_t release = 0;      // deployed (peer) or current (primary); 0: none
+    std::string commit;             // its commit id (40 hex digits); empty: none
     std::int64_t last_success = 0;  // unix seconds; 0: never
     double last_duration = 0;       // seconds
     std::uint64_t drift_files = 0;  // paths that differ locally from the release

@@ -17,6 +17,7 @@
 #include "core/git/ref_file.hpp"
 #include "core/git/repository.hpp"
 #include "core/git/signing.hpp"
+#include "core/sync/audit.hpp"
 #include "core/sync/rollback.hpp"
 #include "core/sync/scan.hpp"
 #include "core/sync/stat_cache.hpp"
@@ -158,7 +159,7 @@ ScanResult settled_scan(const PublishRun& run, const ScanOptions& options, StatC
             throw Error("cannot publish: files are incomplete after waiting " + std::string(waited) +
                         " s; nothing was published (retry when the copy has finished)" + list_problems(scan));
         }
-        spdlog::info("waiting for files still being written:{}", list_problems(scan));
+        spdlog::debug("waiting for files still being written{}", list_problems(scan));
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         scan = scan_roots(run.roots, options, cache);
         looked_again = true;
@@ -237,7 +238,8 @@ PublishResult commit_release(PublishRun& run, const PublishOptions& options, con
     result.release = describe_release(repo, commit);
     write_published(run.state, *result.release);
     result.mirrors = push_mirrors(settings, repo);
-    spdlog::info("published r{} ({} files hashed)", trailers.number, scan.hashed);
+    spdlog::debug("published r{} ({} files hashed)", trailers.number, scan.hashed);
+    audit({"publish", release_name(trailers.number), trailers.number, commit, result.counts});
     return result;
 }
 
@@ -282,6 +284,7 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     if (!settings.owner.empty()) scan_options.owner = fs::parse_owner(settings.owner).uid;
     const ScanResult scan = settled_scan(run, scan_options, cache, walked ? &*walked : nullptr);
     for (const auto& p : scan.skipped) spdlog::warn("not published (special file or unsafe name): {}", p);
+    spdlog::debug("scanned {} entries, {} files hashed", scan.listing.size(), scan.hashed);
     return commit_release(run, options, scan, cache, writer);
 }
 

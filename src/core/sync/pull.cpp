@@ -15,6 +15,7 @@
 #include "core/git/ref_file.hpp"
 #include "core/git/remote_url.hpp"
 #include "core/git/repository.hpp"
+#include "core/sync/audit.hpp"
 #include "core/sync/deploy.hpp"
 #include "core/sync/gc.hpp"
 #include "core/sync/node_repo.hpp"
@@ -25,6 +26,11 @@
 
 namespace depsync::sync {
 namespace {
+
+// "r11 -> r12", or "r12" for a node's first release.
+std::string transition(const PullResult& r) {
+    return (r.from ? release_name(r.from->number) + " -> " : std::string()) + release_name(r.to->number);
+}
 
 void require_peer(const Settings& settings, const char* verb) {
     if (settings.role != Role::peer)
@@ -165,6 +171,7 @@ void apply_target(const Settings& settings, const PullOptions& options, git_repo
     if (options.pin) write_record(state.pinned(), record_now(target, result.to->number));
     finish_deploy(settings, {result.backup_dir});
     result.outcome = PullOutcome::applied;
+    audit({options.pin ? "pin" : "pull", transition(result), result.to->number, target, result.plan.counts});
 }
 
 // One pull against the peer's repository (fetched already when this is called).
@@ -192,12 +199,17 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
     if (!deployed_upstream) cut = follow_cut(settings, node, records, result);
 
     const git_oid target = choose_target(node, options, records, result);
+    spdlog::debug("upstream at {}, this node at {}, target {}", release_name(result.upstream->number),
+                  release_name(result.from ? std::optional(result.from->number) : std::nullopt),
+                  release_name(result.to->number));
     require_directories(settings);
     if (records.deployed && !records.journal && git_oid_equal(&records.deployed->commit, &target)) {
         // The target is the deployed release: already trusted, or part of the cut's verified history.
         record_cut(cut, state, options, false);
-        if (options.pin && !options.dry_run)
+        if (options.pin && !options.dry_run) {
             write_record(state.pinned(), record_now(target, result.to->number));
+            audit({"pin", "held at " + release_name(result.to->number), result.to->number, target, {}});
+        }
         result.outcome = records.pinned && !options.to ? PullOutcome::pinned : PullOutcome::up_to_date;
         return result;
     }
@@ -254,6 +266,10 @@ void run_on_change(const Settings& settings, NodeRepo& node, PullResult& result)
     write_record(state.pinned(), held);
     finish_deploy(settings, {result.backup_dir, reverted.backup_dir});
     result.outcome = PullOutcome::reverted;
+    audit({"pull",
+           "reverted to " + release_name(result.from->number) + " after on_change failed for " +
+               release_name(result.to->number) + "; held there",
+           result.from->number, result.from->commit, reverted.plan.counts});
 }
 
 PullResult pull(const Settings& settings, const PullOptions& options) {
@@ -266,6 +282,7 @@ PullResult pull(const Settings& settings, const PullOptions& options) {
         node.repo = git::init_bare(state.repo(), release_branch);
         // Only depsync writes a peer's repository, and the node lock is held: any lock file is stale.
         git::clear_leftovers(node.repo.get(), std::chrono::seconds(0));
+        spdlog::debug("fetching {} from {}", primary_ref, git::redact_url(settings.remote));
         fetch_upstream(settings, node.repo.get());
         return node;
     };
@@ -294,7 +311,7 @@ PullResult pull(const Settings& settings, const PullOptions& options) {
     if (result.followed_cut && !options.dry_run) {
         try {
             git::PruneReport pruned = prune_peer_repository(settings, node.repo.get());
-            spdlog::info("pruned the fetched releases: {} -> {} bytes", pruned.bytes_before,
+            spdlog::debug("pruned the fetched releases: {} -> {} bytes", pruned.bytes_before,
                          pruned.bytes_after);
         } catch (const Error& e) {
             spdlog::warn("cannot prune the fetched releases after the history cut: {} ('depsync gc' retries)",
@@ -313,6 +330,7 @@ std::optional<std::uint64_t> unpin(const Settings& settings) {
     std::optional<DeployedRecord> pinned = read_record(state.pinned());
     if (!pinned) return std::nullopt;
     std::filesystem::remove(state.pinned());
+    audit({"unpin", "was held at " + release_name(pinned->release), pinned->release, pinned->commit, {}});
     return pinned->release;
 }
 

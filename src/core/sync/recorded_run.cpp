@@ -18,7 +18,9 @@ void run_recorded(const Settings& settings, const std::function<std::string()>& 
     try {
         error = run();
     } catch (const Error& e) {
-        bool did_not_run = e.code() == ExitCode::locked || e.code() == ExitCode::usage;
+        // A run by hand that found another run holding the lock did not run. Every other error, a usage
+        // error found after the config was read included (a remote that vanished), is a failed run.
+        bool did_not_run = e.code() == ExitCode::locked;
         if (failures == FailuresRecorded::every_failure || !did_not_run)
             record_failure(settings, seconds(), e.what());
         throw;

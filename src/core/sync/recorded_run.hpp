@@ -12,7 +12,7 @@ namespace depsync::sync {
 
 // Which thrown errors count as a failed run of this node.
 enum class FailuresRecorded {
-    // A command run by hand: one that lost the race for the lock, or was misconfigured, did not run.
+    // A command run by hand: one that lost the race for the lock did not run; every other error is a failure.
     node_failures,
     // The watcher's attempts: every one is recorded, a lost race for the lock included.
     every_failure,

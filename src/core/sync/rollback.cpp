@@ -6,6 +6,7 @@
 #include "core/fs/lock.hpp"
 #include "core/git/repository.hpp"
 #include "core/git/signing.hpp"
+#include "core/sync/audit.hpp"
 #include "core/sync/deploy.hpp"
 #include "core/sync/history.hpp"
 #include "core/sync/node_repo.hpp"
@@ -107,6 +108,8 @@ RollbackResult rollback(const Settings& settings, const RollbackOptions& options
     result.created = true;
     result.release = describe_release(repo, commit);
     result.backup_dir = applied.backup_dir;
+    audit({"rollback", release_name(trailers.number) + " restores " + release_name(result.restored.number),
+           trailers.number, commit, applied.plan.counts});
     return result;
 }
 
