@@ -14,6 +14,28 @@
 namespace depsync::cli {
 namespace {
 
+// What the apply left as it was: the conflicts first (a kept local change over a path the release changed),
+// then the local changes the release does not touch. In a dry run (`indent`), one line per path.
+void print_left_alone(const sync::Plan& plan, const std::string& indent) {
+    if (!indent.empty()) {
+        for (const auto& p : plan.held_back)
+            std::cout << indent << "leave  " << printable(p) << "  (kept over release change)\n";
+        for (const auto& p : plan.kept)
+            std::cout << indent << "leave  " << printable(p) << "  (local change kept)\n";
+        return;
+    }
+    if (!plan.held_back.empty()) {
+        std::size_t n = plan.held_back.size();
+        std::cout << "kept over release change: " << n << (n == 1 ? " path" : " paths")
+                  << " held back ('depsync repair' restores the release):\n";
+        for (const auto& p : plan.held_back) std::cout << "  " << printable(p) << "\n";
+    }
+    if (!plan.kept.empty()) {
+        std::cout << "left " << plan.kept.size() << " local change(s) alone:\n";
+        for (const auto& p : plan.kept) std::cout << "  " << printable(p) << "\n";
+    }
+}
+
 void print_result(const sync::PullResult& r) {
     auto from = r.from ? std::optional(r.from->number) : std::nullopt;
     switch (r.outcome) {
@@ -39,8 +61,7 @@ void print_result(const sync::PullResult& r) {
             std::cout << "would apply " << sync::release_name(from) << " -> r" << r.to->number << " "
                       << counts_text(r.plan.counts) << "\n";
             for (const auto& line : sync::describe_plan(r.plan)) std::cout << "  " << printable(line) << "\n";
-            for (const auto& p : r.plan.kept)
-                std::cout << "  leave  " << printable(p) << "  (local change kept)\n";
+            print_left_alone(r.plan, "  ");
             if (r.plan.empty()) std::cout << "  (no file changes)\n";
             return;
         case sync::PullOutcome::applied:
@@ -49,10 +70,7 @@ void print_result(const sync::PullResult& r) {
             if (!r.backup_dir.empty())
                 std::cout << "saved " << r.plan.backups << " local file(s) to "
                           << printable(r.backup_dir.string()) << "\n";
-            if (!r.plan.kept.empty()) {
-                std::cout << "left " << r.plan.kept.size() << " local change(s) alone:\n";
-                for (const auto& p : r.plan.kept) std::cout << "  " << printable(p) << "\n";
-            }
+            print_left_alone(r.plan, "");
             return;
     }
 }

@@ -17,6 +17,13 @@ std::string release_line(const std::optional<sync::Release>& r) {
            " (" + printable(r->node) + ")";
 }
 
+// ", 1 path held back (...)" after the release line; empty when nothing is held back.
+std::string held_back_text(std::size_t held_back) {
+    if (held_back == 0) return "";
+    return ", " + std::to_string(held_back) + (held_back == 1 ? " path" : " paths") +
+           " held back (local change kept over the release's; 'depsync repair' restores the release)";
+}
+
 void add_release(Json& o, const std::string& prefix, const std::optional<sync::Release>& r) {
     o[prefix + "release"] = r ? Json(static_cast<std::uint64_t>(r->number)) : Json(nullptr);
     o[prefix + "commit"] = r ? Json(git::to_hex(r->commit)) : Json(nullptr);
@@ -39,6 +46,7 @@ std::string status_json(const sync::NodeStatus& s) {
     Json o = {{"role", sync::role_name(s.role)}, {"node", s.node}, {"dir", s.dir}};
     add_release(o, "", s.release);
     o["drift"] = s.drift ? Json(static_cast<std::uint64_t>(*s.drift)) : Json(nullptr);
+    o["held_back"] = static_cast<std::uint64_t>(s.held_back);
     if (s.role == sync::Role::peer) {
         add_release(o, "upstream_", s.upstream);
         o["pinned"] = s.pinned;
@@ -70,7 +78,7 @@ void run_status(const Context& ctx) {
     std::cout << "role:     " << sync::role_name(s.role) << "\n"
               << "node:     " << printable(s.node) << "\n"
               << "dir:      " << printable(s.dir) << "\n"
-              << "release:  " << release_line(s.release) << "\n";
+              << "release:  " << release_line(s.release) << held_back_text(s.held_back) << "\n";
     if (s.drift) std::cout << "drift:    " << *s.drift << " path(s) differ locally (see 'depsync verify')\n";
     if (s.role == sync::Role::peer) {
         std::cout << "upstream: " << release_line(s.upstream)

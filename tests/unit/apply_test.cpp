@@ -312,6 +312,29 @@ TEST_CASE("under refuse, a local edit on a path the release leaves alone does no
     CHECK(steps_of(plan) == std::vector<std::string>{"write q"});
 }
 
+// keep: an edit on a path the release changes is a conflict (held back), apart from harmless leftovers.
+TEST_CASE("under keep, kept edits on paths the release changes are held back, apart from leftovers") {
+    const Listing deployed{{"changed", f("c1")}, {"deleted", f("d1")}, {"same", f("s1")}, {"old", f("o1")}};
+    const Listing target{{"changed", f("c2")}, {"same", f("s1")}, {"old", f("o1")}};
+    const Listing local{{"changed", f("mine")},
+                        {"deleted", f("mine")},
+                        {"same", f("mine")},
+                        {"old", f("mine")},
+                        {"extra", f("e")}};
+    Plan plan = depsync::sync::plan_update(deployed, target, local, LocalChanges::keep);
+    SECTION("what the release changed or deleted is held back; an edit it leaves alone is not") {
+        depsync::sync::separate_held_back(plan, deployed, target, {});
+        CHECK(plan.held_back == std::vector<std::string>{"changed", "deleted"});
+        CHECK(plan.kept == std::vector<std::string>{"extra", "old", "same"});
+    }
+    SECTION("a path held back by an earlier pull and still kept stays held back") {
+        depsync::sync::separate_held_back(plan, deployed, target, {"old", "gone"});
+        CHECK(plan.held_back == std::vector<std::string>{"changed", "deleted", "old"});
+        CHECK(plan.kept == std::vector<std::string>{"extra", "same"});
+    }
+    CHECK(plan.steps.empty());
+}
+
 TEST_CASE("a local file in place of a folder blocks what the release changes inside that folder") {
     const Listing deployed{{"p", d()}, {"p/x.xml", f("x1")}, {"p/y.xml", f("y1")}};
     const Listing local{{"p", f("local")}};

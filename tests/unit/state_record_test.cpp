@@ -193,3 +193,28 @@ TEST_CASE("a state record keeps control characters other than line breaks in val
     CHECK(r.get(" release") == "2");
     CHECK(r.get("release ") == "3");
 }
+
+TEST_CASE(
+    "the deployed record keeps the held-back paths in one field, and one no release can hold is damage") {
+    TempDir tmp;
+    const stdfs::path file = tmp / "deployed";
+    depsync::sync::DeployedRecord r;
+    r.commit = depsync::git::oid_from_hex(commit_hex);
+    r.release = 9;
+    r.applied_at = 1700000000;
+    r.held_back = {"api/orders.xml", "carbonapps/Orders 1.0.car"};
+    depsync::sync::write_record(file, r);
+    CHECK(depsync::fs::read_file(file) == "commit=" + commit_hex +
+                                              "\nrelease=9\napplied_at=1700000000\nheld_back=api/orders.xml\t"
+                                              "carbonapps/Orders 1.0.car\n");
+    auto back = depsync::sync::read_record(file);
+    REQUIRE(back);
+    CHECK(back->held_back == r.held_back);
+
+    for (const char* bad : {"../etc/passwd", "/etc/passwd", "api//x.xml", "api/x.xml\t", "a/./b"}) {
+        INFO(bad);
+        put(file, "commit=" + commit_hex + "\nrelease=9\nheld_back=" + std::string(bad) + "\n");
+        CHECK_THROWS_WITH(depsync::sync::read_record(file),
+                          Catch::Contains("is damaged ('held_back' names a path no release can hold)"));
+    }
+}

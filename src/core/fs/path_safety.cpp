@@ -49,6 +49,18 @@ std::optional<std::string> name_defect(std::string_view name) {
     return std::nullopt;
 }
 
+std::optional<std::string> relative_path_defect(std::string_view path) {
+    if (path.empty()) return "empty path";
+    if (path.front() == '/') return "absolute path";
+    if (path.size() > max_path_bytes) return "longer than " + std::to_string(max_path_bytes) + " bytes";
+    for (std::size_t start = 0; start <= path.size();) {
+        std::size_t end = std::min(path.find('/', start), path.size());
+        if (std::optional<std::string> defect = name_defect(path.substr(start, end - start))) return defect;
+        start = end + 1;
+    }
+    return std::nullopt;
+}
+
 std::optional<std::string> link_target_defect(std::string_view target) {
     if (target.empty()) return "empty symlink target";
     if (target.find('\0') != std::string_view::npos) return "symlink target holds a NUL byte";

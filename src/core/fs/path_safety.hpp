@@ -25,6 +25,10 @@ inline constexpr std::size_t max_link_bytes = 4095;
 // depsync's temp prefix.
 std::optional<std::string> name_defect(std::string_view name);
 
+// Why `path` cannot name an entry of a release, or nullopt: it is empty or absolute, longer than
+// max_path_bytes, or one of its '/'-separated components has a name_defect ("a/../b", "a//b", "./a").
+std::optional<std::string> relative_path_defect(std::string_view path);
+
 // Why a symlink target cannot be stored exactly as written, or nullopt: empty, holding a NUL byte (symlink()
 // would store only the bytes before it, a different target than the one checked), or longer than
 // max_link_bytes.

@@ -123,6 +123,16 @@ void keep_folders_holding(Plan& plan, const git::Listing& target, const std::set
     plan.steps = std::move(steps);
 }
 
+void separate_held_back(Plan& plan, const git::Listing& deployed, const git::Listing& target,
+                        const std::set<std::string>& held_before) {
+    std::vector<std::string> kept;
+    for (std::string& p : plan.kept) {
+        bool conflict = !same(find(deployed, p), find(target, p)) || held_before.count(p) > 0;
+        (conflict ? plan.held_back : kept).push_back(std::move(p));
+    }
+    plan.kept = std::move(kept);
+}
+
 std::vector<std::string> describe_plan(const Plan& plan) {
     std::vector<std::string> lines;
     for (const Step& s : plan.steps) {

@@ -43,6 +43,9 @@ struct Plan {
     git::ChangeCounts counts;        // what the release itself changes
     std::vector<std::string> drift;  // local changes the update overwrites, removes or is blocked by
     std::vector<std::string> kept;   // local changes left alone (keep, or extra files), and what they block
+    // Of those, the ones on paths the release changes (or held back before and still differing): the local
+    // version wins over the release's (`kept over release change`); the deployed record names them.
+    std::vector<std::string> held_back;
     std::size_t backups = 0;
     bool empty() const { return steps.empty(); }
 };
@@ -102,6 +105,11 @@ class StagedPlan {
 // and it is listed in `kept` (under refuse, with `policy_blocks`, as drift).
 void keep_folders_holding(Plan& plan, const git::Listing& target, const std::set<std::string>& holding,
                           LocalChanges policy, bool policy_blocks);
+
+// Moves the kept paths the release changes from `deployed` to `target`, and those in `held_before` (held
+// back by an earlier apply, still kept), from plan.kept to plan.held_back.
+void separate_held_back(Plan& plan, const git::Listing& deployed, const git::Listing& target,
+                        const std::set<std::string>& held_before);
 
 // stage(), commit(), finish(): on failure nothing visible has changed.
 void execute_plan(const Plan& plan, const ApplyContext& ctx);

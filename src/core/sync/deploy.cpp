@@ -47,13 +47,28 @@ void merge_plan(Plan& total, Plan part, const Root& root) {
     for (Step& s : part.steps) s.path = prefixed(root, s.path);
     for (auto& p : part.drift) p = prefixed(root, p);
     for (auto& p : part.kept) p = prefixed(root, p);
+    for (auto& p : part.held_back) p = prefixed(root, p);
     total.steps.insert(total.steps.end(), part.steps.begin(), part.steps.end());
     total.drift.insert(total.drift.end(), part.drift.begin(), part.drift.end());
     total.kept.insert(total.kept.end(), part.kept.begin(), part.kept.end());
+    total.held_back.insert(total.held_back.end(), part.held_back.begin(), part.held_back.end());
     total.counts.added += part.counts.added;
     total.counts.modified += part.counts.modified;
     total.counts.deleted += part.counts.deleted;
     total.backups += part.backups;
+}
+
+// The release paths of `paths` that lie in `root`, relative to it ("" for the root itself).
+std::vector<std::string> in_root(const std::vector<std::string>& paths, const Root& root) {
+    if (root.name.empty()) return paths;
+    std::vector<std::string> out;
+    for (const std::string& p : paths) {
+        if (p == root.name)
+            out.emplace_back();
+        else if (p.rfind(root.name + "/", 0) == 0)
+            out.push_back(p.substr(root.name.size() + 1));
+    }
+    return out;
 }
 
 }  // namespace
@@ -116,6 +131,9 @@ std::vector<Plan> plan_roots(const Settings& settings, git_repository* repo, con
         plans.push_back(plan_update(old, target, root_part(local.listing, root), request.policy,
                                     request.interrupted ? &interrupted : nullptr));
         keep_folders_holding(plans.back(), target, holding, request.policy, false);
+        std::vector<std::string> held = in_root({request.held_back.begin(), request.held_back.end()}, root);
+        const std::set<std::string> held_before(held.begin(), held.end());
+        separate_held_back(plans.back(), old, target, held_before);
         merge_plan(total, plans.back(), root);
     }
     return plans;

@@ -7,6 +7,8 @@
 
 #include <filesystem>
 #include <optional>
+#include <set>
+#include <string>
 #include <vector>
 
 #include <git2.h>
@@ -27,6 +29,8 @@ struct DeployRequest {
     bool dry_run = false;
     LocalChanges policy = LocalChanges::overwrite;
     std::string backup_label;  // suffix of the backup folder name, e.g. "r12"
+    // Release paths held back before this apply (the deployed record's): still kept, they stay held back.
+    std::set<std::string> held_back;
 };
 
 struct DeployResult {

@@ -151,7 +151,10 @@ void apply_target(const Settings& settings, const PullOptions& options, git_repo
     DeployRequest request;
     request.target = target;
     request.target_number = result.to->number;
-    if (records.deployed) request.from = records.deployed->commit;
+    if (records.deployed) {
+        request.from = records.deployed->commit;
+        request.held_back = {records.deployed->held_back.begin(), records.deployed->held_back.end()};
+    }
     if (records.journal) request.interrupted = records.journal->commit;
     request.dry_run = options.dry_run;
     request.policy = settings.local_changes;
@@ -167,7 +170,9 @@ void apply_target(const Settings& settings, const PullOptions& options, git_repo
     // The records follow a cut only now: a pull refused by the apply (local changes, an unsafe tree)
     // leaves every record as it was, and one killed during it finds the cut again next time.
     record_cut(cut, state, options, true);
-    write_record(state.deployed(), record_now(target, result.to->number));
+    DeployedRecord deployed = record_now(target, result.to->number);
+    deployed.held_back = result.plan.held_back;
+    write_record(state.deployed(), deployed);
     if (options.pin) write_record(state.pinned(), record_now(target, result.to->number));
     finish_deploy(settings, {result.backup_dir});
     result.outcome = PullOutcome::applied;

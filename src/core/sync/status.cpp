@@ -43,6 +43,7 @@ NodeStatus read_status(const Settings& settings) {
     }
     if (!repo) return s;
     if (deployed) {
+        s.held_back = deployed->held_back.size();
         s.release = describe_release(repo.get(), deployed->commit);
         s.drift = drift_count(settings);
     }

@@ -19,6 +19,7 @@ struct NodeStatus {
     bool interrupted = false;          // an apply was interrupted; the next pull completes it
     bool pinned = false;               // peer: held at its release until 'depsync unpin'
     std::optional<std::size_t> drift;  // paths that differ locally from the release (verify's count)
+    std::size_t held_back = 0;         // peer: paths a kept local change holds over the release's change
     bool held = false;                 // peer: pinned by a failed on_change (held_reason says why)
     std::string held_reason;
     std::optional<std::uint64_t> releases_behind;  // peer: upstream number - deployed number
