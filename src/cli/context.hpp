@@ -49,6 +49,7 @@ struct CommandOptions {
     bool full = false;
     bool force = false;
     std::string rev, rev2, to;
+    std::vector<std::string> paths;  // repair PATH...
     std::size_t limit = 20;
     double jitter = 0;
     long keep = 0;        // gc --keep (0: the config's gc_keep)
@@ -77,5 +78,6 @@ void add_verify(CLI::App& app, Context& ctx);    // verify, backups
 void add_watch(CLI::App& app, Context& ctx);
 void add_cluster(CLI::App& app, Context& ctx);  // cluster status, cluster pull
 void add_gc(CLI::App& app, Context& ctx);
+void add_repair(CLI::App& app, Context& ctx);
 
 }  // namespace depsync::cli

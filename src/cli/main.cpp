@@ -175,6 +175,7 @@ int main(int argc, char** argv) {
     depsync::cli::add_history(app, ctx);
     depsync::cli::add_rollback(app, ctx);
     depsync::cli::add_verify(app, ctx);
+    depsync::cli::add_repair(app, ctx);
     depsync::cli::add_watch(app, ctx);
     depsync::cli::add_cluster(app, ctx);
     depsync::cli::add_gc(app, ctx);

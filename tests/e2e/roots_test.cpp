@@ -224,6 +224,39 @@ TEST_CASE("verify, diff and status on a peer cover every root", "[e2e][roots]") 
     REQUIRE_SUCCESS(cluster.depsync(cluster.peer(), {"verify"}));
 }
 
+TEST_CASE("repair on a node with several roots takes paths by their release folder and restores every root",
+          "[e2e][roots][repair]") {
+    TwoRootCluster cluster;
+    dt::generate_tree(cluster.primary().server, dt::Profile::small, 821);
+    write_tenants(cluster.primary().tenants, 822);
+    REQUIRE_SUCCESS(cluster.depsync(cluster.primary(), {"publish", "-m", "r1"}));
+    REQUIRE_SUCCESS(cluster.depsync(cluster.peer(), {"pull"}));
+    const stdfs::path tenant_file = cluster.peer().tenants / tenant_api / "TenantOrders.xml";
+    write_file(tenant_file, "<api name=\"edited on the peer\"/>\n");
+    write_file(cluster.peer().server / "carbonapps/Stray_1.0.0.car", "not a release file");
+
+    // A path names its root's release folder; a path in no root, or named as on disk, is refused.
+    for (const std::string& bad : {std::string("tenant-data/1"), std::string("other/x.xml"),
+                                   (cluster.peer().tenants / tenant_api / "TenantOrders.xml").string()}) {
+        ProcessResult refused = cluster.depsync(cluster.peer(), {"repair", bad});
+        INFO(describe(refused));
+        CHECK(refused.exit_code == 2);
+    }
+    ProcessResult one =
+        cluster.depsync(cluster.peer(), {"repair", "tenants/" + tenant_api + "/TenantOrders.xml"});
+    REQUIRE_SUCCESS(one);
+    INFO(one.out);
+    CHECK(lines_of(one.out)[1] ==
+          "  write  tenants/" + tenant_api + "/TenantOrders.xml  (local change saved to backup)");
+    CHECK(read_file(tenant_file) == read_file(cluster.primary().tenants / tenant_api / "TenantOrders.xml"));
+    CHECK(stdfs::exists(cluster.peer().server / "carbonapps/Stray_1.0.0.car"));
+
+    ProcessResult all = cluster.depsync(cluster.peer(), {"repair", "server"});
+    REQUIRE_SUCCESS(all);
+    CHECK(all.out.find("  remove server/carbonapps/Stray_1.0.0.car") != std::string::npos);
+    require_peer_matches_primary(cluster);
+}
+
 TEST_CASE("watch publishes a change in any of several roots", "[e2e][roots][watch]") {
     TwoRootCluster cluster;
     dt::generate_tree(cluster.primary().server, dt::Profile::small, 821);

@@ -335,6 +335,45 @@ TEST_CASE("under keep, kept edits on paths the release changes are held back, ap
     CHECK(plan.steps.empty());
 }
 
+// repair PATH: only the named paths change, plus the folders that must exist above them.
+TEST_CASE("a plan restricted to named paths keeps their steps and what creating them needs") {
+    const Listing release{
+        {"api", d()},       {"api/a.xml", f("a")},       {"api/b.xml", f("b")},      {"conf", d()},
+        {"conf/deep", d()}, {"conf/deep/c.xml", f("c")}, {"conf/deep/d.xml", f("d")}};
+    // api/a.xml and api/b.xml edited, an extra file, and a file where the folder conf/deep must be.
+    const Listing local{
+        {"api", d()},  {"api/a.xml", f("mine")}, {"api/b.xml", f("mine")}, {"api/x.xml", f("x")},
+        {"conf", d()}, {"conf/deep", f("stray")}};
+    Plan full = depsync::sync::plan_update(release, release, local, LocalChanges::overwrite);
+    SECTION("one file") {
+        Plan plan = full;
+        depsync::sync::restrict_plan(plan, {"api/a.xml"}, {"api/b.xml"});
+        CHECK(steps_of(plan) == std::vector<std::string>{"write api/a.xml +backup"});
+        CHECK(plan.backups == 1);
+        CHECK(plan.drift == std::vector<std::string>{"api/a.xml"});
+        // b was held back and is not repaired: it stays held back.
+        CHECK(plan.held_back == std::vector<std::string>{"api/b.xml"});
+    }
+    SECTION("a file below a folder that must replace a local file") {
+        Plan plan = full;
+        depsync::sync::restrict_plan(plan, {"conf/deep/c.xml"}, {});
+        CHECK(steps_of(plan) == std::vector<std::string>{"remove_file conf/deep +backup",
+                                                         "make_dir conf/deep", "write conf/deep/c.xml"});
+    }
+    SECTION("a folder names everything below it") {
+        Plan plan = full;
+        depsync::sync::restrict_plan(plan, {"api"}, {"api/b.xml"});
+        CHECK(steps_of(plan) == std::vector<std::string>{"write api/a.xml +backup", "write api/b.xml +backup",
+                                                         "remove_file api/x.xml +backup"});
+        CHECK(plan.held_back.empty());
+    }
+    SECTION("the empty name is the whole root") {
+        Plan plan = full;
+        depsync::sync::restrict_plan(plan, {""}, {});
+        CHECK(steps_of(plan) == steps_of(full));
+    }
+}
+
 TEST_CASE("a local file in place of a folder blocks what the release changes inside that folder") {
     const Listing deployed{{"p", d()}, {"p/x.xml", f("x1")}, {"p/y.xml", f("y1")}};
     const Listing local{{"p", f("local")}};

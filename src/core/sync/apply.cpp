@@ -1,5 +1,6 @@
 #include "core/sync/apply.hpp"
 
+#include <algorithm>
 #include <set>
 
 namespace depsync::sync {
@@ -25,6 +26,21 @@ std::set<std::string> folders_holding_kept(const Plan& plan) {
         for (auto slash = k.find('/'); slash != std::string::npos; slash = k.find('/', slash + 1))
             holding.insert(k.substr(0, slash));
     return holding;
+}
+
+bool lies_in(const std::string& path, const std::string& named) {
+    return named.empty() || path == named ||
+           (path.size() > named.size() && path[named.size()] == '/' &&
+            path.compare(0, named.size(), named) == 0);
+}
+
+bool in_any(const std::string& path, const std::vector<std::string>& only) {
+    return std::any_of(only.begin(), only.end(), [&](const std::string& n) { return lies_in(path, n); });
+}
+
+bool above_any(const std::string& path, const std::vector<std::string>& only) {
+    return std::any_of(only.begin(), only.end(),
+                       [&](const std::string& n) { return n != path && lies_in(n, path); });
 }
 
 }  // namespace
@@ -131,6 +147,37 @@ void separate_held_back(Plan& plan, const git::Listing& deployed, const git::Lis
         (conflict ? plan.held_back : kept).push_back(std::move(p));
     }
     plan.kept = std::move(kept);
+}
+
+void restrict_plan(Plan& plan, const std::vector<std::string>& only,
+                   const std::set<std::string>& held_before) {
+    std::set<std::string> folders_made;
+    for (const Step& s : plan.steps)
+        if (s.kind == StepKind::make_dir && above_any(s.path, only)) folders_made.insert(s.path);
+    std::vector<Step> steps;
+    std::set<std::string> dropped;
+    plan.backups = 0;
+    for (Step& s : plan.steps) {
+        bool makes_way = folders_made.count(s.path) > 0 &&
+                         (s.kind == StepKind::make_dir || s.kind == StepKind::remove_file);
+        if (!in_any(s.path, only) && !makes_way) {
+            dropped.insert(s.path);
+            continue;
+        }
+        if (s.backup) ++plan.backups;
+        steps.push_back(std::move(s));
+    }
+    plan.steps = std::move(steps);
+    auto keep_named = [&](std::vector<std::string>& paths) {
+        paths.erase(std::remove_if(paths.begin(), paths.end(),
+                                   [&](const std::string& p) { return !in_any(p, only); }),
+                    paths.end());
+    };
+    keep_named(plan.drift);
+    keep_named(plan.kept);
+    for (const std::string& p : held_before)
+        if (!in_any(p, only) && dropped.count(p)) plan.held_back.push_back(p);
+    std::sort(plan.held_back.begin(), plan.held_back.end());
 }
 
 std::vector<std::string> describe_plan(const Plan& plan) {

@@ -111,6 +111,13 @@ void keep_folders_holding(Plan& plan, const git::Listing& target, const std::set
 void separate_held_back(Plan& plan, const git::Listing& deployed, const git::Listing& target,
                         const std::set<std::string>& held_before);
 
+// Narrows a plan to the paths named in `only` and what lies below them ("" names everything), plus what
+// creating them needs: a folder above one that must be created, and a local file removed where that folder
+// goes. Drift and kept paths outside them are dropped, held-back ones stay; a path of `held_before` whose
+// step is dropped stays held back.
+void restrict_plan(Plan& plan, const std::vector<std::string>& only,
+                   const std::set<std::string>& held_before);
+
 // stage(), commit(), finish(): on failure nothing visible has changed.
 void execute_plan(const Plan& plan, const ApplyContext& ctx);
 

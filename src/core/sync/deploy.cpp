@@ -134,6 +134,7 @@ std::vector<Plan> plan_roots(const Settings& settings, git_repository* repo, con
         std::vector<std::string> held = in_root({request.held_back.begin(), request.held_back.end()}, root);
         const std::set<std::string> held_before(held.begin(), held.end());
         separate_held_back(plans.back(), old, target, held_before);
+        if (request.only) restrict_plan(plans.back(), in_root(*request.only, root), held_before);
         merge_plan(total, plans.back(), root);
     }
     return plans;

@@ -31,6 +31,8 @@ struct DeployRequest {
     std::string backup_label;  // suffix of the backup folder name, e.g. "r12"
     // Release paths held back before this apply (the deployed record's): still kept, they stay held back.
     std::set<std::string> held_back;
+    // repair: act only on these release paths and what lies below them (nullopt: every path).
+    std::optional<std::vector<std::string>> only;
 };
 
 struct DeployResult {
