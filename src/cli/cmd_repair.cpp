@@ -5,6 +5,7 @@
 #include "cli/context.hpp"
 #include "cli/output.hpp"
 #include "core/printable.hpp"
+#include "core/sync/recorded_run.hpp"
 #include "core/sync/repair.hpp"
 
 namespace depsync::cli {
@@ -74,7 +75,17 @@ void run_repair(const Context& ctx) {
     sync::RepairOptions options;
     options.paths = ctx.cmd.paths;
     options.dry_run = ctx.cmd.dry_run;
-    sync::RepairResult r = sync::repair(make_settings(ctx.global), options);
+    sync::Settings settings = make_settings(ctx.global);
+    sync::RepairResult r;
+    auto run = [&] {
+        r = sync::repair(settings, options);
+        return std::string();
+    };
+    // A dry run changes nothing, so it is no run of this node (as for pull).
+    if (options.dry_run)
+        run();
+    else
+        sync::run_recorded(settings, run);
     if (ctx.cmd.json)
         print_json(r, options.dry_run);
     else

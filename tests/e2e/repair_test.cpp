@@ -101,10 +101,12 @@ TEST_CASE("a local edit kept over a release change is held back in pull and stat
     CHECK(status_of(cluster, peer).at("held_back") == "1");
     CHECK(status_of(cluster, peer).at("release") == "3");
 
-    ProcessResult repaired = cluster.depsync(peer, {"repair"});
+    ProcessResult repaired = cluster.depsync(peer, {"-v", "repair"});
     REQUIRE_SUCCESS(repaired);
     INFO(repaired.out);
     CHECK(lines_of(repaired.out)[0] == "repaired r3:");
+    // The audit trail names the repair (a repair that changes nothing logs nothing at info).
+    CHECK(contains(repaired.err, "repair: r3, 2 step(s) to put its content back, commit "));
     CHECK(contains(repaired.out, "  write  api/orders.xml  (local change saved to backup)\n"));
     CHECK(contains(repaired.out, "  remove api/extra.xml  (local change saved to backup)\n"));
     // The release's bytes, and nothing else: the peer is the primary's tree again.
@@ -130,9 +132,10 @@ TEST_CASE("a local edit kept over a release change is held back in pull and stat
     CHECK_FALSE(stdfs::exists(peer.state / "journal"));
     ProcessResult verify = cluster.depsync(peer, {"verify", "--full"});
     CHECK(verify.exit_code == 0);
-    ProcessResult again = cluster.depsync(peer, {"repair"});
+    ProcessResult again = cluster.depsync(peer, {"-v", "repair"});
     REQUIRE_SUCCESS(again);
     CHECK(again.out == "nothing to repair: the directory matches r3\n");
+    CHECK_FALSE(contains(again.err, "repair: r3"));
     CHECK(backup_folders(peer).size() == 1);
 }
 

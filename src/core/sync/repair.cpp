@@ -10,6 +10,7 @@
 #include "core/fs/path_safety.hpp"
 #include "core/fs/pattern.hpp"
 #include "core/git/repository.hpp"
+#include "core/sync/audit.hpp"
 #include "core/sync/deploy.hpp"
 #include "core/sync/history.hpp"
 #include "core/sync/node_repo.hpp"
@@ -212,6 +213,11 @@ RepairResult repair(const Settings& settings, const RepairOptions& options) {
     }
     finish_deploy(settings, {result.backup_dir});
     result.outcome = result.plan.empty() ? RepairOutcome::clean : RepairOutcome::repaired;
+    if (result.outcome == RepairOutcome::repaired)
+        audit({"repair",
+               release_name(result.release.number) + ", " + std::to_string(result.plan.steps.size()) +
+                   " step(s) to put its content back",
+               result.release.number, current, std::nullopt});
     return result;
 }
 
