@@ -1,18 +1,9 @@
 #include "core/fs/command.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <chrono>
-#include <cstdlib>
+#include <utility>
 
 #include "core/error.hpp"
-#include "core/fs/child_env.hpp"
-#include "core/fs/unique_fd.hpp"
+#include "core/fs/child_process.hpp"
 
 namespace depsync::fs {
 
@@ -38,57 +29,13 @@ std::vector<std::string> CommandResult::lines() const {
 CommandResult run_command(const std::string& command, const std::map<std::string, std::string>& env,
                           int timeout_seconds) {
     constexpr std::size_t max_output = 64 * 1024;
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) < 0) throw_errno("create pipe");
-    UniqueFd read_end(fds[0]);
-    UniqueFd write_end(fds[1]);
-    // Built before the fork: the child only execs.
-    ChildEnvironment child_env(env);
-    char* const argv[] = {const_cast<char*>("sh"), const_cast<char*>("-c"),
-                          const_cast<char*>(command.c_str()), nullptr};
-    pid_t pid = ::fork();
-    if (pid < 0) throw_errno("fork");
-    if (pid == 0) {
-        ::setpgid(0, 0);
-        ::dup2(write_end.get(), STDOUT_FILENO);
-        ::dup2(write_end.get(), STDERR_FILENO);
-        int devnull = ::open("/dev/null", O_RDONLY);
-        if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-        ::execve("/bin/sh", argv, child_env.envp());
-        ::_exit(127);
-    }
-    ::setpgid(pid, pid);
-    write_end.reset();
-
+    ChildResult run = run_child({{"/bin/sh", "-c", command}, env, Secrets::drop}, timeout_seconds, max_output,
+                                ChildOutput::merged);
+    if (!run.error.empty()) throw Error(run.error);
     CommandResult result;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
-    for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                          std::chrono::steady_clock::now());
-        if (left.count() <= 0) {
-            result.timed_out = true;
-            ::kill(-pid, SIGKILL);
-            break;
-        }
-        pollfd p{read_end.get(), POLLIN, 0};
-        int rc = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
-        if (rc < 0 && errno != EINTR) break;
-        if (rc <= 0) continue;
-        char buf[4096];
-        ssize_t n = ::read(read_end.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        if (result.output.size() < max_output)
-            result.output.append(buf,
-                                 std::min(static_cast<std::size_t>(n), max_output - result.output.size()));
-    }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    // Children the command left behind in its group go with it.
-    ::kill(-pid, SIGKILL);
-    if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) result.exit_code = 128 + WTERMSIG(status);
+    result.exit_code = run.exit.exit_code;
+    result.timed_out = run.exit.timed_out;
+    result.output = std::move(run.out);
     return result;
 }
 

@@ -1,7 +1,8 @@
 #pragma once
-// Runs an operator's command (validate, on_change) through /bin/sh with extra environment variables and
-// without the secrets (see child_env.hpp), bounded by a timeout: on expiry its whole process group is killed.
-// Output (stdout and stderr together) is captured, up to a limit, so it can be shown with the error.
+// Runs an operator's command (validate, on_change, ssh-keygen) through /bin/sh with extra environment
+// variables and without the secrets (see child_env.hpp), bounded by a timeout: on expiry its whole process
+// group is ended (fs::run_child). Output (stdout and stderr together) is captured, up to a limit, so it can
+// be shown with the error.
 
 #include <map>
 #include <string>
@@ -20,6 +21,7 @@ struct CommandResult {
     std::vector<std::string> lines() const;
 };
 
+// Throws Error when /bin/sh cannot be started.
 CommandResult run_command(const std::string& command, const std::map<std::string, std::string>& env,
                           int timeout_seconds);
 

@@ -1,26 +1,16 @@
 #include "core/sync/cluster.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
-#include <chrono>
 #include <cstdlib>
-#include <cstring>
 #include <optional>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "core/error.hpp"
 #include "core/fs/atomic_file.hpp"
-#include "core/fs/child_env.hpp"
-#include "core/fs/unique_fd.hpp"
+#include "core/fs/child_process.hpp"
 
 namespace depsync::sync {
 namespace {
@@ -97,91 +87,17 @@ std::filesystem::path default_known_hosts() {
     return std::filesystem::path(home && *home ? home : "/root") / ".ssh/known_hosts";
 }
 
-// Owns posix_spawn's file actions for the call.
-struct FileActions {
-    posix_spawn_file_actions_t actions;
-    FileActions() { posix_spawn_file_actions_init(&actions); }
-    ~FileActions() { posix_spawn_file_actions_destroy(&actions); }
-    FileActions(const FileActions&) = delete;
-    FileActions& operator=(const FileActions&) = delete;
-};
-
-struct SpawnAttributes {
-    posix_spawnattr_t attributes;
-    SpawnAttributes() { posix_spawnattr_init(&attributes); }
-    ~SpawnAttributes() { posix_spawnattr_destroy(&attributes); }
-    SpawnAttributes(const SpawnAttributes&) = delete;
-    SpawnAttributes& operator=(const SpawnAttributes&) = delete;
-};
-
-// Runs argv in its own process group with stdin from /dev/null, collecting stdout and stderr, and kills the
-// group when `timeout_seconds` pass. posix_spawn rather than fork: the calls run from several threads at
-// once.
+// Runs argv with stdin from /dev/null, collecting stdout and stderr; its process group is ended when
+// `timeout_seconds` pass, and what it leaves behind when it exits.
 NodeCall run_bounded(const std::vector<std::string>& argv, fs::Secrets secrets, int timeout_seconds) {
     constexpr std::size_t max_output = 1024 * 1024;
+    fs::ChildResult run = fs::run_child({argv, {}, secrets}, timeout_seconds, max_output);
     NodeCall call;
-    int out_fds[2], err_fds[2];
-    // Close-on-exec, so a child spawned by another thread meanwhile cannot hold these pipes open.
-    if (::pipe2(out_fds, O_CLOEXEC) < 0) throw_errno("create pipe");
-    fs::UniqueFd out_read(out_fds[0]), out_write(out_fds[1]);
-    if (::pipe2(err_fds, O_CLOEXEC) < 0) throw_errno("create pipe");
-    fs::UniqueFd err_read(err_fds[0]), err_write(err_fds[1]);
-
-    FileActions fa;
-    posix_spawn_file_actions_addopen(&fa.actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa.actions, out_write.get(), STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&fa.actions, err_write.get(), STDERR_FILENO);
-    SpawnAttributes sa;
-    posix_spawnattr_setflags(&sa.attributes, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&sa.attributes, 0);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    fs::ChildEnvironment env({}, secrets);
-    pid_t pid = 0;
-    int rc = ::posix_spawnp(&pid, args[0], &fa.actions, &sa.attributes, args.data(), env.envp());
-    if (rc != 0) {
-        call.error = "cannot run " + argv[0] + ": " + std::strerror(rc);
-        return call;
-    }
-    out_write.reset();
-    err_write.reset();
-
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
-    bool out_open = true, err_open = true;
-    while (out_open || err_open) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                          std::chrono::steady_clock::now());
-        if (left.count() <= 0) {
-            call.timed_out = true;
-            break;
-        }
-        pollfd p[2] = {{out_open ? out_read.get() : -1, POLLIN, 0},
-                       {err_open ? err_read.get() : -1, POLLIN, 0}};
-        int n = ::poll(p, 2, static_cast<int>(std::min<long long>(left.count(), 1000)));
-        if (n < 0 && errno != EINTR) break;
-        if (n <= 0) continue;
-        for (int i = 0; i < 2; ++i) {
-            if (p[i].fd < 0 || p[i].revents == 0) continue;
-            char buf[4096];
-            ssize_t got = ::read(p[i].fd, buf, sizeof buf);
-            if (got < 0 && errno == EINTR) continue;
-            if (got <= 0) {
-                (i == 0 ? out_open : err_open) = false;
-                continue;
-            }
-            std::string& sink = i == 0 ? call.out : call.err;
-            if (sink.size() < max_output)
-                sink.append(buf, std::min(static_cast<std::size_t>(got), max_output - sink.size()));
-        }
-    }
-    // The group goes, whether the call ended by itself (leftover children) or ran out of time.
-    ::kill(-pid, SIGKILL);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFEXITED(status)) call.exit_code = WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) call.exit_code = 128 + WTERMSIG(status);
+    call.error = std::move(run.error);
+    call.out = std::move(run.out);
+    call.err = std::move(run.err);
+    call.timed_out = run.exit.timed_out;
+    call.exit_code = run.exit.exit_code;
     return call;
 }
 
