@@ -77,7 +77,6 @@ struct StatePaths {
     }
     // The private HOME of child processes (ssh, ssh-keygen, transfers), and scratch files of theirs.
     std::filesystem::path home() const { return root / "home"; }
-    std::filesystem::path fetch_outcome() const { return home() / "fetch-outcome"; }
     std::filesystem::path gc_signers() const { return home() / "gc-signers"; }
 };
 

@@ -5,6 +5,7 @@
 #include <sys/statvfs.h>
 
 #include <cstdlib>
+#include <string>
 
 #include "core/error.hpp"
 #include "core/fs/atomic_file.hpp"
@@ -26,20 +27,41 @@ std::filesystem::path private_home(const Settings& settings) {
 // Space a fetch leaves free on the state folder's file system, whatever the server sends.
 constexpr std::uint64_t fetch_space_reserve = 64ull << 20;
 
-// Runs `work` with a fresh handle on the repository at `repo_path`, in a bounded child; a non-zero
-// memory_limit bounds the child's address space.
-void run_transfer(const Settings& settings, const std::string& what, const std::filesystem::path& repo_path,
-                  const std::function<void(git_repository*)>& work, std::uint64_t memory_limit = 0) {
+// Runs `work` with a fresh handle on the repository at `repo_path`, in a bounded child, and returns what it
+// returned; a non-zero memory_limit bounds the child's address space.
+std::string run_transfer(const Settings& settings, const std::string& what,
+                         const std::filesystem::path& repo_path,
+                         const std::function<std::string(git_repository*)>& work,
+                         std::uint64_t memory_limit = 0) {
     std::filesystem::path home = private_home(settings);
-    fs::run_bounded(
+    return fs::run_bounded(
         what, settings.timeout,
         [&] {
             ::setenv("HOME", home.c_str(), 1);
             git::RepositoryPtr repo = git::open_repository(repo_path);
             if (!repo) throw Error("cannot open repository " + repo_path.string());
-            work(repo.get());
+            return work(repo.get());
         },
         memory_limit, "max_fetch_memory");
+}
+
+// A fetch's outcome as the transfer child reports it.
+const char* outcome_name(git::FetchOutcome outcome) {
+    switch (outcome) {
+        case git::FetchOutcome::updated:
+            return "updated";
+        case git::FetchOutcome::unchanged:
+            return "unchanged";
+        case git::FetchOutcome::empty:
+            return "empty";
+    }
+    return "";
+}
+
+git::FetchOutcome outcome_named(const std::string& name, const std::string& what) {
+    for (auto outcome : {git::FetchOutcome::updated, git::FetchOutcome::unchanged, git::FetchOutcome::empty})
+        if (name == outcome_name(outcome)) return outcome;
+    throw Error("cannot " + what + ": the transfer process reported an unknown outcome");
 }
 
 // The temp packs libgit2's indexer writes while a fetch receives ("pack_git2_*"): a killed or refused
@@ -109,32 +131,28 @@ git::TransportOptions transport_options(const Settings& settings) {
 
 git::FetchOutcome fetch_upstream(const Settings& settings, git_repository* repo) {
     git::TransportOptions options = transport_options(settings);
-    git::FetchOutcome outcome = git::FetchOutcome::unchanged;
     std::string what = "fetch from " + git::redact_url(settings.remote);
     // Validate the URL in this process, so a typo is a usage error rather than a child's failure.
     git::RemoteUrl url = git::parse_remote_url(settings.remote);
     if (url.scheme == git::Scheme::local)
         return git::fetch_local(repo, url.path, {primary_ref, upstream_ref});
-    std::filesystem::path outcome_file = StatePaths(settings.state).fetch_outcome();
     const std::filesystem::path git_dir = git_repository_path(repo);
+    std::string outcome;
     try {
-        run_transfer(
+        outcome = run_transfer(
             settings, what, git_dir,
             [&](git_repository* child_repo) {
                 git::TransportSession session(settings.remote, options);
                 session.prepare_process();
-                auto result = git::fetch_branch(child_repo, session, {primary_ref, upstream_ref});
-                fs::write_file_atomically(outcome_file, std::to_string(static_cast<int>(result)), 0600,
-                                          fs::Fsync::no);
+                return std::string(
+                    outcome_name(git::fetch_branch(child_repo, session, {primary_ref, upstream_ref})));
             },
             settings.max_fetch_memory);
     } catch (const Error&) {
         remove_partial_packs(git_dir);
         throw;
     }
-    if (auto text = fs::read_file(outcome_file))
-        outcome = static_cast<git::FetchOutcome>(std::atoi(text->c_str()));
-    return outcome;
+    return outcome_named(outcome, what);
 }
 
 std::vector<MirrorReport> push_mirrors(const Settings& settings, git_repository* repo) {
@@ -166,6 +184,7 @@ std::vector<MirrorReport> push_mirrors(const Settings& settings, const std::file
                     git::TransportSession session(url, options);
                     session.prepare_process();
                     git::push_refs(child_repo, session, mirror_refspecs(child_repo));
+                    return std::string();
                 },
                 settings.max_fetch_memory);
             fs::write_file_atomically(record, git::to_hex(head), 0600);
