@@ -29,21 +29,6 @@ namespace stdfs = std::filesystem;
 
 const std::string api = "synapse-configs/default/api";
 
-void set_key(const stdfs::path& config, const std::string& key, const std::string& value) {
-    std::istringstream in(read_file(config));
-    std::string text;
-    bool done = false;
-    for (std::string line; std::getline(in, line);) {
-        if (line.rfind(key + " =", 0) == 0) {
-            line = key + " = " + value;
-            done = true;
-        }
-        text += line + "\n";
-    }
-    if (!done) text += key + " = " + value + "\n";
-    write_file(config, text);
-}
-
 // The log file's lines at `level` ("info", "debug", "error"), without the time and pid prefix.
 std::vector<std::string> log_lines(const stdfs::path& log, const std::string& level) {
     std::vector<std::string> out;

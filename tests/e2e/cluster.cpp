@@ -211,6 +211,21 @@ std::string read_file(const std::filesystem::path& path) {
     return content.str();
 }
 
+void set_key(const std::filesystem::path& config, const std::string& key, const std::string& value) {
+    std::istringstream in(read_file(config));
+    std::string text;
+    bool done = false;
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind(key + " =", 0) == 0) {
+            line = key + " = " + value;
+            done = true;
+        }
+        text += line + "\n";
+    }
+    if (!done) text += key + " = " + value + "\n";
+    write_file(config, text);
+}
+
 std::vector<std::string> lines_of(const std::string& text) {
     std::vector<std::string> lines;
     std::istringstream in(text);

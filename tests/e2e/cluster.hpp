@@ -88,6 +88,9 @@ std::optional<std::uint64_t> parse_up_to_date(const std::string& output);  // up
 void write_file(const std::filesystem::path& path, const std::string& content);
 std::string read_file(const std::filesystem::path& path);
 
+// Sets `key = value` in a config file: replaces the line that sets it, else appends one.
+void set_key(const std::filesystem::path& config, const std::string& key, const std::string& value);
+
 // The lines of `text` without their newlines (a last line without one counts).
 std::vector<std::string> lines_of(const std::string& text);
 bool contains(const std::string& text, const std::string& part);

@@ -72,21 +72,6 @@ double value(const std::map<std::string, Sample>& m, const std::string& name) {
     return m.at(name).value;
 }
 
-void set_key(const stdfs::path& config, const std::string& key, const std::string& v) {
-    std::istringstream in(read_file(config));
-    std::string text;
-    bool done = false;
-    for (std::string line; std::getline(in, line);) {
-        if (line.rfind(key + " =", 0) == 0) {
-            line = key + " = " + v;
-            done = true;
-        }
-        text += line + "\n";
-    }
-    if (!done) text += key + " = " + v + "\n";
-    write_file(config, text);
-}
-
 const char* const all_metrics[] = {"depsync_release",
                                    "depsync_last_success_timestamp_seconds",
                                    "depsync_last_run_duration_seconds",
