@@ -500,7 +500,7 @@ PruneReport prune_repository(git_repository* repo, const std::vector<git_oid>& e
     }
     report.bytes_after = objects_bytes(repo);
     spdlog::debug("objects: {} reachable, {} loose removed, {} packs removed, {} packed", report.reachable,
-                 report.loose_removed, report.packs_removed, report.objects_packed);
+                  report.loose_removed, report.packs_removed, report.objects_packed);
     return report;
 }
 

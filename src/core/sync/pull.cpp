@@ -317,7 +317,7 @@ PullResult pull(const Settings& settings, const PullOptions& options) {
         try {
             git::PruneReport pruned = prune_peer_repository(settings, node.repo.get());
             spdlog::debug("pruned the fetched releases: {} -> {} bytes", pruned.bytes_before,
-                         pruned.bytes_after);
+                          pruned.bytes_after);
         } catch (const Error& e) {
             spdlog::warn("cannot prune the fetched releases after the history cut: {} ('depsync gc' retries)",
                          e.what());
