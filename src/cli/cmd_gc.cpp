@@ -99,11 +99,7 @@ void add_gc(CLI::App& app, Context& ctx) {
             r = sync::gc(settings, options);
             return std::string();
         };
-        // A dry run changes nothing, so it is no run of this node.
-        if (options.dry_run)
-            run();
-        else
-            sync::run_recorded(settings, run);
+        sync::run_recorded_unless_dry(settings, options.dry_run, run);
         if (ctx.cmd.json)
             print_json(r, options.dry_run);
         else

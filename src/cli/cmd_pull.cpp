@@ -91,12 +91,7 @@ void run_pull(Context& ctx) {
         r = sync::pull(settings, options);
         return r.on_change_error;
     };
-    // A dry run changes nothing, so it is no run of this node.
-    if (options.dry_run) {
-        run();
-    } else {
-        sync::run_recorded(settings, run);
-    }
+    sync::run_recorded_unless_dry(settings, options.dry_run, run);
     // -q: a run that changed nothing prints nothing (cron mails, the journal of a timer every minute).
     const bool no_op = r.outcome == sync::PullOutcome::up_to_date || r.outcome == sync::PullOutcome::pinned ||
                        r.outcome == sync::PullOutcome::nothing_upstream;

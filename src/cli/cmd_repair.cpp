@@ -81,11 +81,7 @@ void run_repair(const Context& ctx) {
         r = sync::repair(settings, options);
         return std::string();
     };
-    // A dry run changes nothing, so it is no run of this node (as for pull).
-    if (options.dry_run)
-        run();
-    else
-        sync::run_recorded(settings, run);
+    sync::run_recorded_unless_dry(settings, options.dry_run, run);
     if (ctx.cmd.json)
         print_json(r, options.dry_run);
     else

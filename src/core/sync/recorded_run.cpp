@@ -29,4 +29,12 @@ void run_recorded(const Settings& settings, const std::function<std::string()>& 
     write_metrics(settings);
 }
 
+void run_recorded_unless_dry(const Settings& settings, bool dry_run,
+                             const std::function<std::string()>& run) {
+    if (dry_run)
+        run();
+    else
+        run_recorded(settings, run);
+}
+
 }  // namespace depsync::sync

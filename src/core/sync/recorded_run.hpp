@@ -25,4 +25,8 @@ enum class FailuresRecorded {
 void run_recorded(const Settings& settings, const std::function<std::string()>& run,
                   FailuresRecorded failures = FailuresRecorded::node_failures);
 
+// run_recorded, unless this is a dry run: a dry run changes nothing, so it is no run of this node and `run`
+// only runs.
+void run_recorded_unless_dry(const Settings& settings, bool dry_run, const std::function<std::string()>& run);
+
 }  // namespace depsync::sync
