@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 #include <string>
@@ -98,27 +99,29 @@ struct SignedHistory {
     }
 };
 
-// Every file of a node's state folder (but the lock and a peer's fetched copy) with its bytes; folders as
-// "<dir>".
-std::map<std::string, std::string> state_files(const Node& node) {
+// Every file of a node's state folder (but the lock, a peer's fetched copy and the run record, which a
+// refused run updates on purpose) with its bytes; folders as "<dir>".
+std::map<std::string, std::string> state_files(const Node& node, bool with_run_record = false) {
     std::map<std::string, std::string> out;
     for (auto it = stdfs::recursive_directory_iterator(node.state);
          it != stdfs::recursive_directory_iterator(); ++it) {
         const std::string rel = stdfs::relative(it->path(), node.state).string();
         if (rel == "repo.git") it.disable_recursion_pending();
-        if (rel == "lock" || rel == "repo.git") continue;
+        if (rel == "lock" || rel == "repo.git" || (rel == "last-run" && !with_run_record)) continue;
         out[rel] = it->is_regular_file() ? read_file(it->path()) : std::string("<dir>");
     }
     return out;
 }
 
 // gc refused the commit: exit 1 naming it, and the repository exactly as before (refs and objects), and the
-// primary's state folder too.
+// primary's state folder too but for the run record, which holds the refusal for status and monitoring; a dry
+// run, no run of the node, leaves the run record too.
 void require_refused(const SignedHistory& h, const std::string& commit,
                      const std::vector<std::string>& args) {
     const std::string refs = refs_of(h.cluster.repo());
     const std::string objects = objects_of(h.cluster.repo());
-    const auto state = state_files(h.cluster.primary());
+    const bool dry = std::find(args.begin(), args.end(), "--dry-run") != args.end();
+    const auto state = state_files(h.cluster.primary(), dry);
     ProcessResult refused = h.cluster.depsync(h.cluster.primary(), args);
     INFO(describe(refused));
     CHECK(refused.exit_code == 1);
@@ -126,7 +129,8 @@ void require_refused(const SignedHistory& h, const std::string& commit,
     CHECK(contains(refused.err, "nothing was changed"));
     CHECK(refs_of(h.cluster.repo()) == refs);
     CHECK(objects_of(h.cluster.repo()) == objects);
-    CHECK(state_files(h.cluster.primary()) == state);
+    CHECK(state_files(h.cluster.primary(), dry) == state);
+    if (!dry) CHECK(contains(read_file(h.cluster.primary().state / "last-run"), commit));
 }
 
 const std::vector<std::string> gc_keep_2 = {"gc", "--keep", "2", "--keep-days", "0"};
