@@ -79,6 +79,11 @@ void run_diff(Context& ctx) {
         std::cout << json_text(o) << "\n";
         return;
     }
+    if (changes.empty()) {
+        std::cout << "no differences between r" << sync::describe_release(node.repo.get(), from).number
+                  << " and r" << sync::describe_release(node.repo.get(), to).number << "\n";
+        return;
+    }
     for (const auto& c : changes) std::cout << c.status << " " << printable(c.path) << "\n";
 }
 

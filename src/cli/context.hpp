@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,8 @@ struct GlobalOptions {
     GlobalOptions();
 
     std::string config_file;
+    // The keys whose value came from config_file, and their lines (keys given as options are not here).
+    std::map<std::string, int> file_lines;
     int verbosity = 0;
     bool quiet = false;
     // Config keys; each can also be given as --key on the command line.
@@ -79,5 +82,6 @@ void add_watch(CLI::App& app, Context& ctx);
 void add_cluster(CLI::App& app, Context& ctx);  // cluster status, cluster pull
 void add_gc(CLI::App& app, Context& ctx);
 void add_repair(CLI::App& app, Context& ctx);
+void add_config(CLI::App& app, Context& ctx);  // config: the settings in effect and their sources
 
 }  // namespace depsync::cli

@@ -10,11 +10,14 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <iostream>
+#include <optional>
 
+#include "cli/config_file.hpp"
 #include "cli/config_keys.hpp"
 #include "cli/context.hpp"
 #include "cli/generated.hpp"
 #include "cli/journal_sink.hpp"
+#include "cli/suggest.hpp"
 #include "core/git/handle.hpp"
 #include "core/printable.hpp"
 #include "core/progress.hpp"
@@ -59,6 +62,23 @@ bool is_init(int argc, char** argv) {
     return false;
 }
 
+// The config file named by -c FILE, -cFILE, --config FILE or --config=FILE.
+std::optional<std::string> named_on_command_line(int argc, char** argv) {
+    std::optional<std::string> named;
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        if (arg == "--") break;
+        if ((arg == "-c" || arg == "--config") && i + 1 < argc) {
+            named = argv[++i];
+        } else if (arg.rfind("--config=", 0) == 0) {
+            named = arg.substr(9);
+        } else if (arg.rfind("-c", 0) == 0 && arg.size() > 2 && arg[2] != '-') {
+            named = arg.substr(2);
+        }
+    }
+    return named;
+}
+
 void add_global_options(CLI::App& app, Context& ctx, bool init) {
     auto& g = ctx.global;
     g.config_file = depsync::cli::default_config_path();
@@ -70,7 +90,7 @@ void add_global_options(CLI::App& app, Context& ctx, bool init) {
         // absent.
         bool named = std::getenv("DEPSYNC_CONFIG") != nullptr;
         app.set_config("-c,--config", g.config_file, help, named);
-        app.allow_config_extras(CLI::config_extras_mode::error);
+        app.config_formatter(std::make_shared<depsync::cli::ConfigReader>(app, g));
     }
     app.add_flag("-v,--verbose", g.verbosity, "More detail on stderr (repeat for debug)")
         ->configurable(false);
@@ -160,9 +180,7 @@ int main(int argc, char** argv) {
     app.fallthrough();
     add_global_options(app, ctx, is_init(argc, argv));
     // Errors name the config file actually read: -c FILE, else $DEPSYNC_CONFIG, else the system default.
-    for (int i = 1; i + 1 < argc; ++i)
-        if (std::string(argv[i]) == "-c" || std::string(argv[i]) == "--config")
-            ctx.global.config_file = argv[i + 1];
+    if (auto named = named_on_command_line(argc, argv)) ctx.global.config_file = *named;
     app.parse_complete_callback([&ctx, &app] {
         setup_logging(ctx);
         depsync::sync::set_invoker(invoked_command(app));
@@ -179,6 +197,7 @@ int main(int argc, char** argv) {
     depsync::cli::add_watch(app, ctx);
     depsync::cli::add_cluster(app, ctx);
     depsync::cli::add_gc(app, ctx);
+    depsync::cli::add_config(app, ctx);
     depsync::cli::add_internal(app);
 
     try {
@@ -189,13 +208,20 @@ int main(int argc, char** argv) {
         return app.exit(e);
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
-    } catch (const CLI::ConfigError& e) {
-        std::cerr << "depsync: error: config " << depsync::printable(ctx.global.config_file) << ": "
-                  << depsync::printable(e.what())
-                  << " (an unknown or misspelt key; see 'depsync --help' for the keys)\n";
+    } catch (const CLI::FileError&) {
+        // A mistyped command explains the run better than the config it would have read.
+        if (auto unknown = depsync::cli::unknown_command(app, argc, argv)) {
+            std::cerr << "depsync: error: " << depsync::printable(*unknown) << " (see depsync --help)\n";
+            return static_cast<int>(depsync::ExitCode::usage);
+        }
+        std::cerr << "depsync: error: config file " << depsync::printable(ctx.global.config_file)
+                  << " does not exist (named by "
+                  << (named_on_command_line(argc, argv) ? "-c" : "$DEPSYNC_CONFIG") << ")\n";
         return static_cast<int>(depsync::ExitCode::usage);
     } catch (const CLI::ParseError& e) {
-        std::cerr << "depsync: error: " << depsync::printable(e.what()) << " (see depsync --help)\n";
+        std::string message = e.what();
+        if (auto unknown = depsync::cli::unknown_command(app, argc, argv)) message = *unknown;
+        std::cerr << "depsync: error: " << depsync::printable(message) << " (see depsync --help)\n";
         return static_cast<int>(depsync::ExitCode::usage);
     } catch (const depsync::Error& e) {
         print_error(e.what());

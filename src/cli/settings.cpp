@@ -62,23 +62,49 @@ void read_credentials(const GlobalOptions& g, sync::Settings& s) {
     }
 }
 
-// Throws Error(usage) naming the key and the fix when a required key is empty.
-void require(const GlobalOptions& g, const std::string& value, const char* key, const char* fix) {
-    if (value.empty())
-        throw Error(std::string("no '") + key + "' configured in " + g.config_file + " (" + fix + ")",
-                    ExitCode::usage);
+// " (config FILE line N)" when `key` was read from the config file: a value error names where to fix it.
+std::string where(const GlobalOptions& g, const std::string& key) {
+    auto it = g.file_lines.find(key);
+    return it == g.file_lines.end()
+               ? ""
+               : " (config " + g.config_file + " line " + std::to_string(it->second) + ")";
 }
 
-void require_absolute(const std::filesystem::path& path) {
+// Runs `check`; an Error it throws is thrown again naming where `key` was set.
+template <typename Check>
+auto checked_at(const GlobalOptions& g, const std::string& key, Check&& check) {
+    try {
+        return check();
+    } catch (const Error& e) {
+        throw Error(e.what() + where(g, key), e.code());
+    }
+}
+
+// Throws Error(usage) naming the key and the fix when a required key is empty; when the config file does
+// not exist, says so: it is the likelier cause.
+void require(const GlobalOptions& g, const std::string& value, const char* key, const char* fix) {
+    if (!value.empty()) return;
+    std::error_code ec;
+    if (!std::filesystem::exists(g.config_file, ec))
+        throw Error(
+            "config file " + g.config_file + " does not exist, and no '" + key +
+                "' was given (run 'depsync init primary' or 'depsync init peer' first, or pass -c FILE)",
+            ExitCode::usage);
+    throw Error(std::string("no '") + key + "' configured in " + g.config_file + " (" + fix + ")",
+                ExitCode::usage);
+}
+
+void require_absolute(const GlobalOptions& g, const std::filesystem::path& path, const char* key) {
     if (!path.empty() && !path.is_absolute())
-        throw Error("path " + path.string() + " must be absolute", ExitCode::usage);
+        throw Error("path " + path.string() + " must be absolute" + where(g, key), ExitCode::usage);
 }
 
 sync::Role role_of(const GlobalOptions& g) {
     require(g, g.role, "role", "run 'depsync init primary' or 'depsync init peer' first, or pass -c FILE");
     if (g.role == "primary") return sync::Role::primary;
     if (g.role == "peer") return sync::Role::peer;
-    throw Error("invalid role '" + g.role + "' (expected primary or peer)", ExitCode::usage);
+    throw Error("invalid role '" + g.role + "' (expected primary or peer)" + where(g, "role"),
+                ExitCode::usage);
 }
 
 // `root` entries: NAME=/absolute/path, each name once, a plain folder name.
@@ -104,13 +130,13 @@ std::vector<sync::Root> roots_of(const std::vector<std::string>& specs) {
 // The node's places: its directory or roots, the state folder, and the repository (primary) or the remote
 // (peer).
 void set_places(const GlobalOptions& g, sync::Settings& s) {
-    s.roots = roots_of(g.root);
+    s.roots = checked_at(g, "root", [&] { return roots_of(g.root); });
     if (!s.roots.empty() && !g.dir.empty())
         throw Error("configure either 'dir' or 'root' entries, not both", ExitCode::usage);
     if (s.roots.empty()) require(g, g.dir, "dir", "the deployment directory");
     require(g, g.state, "state", "the state folder");
     s.dir = g.dir;
-    require_absolute(s.dir);
+    require_absolute(g, s.dir, "dir");
     s.state = g.state;
     if (s.role == sync::Role::primary) {
         require(g, g.repo, "repo", "the release repository");
@@ -118,9 +144,10 @@ void set_places(const GlobalOptions& g, sync::Settings& s) {
     } else {
         require(g, g.remote, "remote", "the primary's repository URL or path");
         s.remote = g.remote;
-        git::parse_remote_url(s.remote);  // refuses http:// and credentials in the URL
+        // refuses http:// and credentials in the URL
+        checked_at(g, "remote", [&] { return git::parse_remote_url(s.remote); });
     }
-    require_absolute(s.state);
+    require_absolute(g, s.state, "state");
 }
 
 sync::LocalChanges local_changes_of(const std::string& policy) {
@@ -137,9 +164,9 @@ void set_bounds(const GlobalOptions& g, sync::Settings& s) {
     s.settle = g.settle;
     s.timeout = g.timeout;
     if (g.timeout < 1)
-        throw Error(
-            "timeout must be at least 1 (seconds a fetch or push may take), not " + std::to_string(g.timeout),
-            ExitCode::usage);
+        throw Error("timeout must be at least 1 (seconds a fetch or push may take), not " +
+                        std::to_string(g.timeout) + where(g, "timeout"),
+                    ExitCode::usage);
     s.max_fetch_bytes = g.max_fetch_bytes;
     s.max_fetch_memory = g.max_fetch_memory;
     // The option parser reads "-1" and numbers past 2^64 as 18446744073709551615; a bound that large
@@ -150,10 +177,12 @@ void set_bounds(const GlobalOptions& g, sync::Settings& s) {
         if (value > max_bound)
             throw Error(std::string(key) + " = " + std::to_string(value) +
                             " is out of range (a negative number is read that way): give a number of bytes "
-                            "up to 1125899906842624 (1 PiB), or 0",
+                            "up to 1125899906842624 (1 PiB), or 0" +
+                            where(g, key),
                         ExitCode::usage);
     if (s.max_fetch_memory != 0 && s.max_fetch_memory < (64ull << 20))
-        throw Error("max_fetch_memory must be at least 67108864 (64 MiB), or 0 for no bound",
+        throw Error("max_fetch_memory must be at least 67108864 (64 MiB), or 0 for no bound" +
+                        where(g, "max_fetch_memory"),
                     ExitCode::usage);
     s.backup_keep = g.backup_keep;
     s.backup_max_bytes = g.backup_max_bytes;
@@ -165,7 +194,8 @@ void set_services(const GlobalOptions& g, sync::Settings& s) {
     s.ssh_key = g.ssh_key;
     s.ca_file = g.ca_file;
     s.mirrors = g.mirror;
-    for (const std::string& mirror : s.mirrors) git::parse_remote_url(mirror);
+    for (const std::string& mirror : s.mirrors)
+        checked_at(g, "mirror", [&] { return git::parse_remote_url(mirror); });
     s.validate = g.validate;
     s.signing_key = g.signing_key;
     s.allowed_signers = g.allowed_signers;
@@ -175,7 +205,8 @@ void set_services(const GlobalOptions& g, sync::Settings& s) {
     if (g.on_change_failure == "revert") {
         s.revert_on_change_failure = true;
     } else if (!g.on_change_failure.empty() && g.on_change_failure != "record") {
-        throw Error("invalid on_change_failure '" + g.on_change_failure + "' (expected record or revert)",
+        throw Error("invalid on_change_failure '" + g.on_change_failure + "' (expected record or revert)" +
+                        where(g, "on_change_failure"),
                     ExitCode::usage);
     }
 }
@@ -214,10 +245,11 @@ sync::Settings make_settings(const GlobalOptions& g) {
     s.node = g.node.empty() ? sync::host_name() : g.node;
     s.exclude = g.exclude;
     s.node_local = g.node_local;
-    s.local_changes = local_changes_of(g.local_changes);
+    s.local_changes = checked_at(g, "local_changes", [&] { return local_changes_of(g.local_changes); });
     set_bounds(g, s);
     s.owner = g.owner;
-    if (!s.owner.empty()) fs::parse_owner(s.owner);  // an unknown user or group is a usage error at once
+    // an unknown user or group is a usage error at once
+    if (!s.owner.empty()) checked_at(g, "owner", [&] { return fs::parse_owner(s.owner); });
     s.max_entries = g.max_entries;
     set_services(g, s);
     require_private_secrets(g);

@@ -1,10 +1,14 @@
 // Configuration mistakes are reported, never ignored: exit 2 and one line on stderr naming what is wrong.
 
+#include <sys/stat.h>
 #include <unistd.h>
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <map>
 #include <set>
+#include <sstream>
 
 #include "cluster.hpp"
 #include "support/tree_gen.hpp"
@@ -276,4 +280,162 @@ TEST_CASE("a repository owned by another user is reported as such, naming the ow
         require_owner_named(cluster.pull(0), cluster.repo());
         CHECK(parse_flat_json(cluster.status_json(cluster.peer(0)).out).at("release") == "1");
     }
+}
+
+namespace {
+
+// The line number of the first line of `file` that starts with `prefix` (1-based), 0 when none does.
+int line_of(const stdfs::path& file, const std::string& prefix) {
+    std::istringstream in(read_file(file));
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n)
+        if (line.rfind(prefix, 0) == 0) return n;
+    return 0;
+}
+
+}  // namespace
+
+TEST_CASE("a key given twice is refused with exit 2 naming the file and both lines, before anything changes",
+          "[e2e]") {
+    Cluster cluster(1);
+    dt::generate_tree(cluster.primary().dir, dt::Profile::small, 1601);
+    REQUIRE_SUCCESS(cluster.publish("r1"));
+    const Node& peer = cluster.peer(0);
+    // init wrote local_changes = overwrite; the operator appends the policy they want.
+    const int first = line_of(peer.config, "local_changes");
+    REQUIRE(first > 0);
+    append_line(peer.config, "local_changes = refuse");
+    const int second = static_cast<int>(line_count(read_file(peer.config)));
+
+    ProcessResult pulled = cluster.pull(0);
+    INFO(describe(pulled));
+    CHECK(pulled.exit_code == 2);
+    CHECK(pulled.out.empty());
+    CHECK(contains(pulled.err, "config " + peer.config.string() + " line " + std::to_string(second)));
+    CHECK(contains(pulled.err, "local_changes is given twice, on line " + std::to_string(first) +
+                                   " and on line " + std::to_string(second)));
+    CHECK(line_count(pulled.err) == 1);
+    CHECK(stdfs::is_empty(peer.dir));
+    CHECK_FALSE(stdfs::exists(peer.state / "repo.git"));
+
+    // The same on the primary, for a list key written twice and a key spelt with dashes.
+    write_file(cluster.primary().dir / "userstores/new.xml", "<userstore/>\n");
+    append_line(cluster.primary().config, "exclude = \"*.log\"");
+    ProcessResult published = cluster.publish("r2");
+    INFO(describe(published));
+    CHECK(published.exit_code == 2);
+    CHECK(contains(published.err, "exclude is given twice"));
+    CHECK(cluster.release_commits() == 1);
+    stdfs::path dashed = cluster.root() / "dashed.conf";
+    write_file(dashed, "hook_timeout = 5\n# a comment\nhook-timeout = 6\n");
+    ProcessResult r = dt::run({dt::depsync_bin(), "-c", dashed.string(), "status"});
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.err, "hook_timeout is given twice, on line 1 and on line 3"));
+}
+
+TEST_CASE("a value a key cannot take is reported with the file and its line", "[e2e]") {
+    Cluster cluster(1);
+    const Node& peer = cluster.peer(0);
+    const std::string original = read_file(peer.config);
+    const int next = static_cast<int>(line_count(original)) + 1;
+    // Each bad line, and a word its message has; checked by the option parser or when the settings are made.
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"timeout = 2m", "timeout = 2m: expected a whole number"},
+        {"timeout = 0", "timeout must be at least 1"},
+        {"gc_keep = 0", "not in range"},
+        {"on_change_failure = sometimes", "expected one of record, revert"},
+        {"max_fetch_bytes = lots", "expected a number of bytes"},
+        {"max_fetch_memory = 1KiB", "at least 67108864"},
+        {"wait = soon", "expected a number"},
+        {"setle = 1", "unknown key 'setle' (did you mean 'settle'?)"},
+        {"node = \"a\\qb\"", "unknown escape"},
+        {"node = \"open", "closing \" is missing"},
+        {"mirror = [\"ssh://h/r.git\"", "not closed"},
+        {"timeout = [5]", "takes one value, not a list"},
+        {"validate = make check;rm -rf x", "in double quotes"},
+        {"[pull]", "sections are not used"},
+        {"just words", "expected 'key = value'"},
+    };
+    for (const auto& [line, expected] : cases) {
+        write_file(peer.config, original + line + "\n");
+        ProcessResult r = cluster.depsync(peer, {"status"});
+        INFO(line << ": " << describe(r));
+        CHECK(r.exit_code == 2);
+        CHECK(r.out.empty());
+        CHECK(contains(r.err, "config " + peer.config.string() + " line " + std::to_string(next)));
+        CHECK(contains(r.err, expected));
+        CHECK(line_count(r.err) == 1);
+    }
+    // A value given on the command line wins over the file's; a bad one there is named as an option.
+    write_file(peer.config, original + "timeout = 7\n");
+    CHECK(cluster.depsync(peer, {"--timeout", "9", "status"}).exit_code == 0);
+    ProcessResult option = cluster.depsync(peer, {"--timeout", "2m", "status"});
+    CHECK(option.exit_code == 2);
+    CHECK(contains(option.err, "--timeout"));
+}
+
+TEST_CASE("quoted values, comments and lists are read as written", "[e2e]") {
+    dt::TempDir t;
+    const stdfs::path config = t / "depsync.conf";
+    write_file(config,
+               "[default]\n"
+               "role = peer   # inline comment\n"
+               "; a comment line\n"
+               "dir = " +
+                   in_quotes(t / "d") +
+                   "\n"
+                   "state = '" +
+                   (t / "s").string() +
+                   "'\n"
+                   "remote = " +
+                   (t / "r.git").string() +
+                   "\n"
+                   "node = \"a # b ; c \\\"q\\\" \\\\ \\t end\"\n"
+                   "exclude = [\"*.log\", 'x,y',\n"
+                   "           \"[ab]\" # a comment inside the list\n"
+                   "          ]\n"
+                   "timeout = 42\n");
+    ProcessResult r = dt::run({dt::depsync_bin(), "-c", config.string(), "config", "--json"});
+    INFO(describe(r));
+    REQUIRE(r.exit_code == 0);
+    CHECK(contains(r.out, R"("node":{"value":"a # b ; c \"q\" \\ \t end","source":"file","file":)"));
+    CHECK(contains(r.out, R"("exclude":{"value":["*.log","x,y","[ab]"],"source":"file")"));
+    CHECK(contains(r.out, R"("timeout":{"value":42,"source":"file")"));
+    CHECK(contains(r.out, R"("role":{"value":"peer","source":"file")"));
+}
+
+TEST_CASE("a mistyped command is named with the nearest command", "[e2e]") {
+    dt::TempDir t;
+    for (const auto& [args, expected] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+             {{"rollbak"}, "unknown command 'rollbak'; did you mean 'rollback'?"},
+             {{"-v", "--timeout", "5", "stauts"}, "unknown command 'stauts'; did you mean 'status'?"},
+             {{"cluster", "staus", "--nodes", "x"},
+              "unknown command 'cluster staus'; did you mean 'cluster status'?"},
+             {{"frobnicate"}, "unknown command 'frobnicate' (the commands: init, publish, pull"},
+         }) {
+        std::vector<std::string> argv = {dt::depsync_bin(), "-c", (t / "none.conf").string()};
+        argv.insert(argv.end(), args.begin(), args.end());
+        ProcessResult r = dt::run(argv);
+        INFO(describe(r));
+        CHECK(r.exit_code == 2);
+        CHECK(r.out.empty());
+        CHECK(contains(r.err, expected));
+        CHECK(line_count(r.err) == 1);
+    }
+}
+
+TEST_CASE("diff between releases with the same content says there are no differences", "[e2e]") {
+    Cluster cluster(1);
+    dt::generate_tree(cluster.primary().dir, dt::Profile::small, 1602);
+    REQUIRE_SUCCESS(cluster.publish("r1"));
+    write_file(cluster.primary().dir / "userstores/extra.xml", "<userstore/>\n");
+    REQUIRE_SUCCESS(cluster.publish("r2"));
+    stdfs::remove(cluster.primary().dir / "userstores/extra.xml");
+    REQUIRE_SUCCESS(cluster.publish("r3"));
+    ProcessResult same = cluster.depsync(cluster.primary(), {"diff", "r1", "r3"});
+    INFO(describe(same));
+    CHECK(same.exit_code == 0);
+    CHECK(same.out == "no differences between r1 and r3\n");
+    ProcessResult differ = cluster.depsync(cluster.primary(), {"diff", "r1", "r2"});
+    CHECK(differ.out == "A userstores/extra.xml\n");
 }
