@@ -439,3 +439,153 @@ TEST_CASE("diff between releases with the same content says there are no differe
     ProcessResult differ = cluster.depsync(cluster.primary(), {"diff", "r1", "r2"});
     CHECK(differ.out == "A userstores/extra.xml\n");
 }
+
+TEST_CASE("init writes every key it was given, mode 600 whatever the umask, and hostile values read back",
+          "[e2e]") {
+    Cluster cluster(0);
+    const stdfs::path config = cluster.root() / "peer.conf";
+    // Bytes a config file could confuse: quotes, backslashes, comment characters, control characters, a
+    // newline, a list delimiter, leading and trailing spaces, UTF-8.
+    const std::string hostile = " a\"b\\c #d ;e\tf\ng,h]i\x01\x7f\xc3\xa9'j ";
+    const std::string on_change = "/usr/local/bin/reload --why '" + hostile + "'";
+    const ::mode_t old_umask = ::umask(0);
+    ProcessResult init = dt::run({dt::depsync_bin(),
+                                  "-c",
+                                  config.string(),
+                                  "init",
+                                  "peer",
+                                  "--dir",
+                                  (cluster.root() / "d").string(),
+                                  "--remote",
+                                  cluster.repo().string(),
+                                  "--state",
+                                  (cluster.root() / "s").string(),
+                                  "--node",
+                                  hostile,
+                                  "--ssh-key",
+                                  "/etc/depsync/id_ed25519",
+                                  "--known-hosts",
+                                  "/etc/depsync/known_hosts",
+                                  "--metrics-file",
+                                  "/var/lib/prom/depsync.prom",
+                                  "--log-file",
+                                  (cluster.root() / "depsync.log").string(),
+                                  "--timeout",
+                                  "45",
+                                  "--exclude",
+                                  "#not-a-comment",
+                                  "--exclude",
+                                  "[ab]*.log",
+                                  "--on-change",
+                                  on_change});
+    ::umask(old_umask);
+    INFO(describe(init));
+    REQUIRE(init.exit_code == 0);
+    struct stat st {};
+    REQUIRE(::stat(config.c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0600);
+
+    ProcessResult shown = dt::run({dt::depsync_bin(), "-c", config.string(), "config", "--json"});
+    INFO(describe(shown));
+    REQUIRE(shown.exit_code == 0);
+    const nlohmann::json settings = nlohmann::json::parse(shown.out).at("settings");
+    const std::map<std::string, nlohmann::json> expected = {
+        {"node", hostile},
+        {"ssh_key", "/etc/depsync/id_ed25519"},
+        {"known_hosts", "/etc/depsync/known_hosts"},
+        {"metrics_file", "/var/lib/prom/depsync.prom"},
+        {"log_file", (cluster.root() / "depsync.log").string()},
+        {"timeout", 45},
+        {"exclude", nlohmann::json::array({"#not-a-comment", "[ab]*.log"})},
+        {"on_change", on_change},
+        {"remote", cluster.repo().string()},
+        {"local_changes", "overwrite"},
+    };
+    for (const auto& [key, value] : expected) {
+        INFO(key);
+        CHECK(settings.at(key).at("value") == value);
+        CHECK(settings.at(key).at("source") == "file");
+    }
+    // Keys not given are not written.
+    CHECK(settings.at("ca_file").at("source") == "default");
+}
+
+TEST_CASE("init keeps an existing config, refuses one that disagrees, and makes it private", "[e2e]") {
+    Cluster cluster(0);
+    const stdfs::path config = cluster.root() / "peer.conf";
+    const std::vector<std::string> init = {dt::depsync_bin(),
+                                           "-c",
+                                           config.string(),
+                                           "init",
+                                           "peer",
+                                           "--dir",
+                                           (cluster.root() / "d").string(),
+                                           "--remote",
+                                           cluster.repo().string(),
+                                           "--state",
+                                           (cluster.root() / "s").string(),
+                                           "--timeout",
+                                           "30"};
+    REQUIRE_SUCCESS(dt::run(init));
+    ::chmod(config.c_str(), 0644);
+    const std::string written = read_file(config);
+
+    ProcessResult again = dt::run(init);
+    INFO(describe(again));
+    CHECK(again.exit_code == 0);
+    CHECK(contains(again.out, "exists (kept as it is)"));
+    CHECK(read_file(config) == written);
+    struct stat st {};
+    REQUIRE(::stat(config.c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0600);
+
+    std::vector<std::string> other = init;
+    other.back() = "60";
+    other.insert(other.end(), {"--ssh-key", "/etc/depsync/key"});
+    ProcessResult refused = dt::run(other);
+    INFO(describe(refused));
+    CHECK(refused.exit_code == 2);
+    CHECK(contains(refused.err, "exists and differs from the options given"));
+    CHECK(contains(refused.err, "timeout (line "));
+    CHECK(contains(refused.err, "ssh_key (not in it)"));
+    CHECK(read_file(config) == written);
+}
+
+TEST_CASE("init peer checks its remote once: an unreachable one is reported with the fix, the config kept",
+          "[e2e]") {
+    Cluster cluster(0);
+    const stdfs::path config = cluster.root() / "peer.conf";
+    const stdfs::path missing = cluster.root() / "no-such-repo.git";
+    const std::vector<std::string> init = {dt::depsync_bin(),
+                                           "-c",
+                                           config.string(),
+                                           "init",
+                                           "peer",
+                                           "--dir",
+                                           (cluster.root() / "d").string(),
+                                           "--remote",
+                                           missing.string(),
+                                           "--state",
+                                           (cluster.root() / "s").string()};
+    ProcessResult checked = dt::run(init);
+    INFO(describe(checked));
+    CHECK(checked.exit_code == 1);
+    CHECK(contains(checked.err, "cannot reach remote " + missing.string()));
+    CHECK(contains(checked.err, "the config is written"));
+    CHECK(line_count(checked.err) == 1);
+    CHECK(contains(read_file(config), "remote = \"" + missing.string() + "\""));
+
+    stdfs::remove(config);
+    std::vector<std::string> unchecked = init;
+    unchecked.push_back("--no-check");
+    CHECK(dt::run(unchecked).exit_code == 0);
+
+    // A reachable remote: what it holds is said.
+    stdfs::remove(config);
+    std::vector<std::string> good = init;
+    good[8] = cluster.repo().string();
+    ProcessResult ok = dt::run(good);
+    INFO(describe(ok));
+    CHECK(ok.exit_code == 0);
+    CHECK(contains(ok.out, "answers: nothing published yet"));
+}

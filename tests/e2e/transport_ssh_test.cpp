@@ -720,3 +720,44 @@ TEST_CASE("ssh transport: an ssh server asking for a password never gets the htt
     CHECK(rc == 0);
     CHECK(password == options.https_secret);
 }
+
+TEST_CASE("ssh transport: init peer against an unknown host writes the config and gives the line to add",
+          "[e2e][ssh]") {
+    SshCluster s(0);
+    REQUIRE_SUCCESS(s.cluster.publish("first"));
+    stdfs::path kh = s.known_hosts("empty", {});
+    const stdfs::path config = s.cluster.root() / "new-peer.conf";
+    const std::vector<std::string> init = {dt::depsync_bin(),
+                                           "-c",
+                                           config.string(),
+                                           "init",
+                                           "peer",
+                                           "--dir",
+                                           (s.cluster.root() / "new/d").string(),
+                                           "--state",
+                                           (s.cluster.root() / "new/s").string(),
+                                           "--remote",
+                                           s.repo_url(),
+                                           "--ssh-key",
+                                           s.ed25519_key.string(),
+                                           "--known-hosts",
+                                           kh.string()};
+    ProcessResult r = dt::run(init);
+    INFO(describe(r) << s.sshd.log());
+    CHECK(r.exit_code == 1);
+    CHECK(contains(r.err, "unknown ssh host " + s.sshd.known_hosts_name()));
+    CHECK(contains(r.err, "add this line to " + kh.string()));
+    CHECK(contains(r.err, "the config is written"));
+    CHECK(contains(read_file(config), "known_hosts = \"" + kh.string() + "\""));
+    CHECK(contains(read_file(config), "ssh_key = \"" + s.ed25519_key.string() + "\""));
+
+    // The operator adds the host: init again keeps the config and now reaches the primary.
+    write_lines(kh, s.all_host_lines());
+    ProcessResult again = dt::run(init);
+    INFO(describe(again) << s.sshd.log());
+    CHECK(again.exit_code == 0);
+    CHECK(contains(again.out, "exists (kept as it is)"));
+    CHECK(contains(again.out, "answers: its branch main is at"));
+    REQUIRE_SUCCESS(dt::run({dt::depsync_bin(), "-c", config.string(), "pull"}));
+    require_same_tree(s.cluster.primary().dir, s.cluster.root() / "new/d");
+}

@@ -34,7 +34,9 @@ Connection connect(git_repository* repo, TransportSession& session, const std::s
     int rc = session.connect([&] {
         // A fresh remote for each attempt: nothing of a failed one is reused.
         git_remote* raw = nullptr;
-        check(git_remote_create_anonymous(&raw, repo, url.c_str()), "use remote " + redact_url(url));
+        check(repo ? git_remote_create_anonymous(&raw, repo, url.c_str())
+                   : git_remote_create_detached(&raw, url.c_str()),
+              "use remote " + redact_url(url));
         conn.remote.reset(raw);
         return git_remote_connect(conn.remote.get(), dir, &callbacks, nullptr, nullptr);
     });
@@ -103,6 +105,20 @@ void adopt_release_tags(git_repository* repo, const std::vector<RemoteTag>& tags
               "update " + tag.ref);
         git_reference_free(raw);
     }
+}
+
+std::optional<git_oid> remote_tip(TransportSession& session, const std::string& remote_ref) {
+    ensure_library();  // no repository was opened in this process
+    const std::string& url = session.url_text();
+    Connection conn = connect(nullptr, session, url, GIT_DIRECTION_FETCH);
+    const git_remote_head** heads = nullptr;
+    std::size_t count = 0;
+    check(git_remote_ls(&heads, &count, conn.remote.get()), "list refs of " + redact_url(url));
+    for (std::size_t i = 0; i < count; ++i)
+        if (remote_ref == heads[i]->name) return heads[i]->oid;
+    if (count == 0) return std::nullopt;
+    throw Error(redact_url(url) + " is not a depsync repository (it has no " + remote_ref + ")",
+                ExitCode::usage);
 }
 
 FetchOutcome fetch_branch(git_repository* repo, TransportSession& session, const FetchRequest& request) {

@@ -3,6 +3,7 @@
 
 #include <git2.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,11 @@ FetchOutcome fetch_branch(git_repository* repo, TransportSession& session, const
 // commit of `tip`'s history, so REV can name it. Tags naming anything else are skipped; tags the remote no
 // longer has are left alone. Call once the objects are stored.
 void adopt_release_tags(git_repository* repo, const std::vector<RemoteTag>& tags, const git_oid& tip);
+
+// Connects to the session's remote once and lists its refs, downloading nothing: the tip of remote_ref, or
+// nullopt when the remote has no refs at all (nothing published yet). Throws what a fetch throws when the
+// connection fails (host key, authentication, repository) or the remote has refs but not remote_ref.
+std::optional<git_oid> remote_tip(TransportSession& session, const std::string& remote_ref);
 
 // Pushes refspecs (e.g. "+refs/heads/main:refs/heads/main") to the session's remote.
 void push_refs(git_repository* repo, TransportSession& session, const std::vector<std::string>& refspecs);

@@ -155,6 +155,47 @@ git::FetchOutcome fetch_upstream(const Settings& settings, git_repository* repo)
     return outcome_named(outcome, what);
 }
 
+std::string check_upstream(const Settings& settings) {
+    const std::string shown = git::redact_url(settings.remote);
+    git::RemoteUrl url = git::parse_remote_url(settings.remote);
+    std::optional<git_oid> tip;
+    if (url.scheme == git::Scheme::local) {
+        git::RepositoryPtr repo = git::open_repository(url.path);
+        if (!repo)
+            throw Error(
+                "cannot reach remote " + shown + ": there is no repository there (give the primary's repo)",
+                ExitCode::usage);
+        tip = git::resolve_ref(repo.get(), primary_ref);
+        git_strarray refs{nullptr, 0};
+        const bool any_refs = git_reference_list(&refs, repo.get()) == 0 && refs.count > 0;
+        git_strarray_dispose(&refs);
+        if (!tip && any_refs)
+            throw Error(shown + " is not a depsync repository (it has no " + std::string(primary_ref) + ")",
+                        ExitCode::usage);
+    } else {
+        git::TransportOptions options = transport_options(settings);
+        std::filesystem::path home = private_home(settings);
+        std::filesystem::path outcome_file = StatePaths(settings.state).fetch_outcome();
+        std::error_code ignored;
+        std::filesystem::remove(outcome_file, ignored);
+        fs::run_bounded(
+            "contact " + shown, settings.timeout,
+            [&] {
+                ::setenv("HOME", home.c_str(), 1);
+                git::TransportSession session(settings.remote, options);
+                session.prepare_process();
+                auto found = git::remote_tip(session, primary_ref);
+                fs::write_file_atomically(outcome_file, found ? git::to_hex(*found) : "", 0600,
+                                          fs::Fsync::no);
+            },
+            settings.max_fetch_memory, "max_fetch_memory");
+        auto text = fs::read_file(outcome_file);
+        if (text && !text->empty()) tip = git::oid_from_hex(*text);
+    }
+    if (!tip) return "remote " + shown + " answers: nothing published yet";
+    return "remote " + shown + " answers: its branch main is at " + git::short_hex(*tip);
+}
+
 std::vector<MirrorReport> push_mirrors(const Settings& settings, git_repository* repo) {
     std::optional<git_oid> head = git::resolve_ref(repo, primary_ref);
     if (!head) return {};

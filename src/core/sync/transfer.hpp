@@ -20,6 +20,11 @@ git::TransportOptions transport_options(const Settings& settings);
 // Fetches the primary's release branch into refs/remotes/origin/main of the peer's repository.
 git::FetchOutcome fetch_upstream(const Settings& settings, git_repository* repo);
 
+// Contacts the peer's remote once, as a fetch does (the same transport, host key and authentication checks,
+// bounded by `timeout`), and lists its refs without downloading anything. Returns what it found ("r12 at
+// 1a2b3c4d5e", or that nothing is published yet); throws the Error a pull would meet.
+std::string check_upstream(const Settings& settings);
+
 struct MirrorReport {
     std::string url;  // redacted
     bool pushed = false;
