@@ -56,7 +56,7 @@ class Parser {
 
     std::vector<ConfigEntry> entries() {
         std::vector<ConfigEntry> out;
-        std::map<const ConfigKey*, int> seen;
+        std::map<const ConfigKey*, std::size_t> seen;  // index in `out`
         while (next_line()) {
             m_rest = trimmed(m_rest);
             if (m_rest.empty() || m_rest.front() == '#' || m_rest.front() == ';') continue;
@@ -65,11 +65,18 @@ class Parser {
                 continue;
             }
             ConfigEntry entry = key_and_value();
-            if (auto [it, fresh] = seen.emplace(entry.key, entry.line); !fresh)
-                fail(entry.key->name + " is given twice, on line " + std::to_string(it->second) +
+            auto [it, fresh] = seen.emplace(entry.key, out.size());
+            if (fresh) {
+                out.push_back(std::move(entry));
+            } else if (entry.key->repeatable()) {
+                // A list key may be repeated: each line adds its items, as its help says.
+                auto& values = out[it->second].values;
+                values.insert(values.end(), entry.values.begin(), entry.values.end());
+            } else {
+                fail(entry.key->name + " is given twice, on line " + std::to_string(out[it->second].line) +
                          " and on line " + std::to_string(entry.line) + " (keep one of them)",
                      entry.line);
-            out.push_back(std::move(entry));
+            }
         }
         return out;
     }

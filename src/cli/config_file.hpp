@@ -6,7 +6,8 @@
 // The format: `#` or `;` starts a comment line; `[default]` is accepted and means nothing (other sections are
 // refused: every key applies to the whole node). A value is "double quoted" (escapes \\ \" \n \t \r \uXXXX),
 // 'single quoted' (taken as it is), or bare: the rest of the line up to a comment (whitespace, then `#` or
-// `;`). A repeatable key takes a list, ["a", "b"], which may span lines. Each key is given at most once.
+// `;`). A repeatable key takes a list, ["a", "b"], which may span lines, and may be repeated (each line adds
+// its items); any other key is given at most once.
 
 #include <CLI/CLI.hpp>
 
@@ -22,11 +23,12 @@ namespace depsync::cli {
 struct ConfigEntry {
     const ConfigKey* key = nullptr;
     std::vector<std::string> values;  // one value; a list's items for a repeatable key
-    int line = 0;                     // where the key is
+    int line = 0;                     // where the key is (first, for a repeated list key)
 };
 
 // Reads `text`, the content of the config file `file`. Throws Error(usage) naming the file and the line for
-// a line that is not a comment, `[default]` or `key = value`; an unknown key; a key given twice (both lines);
+// a line that is not a comment, `[default]` or `key = value`; an unknown key; a key that is not a list given
+// twice (both lines);
 // a list for a key that takes one value; a value that cannot be read (an unclosed quote, an unknown escape,
 // NUL, a bare value holding `#` or `;`, a bare value of a repeatable key holding a space or a comma).
 std::vector<ConfigEntry> parse_config(std::string_view text, const std::string& file);

@@ -86,10 +86,10 @@ void require(const GlobalOptions& g, const std::string& value, const char* key, 
     if (!value.empty()) return;
     std::error_code ec;
     if (!std::filesystem::exists(g.config_file, ec))
-        throw Error(
-            "config file " + g.config_file + " does not exist, and no '" + key +
-                "' was given (run 'depsync init primary' or 'depsync init peer' first, or pass -c FILE)",
-            ExitCode::usage);
+        throw Error(std::string("no '") + key + "' configured in " + g.config_file +
+                        ", which does not exist (run 'depsync init primary' or 'depsync init peer' first, or "
+                        "pass -c FILE)",
+                    ExitCode::usage);
     throw Error(std::string("no '") + key + "' configured in " + g.config_file + " (" + fix + ")",
                 ExitCode::usage);
 }

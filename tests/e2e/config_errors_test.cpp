@@ -318,13 +318,13 @@ TEST_CASE("a key given twice is refused with exit 2 naming the file and both lin
     CHECK(stdfs::is_empty(peer.dir));
     CHECK_FALSE(stdfs::exists(peer.state / "repo.git"));
 
-    // The same on the primary, for a list key written twice and a key spelt with dashes.
+    // The same on the primary, and for a key spelt with dashes.
     write_file(cluster.primary().dir / "userstores/new.xml", "<userstore/>\n");
-    append_line(cluster.primary().config, "exclude = \"*.log\"");
+    append_line(cluster.primary().config, "repo = \"/srv/other.git\"");
     ProcessResult published = cluster.publish("r2");
     INFO(describe(published));
     CHECK(published.exit_code == 2);
-    CHECK(contains(published.err, "exclude is given twice"));
+    CHECK(contains(published.err, "repo is given twice"));
     CHECK(cluster.release_commits() == 1);
     stdfs::path dashed = cluster.root() / "dashed.conf";
     write_file(dashed, "hook_timeout = 5\n# a comment\nhook-timeout = 6\n");
@@ -394,12 +394,13 @@ TEST_CASE("quoted values, comments and lists are read as written", "[e2e]") {
                    "exclude = [\"*.log\", 'x,y',\n"
                    "           \"[ab]\" # a comment inside the list\n"
                    "          ]\n"
-                   "timeout = 42\n");
+                   "timeout = 42\n"
+                   "exclude = \"*.tmp\"\n");
     ProcessResult r = dt::run({dt::depsync_bin(), "-c", config.string(), "config", "--json"});
     INFO(describe(r));
     REQUIRE(r.exit_code == 0);
     CHECK(contains(r.out, R"("node":{"value":"a # b ; c \"q\" \\ \t end","source":"file","file":)"));
-    CHECK(contains(r.out, R"("exclude":{"value":["*.log","x,y","[ab]"],"source":"file")"));
+    CHECK(contains(r.out, R"("exclude":{"value":["*.log","x,y","[ab]","*.tmp"],"source":"file")"));
     CHECK(contains(r.out, R"("timeout":{"value":42,"source":"file")"));
     CHECK(contains(r.out, R"("role":{"value":"peer","source":"file")"));
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/config_file.hpp"
 #include "cli/config_keys.hpp"
 #include "cli/context.hpp"
 #include "core/error.hpp"
@@ -34,14 +35,14 @@ GlobalOptions parsed(std::vector<std::string> args, const std::string& config = 
     CLI::App app;
     GlobalOptions g;
     depsync::cli::add_config_keys(app, g);
+    g.config_file = config.empty() ? "/etc/depsync/test.conf" : config;
     if (!config.empty()) {
         app.set_config("-c,--config", config, "", true);
-        app.allow_config_extras(CLI::config_extras_mode::error);
+        app.config_formatter(std::make_shared<depsync::cli::ConfigReader>(app, g));
         args.insert(args.begin(), {"-c", config});
     }
     std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last first
     app.parse(args);
-    g.config_file = config.empty() ? "/etc/depsync/test.conf" : config;
     return g;
 }
 
@@ -147,7 +148,7 @@ TEST_CASE("make_settings refuses a missing or invalid key with a usage error nam
     };
     for (const Case& c : std::vector<Case>{
              {{"--dir", d + "/s", "--state", d + "/t"},
-              "no 'role' configured in /etc/depsync/test.conf (run"},
+              "no 'role' configured in /etc/depsync/test.conf, which does not exist (run"},
              {{"--role", "leader"}, "invalid role 'leader' (expected primary or peer)"},
              {{"--role", "peer", "--state", d + "/t", "--remote", d + "/r"}, "no 'dir' configured in"},
              {{"--role", "peer", "--dir", d + "/s", "--remote", d + "/r"}, "no 'state' configured in"},
