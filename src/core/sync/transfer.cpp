@@ -175,22 +175,18 @@ std::string check_upstream(const Settings& settings) {
     } else {
         git::TransportOptions options = transport_options(settings);
         std::filesystem::path home = private_home(settings);
-        std::filesystem::path outcome_file = StatePaths(settings.state).fetch_outcome();
-        std::error_code ignored;
-        std::filesystem::remove(outcome_file, ignored);
-        fs::run_bounded(
+        // The child's result is the tip's id, or nothing when the remote has no refs yet.
+        std::string hex = fs::run_bounded(
             "contact " + shown, settings.timeout,
             [&] {
                 ::setenv("HOME", home.c_str(), 1);
                 git::TransportSession session(settings.remote, options);
                 session.prepare_process();
                 auto found = git::remote_tip(session, primary_ref);
-                fs::write_file_atomically(outcome_file, found ? git::to_hex(*found) : "", 0600,
-                                          fs::Fsync::no);
+                return found ? git::to_hex(*found) : std::string();
             },
             settings.max_fetch_memory, "max_fetch_memory");
-        auto text = fs::read_file(outcome_file);
-        if (text && !text->empty()) tip = git::oid_from_hex(*text);
+        if (!hex.empty()) tip = git::oid_from_hex(hex);
     }
     if (!tip) return "remote " + shown + " answers: nothing published yet";
     return "remote " + shown + " answers: its branch main is at " + git::short_hex(*tip);
