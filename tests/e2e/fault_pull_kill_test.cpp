@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <thread>
 #include <vector>
@@ -61,6 +62,15 @@ Timing measure(const Node& peer, const std::vector<std::string>& args) {
     REQUIRE(result.exit_code == 0);
     if (t.journal == 0) t.journal = t.end / 2;  // too quick to see: treat the whole run as the apply
     return t;
+}
+
+// Whether the process has ended (a zombie not yet reaped counts as ended).
+bool exited(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return true;
+    const auto close = line.rfind(')');
+    return close == std::string::npos || close + 2 >= line.size() || line[close + 2] == 'Z';
 }
 
 // Each field's median, on its own.
@@ -193,19 +203,33 @@ TEST_CASE("a pull killed at any point of its apply leaves old or new content and
               << t_up.end << " s; r2 -> r1: journal at " << t_down.journal << " s, done at " << t_down.end
               << " s\n";
 
-    // Kill delays spread uniformly (stratified, jittered) over each direction's apply, from a little before
-    // the journal appears to a little after the run ends.
+    // Kill points spread uniformly (stratified, jittered) over each direction's run. A few land before the
+    // journal (timed from the start); the rest are timed from the moment the journal appears, spread over the
+    // apply and a little past its end, so that a loaded machine, on which the start takes longer than it did
+    // when measured, still puts them inside the apply.
     constexpr std::size_t pairs = 26;
+    constexpr double before_share = 0.15;
     dt::Rng rng(4242);
-    auto delay_for = [&](const Timing& t, std::size_t i) {
-        double from = 0.8 * t.journal, to = 1.05 * t.end;
-        double u = (static_cast<double>(i) + dt::unit_interval(rng)) / static_cast<double>(pairs);
-        return from + u * (to - from);
+    struct KillPoint {
+        bool after_journal;
+        double delay;  // seconds from the start, or from the journal's appearance
     };
-    auto kill_after = [&](const std::vector<std::string>& args, double delay) {
+    auto point_for = [&](const Timing& t, std::size_t i) {
+        double u = (static_cast<double>(i) + dt::unit_interval(rng)) / static_cast<double>(pairs);
+        if (u < before_share) return KillPoint{false, t.journal * (0.8 + 0.2 * u / before_share)};
+        return KillPoint{true, (u - before_share) / (1 - before_share) * 1.1 * (t.end - t.journal)};
+    };
+    const stdfs::path journal = peer.state / "journal";
+    auto kill_at = [&](const std::vector<std::string>& args, const KillPoint& point, const Timing& t) {
         dt::BackgroundProcess process;
         process.start(depsync_args(peer, args));
-        std::this_thread::sleep_for(std::chrono::duration<double>(delay));
+        if (point.after_journal) {
+            // Wait for the journal, at most long enough for a much slower run than measured.
+            const double give_up = dt::now_seconds() + 2 + 5 * t.end;
+            while (!stdfs::exists(journal) && !exited(process.pid()) && dt::now_seconds() < give_up)
+                std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+        std::this_thread::sleep_for(std::chrono::duration<double>(point.delay));
         process.kill(SIGKILL);
         return process.wait();
     };
@@ -221,10 +245,11 @@ TEST_CASE("a pull killed at any point of its apply leaves old or new content and
         INFO("kill pair " << i);
         // r1 -> r2 (ordinary pull), killed; the next ordinary pull completes it.
         {
-            double delay = delay_for(t_up, i);
-            INFO("pull r1 -> r2 killed after " << delay << " s");
+            const KillPoint point = point_for(t_up, i);
+            INFO("pull r1 -> r2 killed " << point.delay << " s after "
+                                         << (point.after_journal ? "the journal appeared" : "its start"));
             ProcessResult killed;
-            timed(spent_kill, [&] { killed = kill_after(up, delay); });
+            timed(spent_kill, [&] { killed = kill_at(up, point, t_up); });
             REQUIRE((killed.exit_code == 128 + SIGKILL || killed.exit_code == 0));
             timed(spent_inspect, [&] {
                 count(up_counts, inspect_after_kill(cluster, peer, trees, old_release, new_release),
@@ -233,7 +258,9 @@ TEST_CASE("a pull killed at any point of its apply leaves old or new content and
             // Every third time the pull that resumes the apply is killed too, half-way through its own run.
             if (i % 3 == 2) {
                 ProcessResult again;
-                timed(spent_kill, [&] { again = kill_after(up, (t_up.journal + t_up.end) / 2); });
+                timed(spent_kill, [&] {
+                    again = kill_at(up, KillPoint{true, (t_up.end - t_up.journal) / 2}, t_up);
+                });
                 REQUIRE((again.exit_code == 128 + SIGKILL || again.exit_code == 0));
                 timed(spent_inspect, [&] {
                     count(resumed_counts, inspect_after_kill(cluster, peer, trees, old_release, new_release),
@@ -247,10 +274,11 @@ TEST_CASE("a pull killed at any point of its apply leaves old or new content and
         // on disk (a target other than the journal's); in odd pairs the same command is run again.
         const bool rerun = i % 2 == 1;
         {
-            double delay = delay_for(t_down, i);
-            INFO("pull --to r1 killed after " << delay << " s");
+            const KillPoint point = point_for(t_down, i);
+            INFO("pull --to r1 killed " << point.delay << " s after "
+                                        << (point.after_journal ? "the journal appeared" : "its start"));
             ProcessResult killed;
-            timed(spent_kill, [&] { killed = kill_after(down, delay); });
+            timed(spent_kill, [&] { killed = kill_at(down, point, t_down); });
             REQUIRE((killed.exit_code == 128 + SIGKILL || killed.exit_code == 0));
             timed(spent_inspect, [&] {
                 count(down_counts, inspect_after_kill(cluster, peer, trees, new_release, old_release),
