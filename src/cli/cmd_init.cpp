@@ -2,6 +2,7 @@
 // that a peer reaches its remote.
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <iostream>
@@ -11,6 +12,7 @@
 #include "cli/config_keys.hpp"
 #include "cli/context.hpp"
 #include "cli/output.hpp"
+#include "cli/service_account.hpp"
 #include "core/fs/atomic_file.hpp"
 #include "core/printable.hpp"
 #include "core/sync/init.hpp"
@@ -157,6 +159,10 @@ void run_init(const CLI::App& app, Context& ctx, sync::Role role, Check check) {
         fs::write_file_atomically(config, text, 0600);
         std::cout << "wrote config " << config.string() << "\n";
     }
+    // Root sets a node up for the units, which run as the directory's owner: say how.
+    if (::geteuid() == 0)
+        for (const auto& line : service_account_lines(settings, g.config_file, g.log_file))
+            std::cout << printable(line) << "\n";
     if (role != sync::Role::peer || check == Check::skip) return;
     // The config stays written when the check fails: the fix (a known_hosts line, a key, the URL) is made
     // beside it, and the next pull or `depsync init` run checks again.

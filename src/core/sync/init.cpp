@@ -21,6 +21,9 @@ void ensure_dir(const std::filesystem::path& p, unsigned mode, const std::string
         report.push_back(what + " " + p.string() + " exists");
         return;
     }
+    // Folders above it are made traversable (0755): a private state folder below /var/lib/depsync must still
+    // be reachable by the account the units run as.
+    if (p.has_parent_path()) fs::create_directories(p.parent_path(), 0755);
     fs::create_directories(p, mode);
     ::chmod(p.c_str(), static_cast<mode_t>(mode));
     report.push_back("created " + what + " " + p.string());
