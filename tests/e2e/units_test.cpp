@@ -140,10 +140,6 @@ TEST_CASE(
         argv.insert(argv.end(), places.begin(), places.end());
         if (role == "peer") argv.push_back("--no-check");
         ProcessResult init = dt::run(argv);
-        if (init.exit_code != 0 && contains(init.err, "--no-check")) {
-            argv.pop_back();  // an init without the remote check
-            init = dt::run(argv);
-        }
         INFO(describe(init));
         REQUIRE(init.exit_code == 0);
         const std::string drop_in = printed_drop_in(init.out);

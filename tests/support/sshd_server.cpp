@@ -107,10 +107,12 @@ SshdServer::~SshdServer() {
 bool SshdServer::try_start(int port) {
     std::string config = "Port " + std::to_string(port) + "\nListenAddress " + m_options.address + "\n";
     for (SshKeyType type : m_options.host_keys) config += "HostKey " + host_key(type).string() + "\n";
-    config += "AuthorizedKeysFile " + (m_dir / "authorized_keys").string() +
+    config += "AuthorizedKeysFile " +
+              (m_options.authorized_keys_file.empty() ? (m_dir / "authorized_keys").string()
+                                                      : m_options.authorized_keys_file) +
+              "\nStrictModes " + (m_options.strict_modes ? "yes" : "no") +
               "\n"
               "UsePAM no\n"
-              "StrictModes no\n"
               "PasswordAuthentication no\n"
               "KbdInteractiveAuthentication no\n"
               "PermitRootLogin prohibit-password\n"

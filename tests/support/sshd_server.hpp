@@ -32,6 +32,12 @@ struct SshdOptions {
     std::vector<SshKeyType> host_keys = {SshKeyType::ed25519, SshKeyType::ecdsa};
     std::string address = "127.0.0.1";
     std::optional<int> port;  // default: a free port
+    // As sshd_config's AuthorizedKeysFile; empty: the server's own file, which authorize() writes. The
+    // system's way, ".ssh/authorized_keys" in each account's home, is for tests of an account's own setup.
+    std::string authorized_keys_file;
+    // sshd's StrictModes (its default is yes: the home, ~/.ssh and authorized_keys must not be writable by
+    // others); off for the server's own file, which lies in a test's temp folder.
+    bool strict_modes = false;
 };
 
 class SshdServer {
