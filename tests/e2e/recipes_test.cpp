@@ -141,6 +141,12 @@ TEST_CASE(
         {{"account", account.name}, {"repo", cluster.repo().string()}, {"peer_keys", peer_keys.string()}});
     REQUIRE(contains(script, "useradd "));
     ProcessResult recipe = dt::run({"sh", "-e", "-c", script});
+    // useradd gives up when another test's useradd or userdel holds the account files' lock: try again.
+    for (int attempt = 0; attempt < 10 && recipe.exit_code != 0 && contains(recipe.err, "cannot lock");
+         ++attempt) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        recipe = dt::run({"sh", "-e", "-c", script});
+    }
     INFO(script << "\n" << describe(recipe));
     REQUIRE(recipe.exit_code == 0);
     const passwd* pw = ::getpwnam(account.name.c_str());
