@@ -67,7 +67,7 @@ std::vector<std::string> service_account_lines(const sync::Settings& settings, c
                     "'s):");
     lines.push_back("  chown -R " + account + ": " + owned);
     const std::string units =
-        peer ? "depsync-pull@" + instance + ".service"
+        peer ? "unit depsync-pull@" + instance + ".service needs"
              : "units depsync-watch@" + instance + ".service and depsync-gc@" + instance + ".service need";
     lines.push_back("  the " + units + " this drop-in (systemctl edit UNIT):");
     lines.push_back("    [Service]");

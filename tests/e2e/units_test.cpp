@@ -143,6 +143,12 @@ TEST_CASE(
         INFO(describe(init));
         REQUIRE(init.exit_code == 0);
         const std::string drop_in = printed_drop_in(init.out);
+        CHECK(contains(init.out, "depsync runs as " + account.name() + ", who owns " + dir.string() + " "));
+        CHECK(contains(init.out, role == "peer" ? "  the unit depsync-pull@peer.service needs this drop-in"
+                                                : "  the units depsync-watch@primary.service and "
+                                                  "depsync-gc@primary.service need this drop-in"));
+        CHECK(contains(init.out, "  chown -R " + account.name() + ": " + (temp / (role + ".conf")).string() +
+                                     " " + (temp / ("state-" + role)).string()));
         CHECK(contains(drop_in, "User=" + account.name() + "\n"));
         CHECK(contains(drop_in, "ReadWritePaths=" + (role == "peer" ? dir : temp / "r.git").string()));
         for (const char* name :
