@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "cli/output.hpp"
+#include "core/sync/node_state.hpp"
 
 namespace depsync::cli {
 namespace {
@@ -75,16 +76,36 @@ NodeView view_of(const sync::ClusterNode& node, const sync::NodeCall& call) {
     v.consecutive_failures = number_of(o, "consecutive_failures").value_or(0);
     v.held = flag_of(o, "held");
     v.pinned = flag_of(o, "pinned");
+    v.on_pin = flag_of(o, "on_pin");
+    v.pinned_release = number_of(o, "pinned_release");
+    v.pinned_at = text_of(o, "pinned_at");
+    // Operator text from the node: a pin set by this version is bounded already, a hand-edited one is cut.
+    v.pin_reason = text_of(o, "pin_reason").substr(0, sync::max_pin_reason);
     v.interrupted = flag_of(o, "interrupted");
     return v;
 }
 
-ClusterView compare(std::vector<NodeView> nodes) {
+std::string state_of(const NodeView& n) {
+    if (!n.reachable) return "unreachable";
+    if (!n.error.empty()) return "status failed";
+    if (n.on_newest) return "on newest";
+    if (n.held) return "held";
+    if (n.converged) return "pinned";
+    return "behind";
+}
+
+ClusterView compare(std::vector<NodeView> nodes, const std::optional<NewestKnown>& known) {
     ClusterView view;
-    for (const NodeView& n : nodes) {
-        if (!n.error.empty()) continue;
-        for (const auto& r : {n.release, n.upstream})
-            if (r) view.newest = std::max(view.newest.value_or(0), *r);
+    if (known) {
+        view.newest = known->release;
+        view.newest_source = known->source;
+    } else {
+        for (const NodeView& n : nodes) {
+            if (!n.error.empty()) continue;
+            for (const auto& r : {n.release, n.upstream})
+                if (r) view.newest = std::max(view.newest.value_or(0), *r);
+        }
+        view.newest_source = "the newest release any node runs or has fetched";
     }
     view.converged = true;
     for (NodeView& n : nodes) {
@@ -92,11 +113,31 @@ ClusterView compare(std::vector<NodeView> nodes) {
             std::uint64_t runs = n.release.value_or(0), newest = view.newest.value_or(0);
             n.behind = newest > runs ? newest - runs : 0;
             n.on_newest = *n.behind == 0;
+            // A pin is the operator's intent: a node that runs it is where it should be.
+            n.converged = n.on_newest || (n.pinned && n.on_pin && !n.held);
         }
-        view.converged = view.converged && n.on_newest;
+        view.converged = view.converged && n.converged;
     }
     view.nodes = std::move(nodes);
     return view;
+}
+
+std::string verdict_text(const ClusterView& view, const std::string& noun) {
+    std::size_t on_newest = 0, on_pin = 0, unreachable = 0;
+    for (const NodeView& n : view.nodes) {
+        on_newest += n.on_newest ? 1 : 0;
+        on_pin += n.converged && !n.on_newest ? 1 : 0;
+        unreachable += n.reachable ? 0 : 1;
+    }
+    std::string newest = view.newest ? "r" + std::to_string(*view.newest) : "no release";
+    std::string all = std::to_string(view.nodes.size());
+    if (view.converged)
+        return "all " + all + " " + noun + " on " + newest +
+               (on_pin ? " or their pin (" + std::to_string(on_pin) + " pinned)" : "");
+    std::string text = std::to_string(on_newest) + " of " + all + " " + noun + " on " + newest;
+    if (on_pin) text += ", " + std::to_string(on_pin) + " on their pin";
+    if (unreachable) text += ", " + std::to_string(unreachable) + " unreachable";
+    return text;
 }
 
 std::vector<ReleaseView> releases_of(const std::string& log_json) {

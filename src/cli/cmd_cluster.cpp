@@ -1,7 +1,9 @@
 // depsync cluster status | pull: every node of a nodes file at once, over ssh or on this machine.
 
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <iostream>
@@ -16,6 +18,7 @@
 #include "core/git/handle.hpp"
 #include "core/printable.hpp"
 #include "core/sync/history.hpp"
+#include "core/sync/pull.hpp"
 
 namespace depsync::cli {
 namespace {
@@ -49,22 +52,51 @@ sync::RemoteOptions remote_options(const Context& ctx, const ClusterOptions& o, 
     return r;
 }
 
-ClusterView ask_status(const std::vector<sync::ClusterNode>& nodes, const sync::RemoteOptions& remote) {
+// The newest release of the repository this machine's config follows: the primary's own repository, or a
+// peer's remote (fetched now). nullopt without a usable config: then the nodes' answers decide.
+std::optional<NewestKnown> newest_known(const Context& ctx) {
+    sync::Settings settings;
+    try {
+        settings = make_settings(ctx.global);
+    } catch (const Error&) {
+        return std::nullopt;  // no config here: a machine that only reaches the nodes
+    }
+    try {
+        sync::NewestRelease newest = sync::newest_release(settings);
+        return NewestKnown{newest.release ? std::optional(newest.release->number) : std::nullopt,
+                           newest.source};
+    } catch (const Error& e) {
+        spdlog::warn(
+            "cannot read the newest release from this node's repository ({}); the nodes' answers "
+            "decide which release is newest",
+            e.what());
+        return std::nullopt;
+    }
+}
+
+ClusterView ask_status(const std::vector<sync::ClusterNode>& nodes, const sync::RemoteOptions& remote,
+                       const std::optional<NewestKnown>& known) {
     std::vector<sync::NodeCall> calls = sync::run_on_nodes(nodes, remote, {"status", "--json"});
     std::vector<NodeView> views;
     for (std::size_t i = 0; i < nodes.size(); ++i) views.push_back(view_of(nodes[i], calls[i]));
-    return compare(std::move(views));
+    return compare(std::move(views), known);
 }
 
 std::string release_text(const std::optional<std::uint64_t>& n) {
     return n ? "r" + std::to_string(*n) : "-";
 }
 
-// The table's "last error" cell: why the node did not answer, why it is held, or its last failed run.
-std::string error_text(const NodeView& n) {
+// The table's "detail" cell: why the node did not answer, why it is held, its pin (release, since when,
+// why), or its last failed run.
+std::string detail_text(const NodeView& n) {
     if (!n.error.empty()) return n.error;
     if (n.held) return "held: " + n.held_reason;
-    if (n.pinned) return "pinned (unpin on the node to follow releases again)";
+    if (n.pinned) {
+        std::string pin = "pinned to " + release_text(n.pinned_release) + " since " +
+                          (n.pinned_at.empty() ? "?" : n.pinned_at) +
+                          (n.pin_reason.empty() ? " (no reason given)" : ": " + n.pin_reason);
+        return n.on_pin ? pin : pin + "; runs " + release_text(n.release) + " until its next pull";
+    }
     if (!n.last_error.empty())
         return n.last_error + " (" + std::to_string(n.consecutive_failures) + " failed run(s) in a row)";
     if (!n.on_change_error.empty()) return n.on_change_error;
@@ -73,14 +105,16 @@ std::string error_text(const NodeView& n) {
 
 void print_table(const ClusterView& view) {
     std::vector<std::vector<std::string>> rows = {
-        {"NODE", "RELEASE", "COMMIT", "BEHIND", "DRIFT", "LAST SUCCESS", "REACHABLE", "LAST ERROR"}};
+        {"NODE", "RELEASE", "COMMIT", "BEHIND", "DRIFT", "LAST SUCCESS", "REACHABLE", "STATE", "DETAIL"}};
     for (const NodeView& n : view.nodes) {
-        std::string error = error_text(n);
-        if (error.size() > 80) error = error.substr(0, 77) + "...";
+        std::string detail = detail_text(n);
+        if (detail.size() > 100) detail = detail.substr(0, 97) + "...";
+        std::string state = state_of(n);
+        std::replace(state.begin(), state.end(), ' ', '-');  // one word: the columns split on spaces
         rows.push_back({n.label(), release_text(n.release), n.commit.empty() ? "-" : n.commit.substr(0, 10),
                         n.behind ? std::to_string(*n.behind) : "-", n.drift ? std::to_string(*n.drift) : "-",
                         n.last_success.empty() ? (n.error.empty() ? "never" : "-") : n.last_success,
-                        n.reachable ? "yes" : "no", error});
+                        n.reachable ? "yes" : "no", state, detail});
     }
     // Every cell is what a node (or its ssh) said: escaped before the widths are measured.
     for (auto& row : rows)
@@ -94,20 +128,9 @@ void print_table(const ClusterView& view) {
             line += c + 1 == row.size() ? row[c] : row[c] + std::string(width[c] - row[c].size() + 2, ' ');
         std::cout << line << "\n";
     }
-    std::size_t on_newest = 0, unreachable = 0;
-    for (const NodeView& n : view.nodes) {
-        on_newest += n.on_newest ? 1 : 0;
-        unreachable += n.reachable ? 0 : 1;
-    }
-    std::string newest = view.newest ? "r" + std::to_string(*view.newest) : "no release";
-    if (view.converged) {
-        std::cout << "converged: all " << view.nodes.size() << " node(s) on " << newest << "\n";
-    } else {
-        std::cout << "not converged: " << on_newest << " of " << view.nodes.size() << " node(s) on "
-                  << newest;
-        if (unreachable) std::cout << ", " << unreachable << " unreachable";
-        std::cout << "\n";
-    }
+    std::cout << (view.converged ? "converged: " : "not converged: ") << verdict_text(view, "node(s)")
+              << "; newest " << release_text(view.newest) << " from " << printable(view.newest_source)
+              << "\n";
 }
 
 Json view_json(const NodeView& n) {
@@ -128,7 +151,12 @@ Json view_json(const NodeView& n) {
             {"on_change_error", text_or_null(n.on_change_error)},
             {"held", n.held},
             {"held_reason", text_or_null(n.held_reason)},
-            {"pinned", n.pinned}};
+            {"pinned", n.pinned},
+            {"pinned_release", or_null(n.pinned_release)},
+            {"pinned_at", text_or_null(n.pinned_at)},
+            {"pin_reason", text_or_null(n.pin_reason)},
+            {"on_pin", n.on_pin},
+            {"state", state_of(n)}};
 }
 
 // The recent releases for the page: from this machine's node when -c names one, else from a node that
@@ -165,7 +193,7 @@ std::vector<ReleaseView> recent_releases(const Context& ctx, const std::vector<s
 void run_status(Context& ctx, const ClusterOptions& o) {
     std::vector<sync::ClusterNode> nodes = sync::read_nodes_file(o.nodes_file);
     sync::RemoteOptions remote = remote_options(ctx, o, status_timeout);
-    ClusterView view = ask_status(nodes, remote);
+    ClusterView view = ask_status(nodes, remote, newest_known(ctx));
     if (o.json) {
         Json items = Json::array();
         for (const NodeView& n : view.nodes) items.push_back(view_json(n));
@@ -184,12 +212,28 @@ std::string first_line(const std::string& text) {
     return text.substr(0, text.find('\n'));
 }
 
+// Asks every node's status once a second until every node runs the newest release or its pin, at most
+// `seconds`; prints the last table and returns whether the cluster converged.
+bool wait_converged(const Context& ctx, const std::vector<sync::ClusterNode>& nodes,
+                    const sync::RemoteOptions& remote, double seconds) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    // Read once: the pulls have just fetched it, and a peer config's read fetches again.
+    const std::optional<NewestKnown> known = newest_known(ctx);
+    ClusterView view = ask_status(nodes, remote, known);
+    while (!view.converged && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        view = ask_status(nodes, remote, known);
+    }
+    print_table(view);
+    return view.converged;
+}
+
 void run_pull(Context& ctx, const ClusterOptions& o) {
     std::vector<sync::ClusterNode> nodes = sync::read_nodes_file(o.nodes_file);
     sync::RemoteOptions status_remote = remote_options(ctx, o, status_timeout);
     sync::RemoteOptions pull_remote = remote_options(ctx, o, pull_timeout);
     // Roles first: only peers pull; the primary is reported as it is.
-    ClusterView before = ask_status(nodes, status_remote);
+    ClusterView before = ask_status(nodes, status_remote, std::nullopt);
     std::vector<sync::ClusterNode> peers;
     std::vector<std::size_t> peer_index;
     for (std::size_t i = 0; i < nodes.size(); ++i) {
@@ -228,17 +272,7 @@ void run_pull(Context& ctx, const ClusterOptions& o) {
         }
         std::cout << printable(n.label() + ": " + result) << "\n";
     }
-    if (o.wait_converged >= 0) {
-        auto start = std::chrono::steady_clock::now();
-        auto deadline = start + std::chrono::duration<double>(o.wait_converged);
-        ClusterView view = ask_status(nodes, status_remote);
-        while (!view.converged && std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::sleep_for(std::chrono::seconds(1));
-            view = ask_status(nodes, status_remote);
-        }
-        print_table(view);
-        if (!view.converged) all_ok = false;
-    }
+    if (o.wait_converged >= 0 && !wait_converged(ctx, nodes, status_remote, o.wait_converged)) all_ok = false;
     if (!all_ok) ctx.exit_code = ExitCode::failure;
 }
 
@@ -273,16 +307,18 @@ void add_cluster(CLI::App& app, Context& ctx) {
     status->add_option("--html", o->html_file,
                        "Also write a self-contained HTML page with the table and releases");
     status->footer(
-        "Asks every node for 'depsync status --json'. BEHIND counts releases behind the newest release any\n"
-        "node runs or has fetched. Exit 0 only when every node answered and runs the newest release, else "
-        "1.\n"
+        "Asks every node for 'depsync status --json'. BEHIND counts releases behind the newest release:\n"
+        "the one in the repository this machine's config follows (the primary's own; a peer's remote,\n"
+        "fetched now), else the newest any node runs or has fetched. Exit 0 only when every node answered\n"
+        "and runs the newest release or its pin (depsync pin), else 1.\n"
         "Example: depsync cluster status --nodes nodes.txt --html /var/www/html/depsync.html");
     status->callback([&ctx, o] { run_status(ctx, *o); });
 
     auto* pull = cluster->add_subcommand("pull", "Make every peer pull now and report each result");
     add_common(pull, *o);
     pull->add_option("--wait-converged", o->wait_converged,
-                     "Then wait up to SECONDS until every node runs the newest release (exit 1 if not)");
+                     "Then wait up to SECONDS until every node runs the newest release or its pin (exit 1 if "
+                     "not)");
     pull->footer(
         "Runs 'depsync pull' on every peer at once (the primary is listed, not pulled). Exit 0 when every\n"
         "node answered and every pull succeeded (and, with --wait-converged, the cluster converged).\n"

@@ -48,6 +48,8 @@ void print_result(const sync::PullResult& r) {
         case sync::PullOutcome::pinned:
             std::cout << (r.held_reason.empty() ? "pinned" : "held") << " at r" << r.to->number
                       << " (upstream at r" << r.upstream->number << ")";
+            if (r.held_reason.empty() && !r.pin_reason.empty())
+                std::cout << " because: " << printable(r.pin_reason);
             if (!r.held_reason.empty())
                 std::cout << ": " << printable(r.held_reason) << "; run 'depsync unpin' to release";
             std::cout << "\n";

@@ -12,6 +12,51 @@
 
 namespace depsync::cli {
 
+namespace {
+
+// pin REV [--reason TEXT]: apply a release on this peer and hold it there.
+void add_pin(CLI::App& app, Context& ctx) {
+    auto* pin = app.add_subcommand("pin", "Apply a release on this peer and hold it there until unpin");
+    pin->add_option("REV", ctx.cmd.rev, "Release: rN, commit id, tag, or 'previous'")->required();
+    pin->add_option(
+        "--reason", ctx.cmd.reason,
+        "Why the node is held (one line, at most 200 bytes): status and the cluster view show it");
+    pin->footer(
+        "Later pulls fetch and report 'pinned at rK (upstream at rN)' but change nothing; status and\n"
+        "cluster status show the pin, its time and reason as expected, not as a node behind.\n"
+        "Example: depsync pin r41 --reason 'CHG-1042: payments freeze until Friday'");
+    pin->callback([&ctx] {
+        sync::PullOptions options;
+        options.to = ctx.cmd.rev;
+        options.pin = true;
+        options.pin_reason = ctx.cmd.reason;
+        sync::Settings settings = make_settings(ctx.global);
+        sync::PullResult r;
+        sync::run_recorded(settings, [&] {
+            r = sync::pull(settings, options);
+            return r.on_change_error;
+        });
+        if (r.outcome == sync::PullOutcome::reverted) {
+            // on_change failed with on_change_failure = revert: held at the release it ran before, not at
+            // REV.
+            std::cout << "not pinned at r" << r.to->number << ": reverted to "
+                      << sync::release_name(r.from->number)
+                      << " and held there: " << printable(r.on_change_error) << "\n";
+            ctx.exit_code = ExitCode::failure;
+            return;
+        }
+        std::cout << "pinned at r" << r.to->number << " (upstream at r" << r.upstream->number << ")";
+        if (!options.pin_reason.empty()) std::cout << " because: " << printable(options.pin_reason);
+        std::cout << "\n";
+        if (!r.on_change_error.empty()) {
+            std::cout << printable(r.on_change_error) << "\n";
+            ctx.exit_code = ExitCode::failure;
+        }
+    });
+}
+
+}  // namespace
+
 void add_rollback(CLI::App& app, Context& ctx) {
     auto* rollback =
         app.add_subcommand("rollback", "Make an earlier release current again, cluster-wide (primary)");
@@ -40,36 +85,7 @@ void add_rollback(CLI::App& app, Context& ctx) {
             std::cout << "saved unpublished changes to " << printable(r.backup_dir.string()) << "\n";
     });
 
-    auto* pin = app.add_subcommand("pin", "Apply a release on this peer and hold it there until unpin");
-    pin->add_option("REV", ctx.cmd.rev, "Release: rN, commit id, tag, or 'previous'")->required();
-    pin->footer(
-        "Later pulls fetch and report 'pinned at rK (upstream at rN)' but change nothing.\n"
-        "Example: depsync pin r41");
-    pin->callback([&ctx] {
-        sync::PullOptions options;
-        options.to = ctx.cmd.rev;
-        options.pin = true;
-        sync::Settings settings = make_settings(ctx.global);
-        sync::PullResult r;
-        sync::run_recorded(settings, [&] {
-            r = sync::pull(settings, options);
-            return r.on_change_error;
-        });
-        if (r.outcome == sync::PullOutcome::reverted) {
-            // on_change failed with on_change_failure = revert: held at the release it ran before, not at
-            // REV.
-            std::cout << "not pinned at r" << r.to->number << ": reverted to "
-                      << sync::release_name(r.from->number)
-                      << " and held there: " << printable(r.on_change_error) << "\n";
-            ctx.exit_code = ExitCode::failure;
-            return;
-        }
-        std::cout << "pinned at r" << r.to->number << " (upstream at r" << r.upstream->number << ")\n";
-        if (!r.on_change_error.empty()) {
-            std::cout << printable(r.on_change_error) << "\n";
-            ctx.exit_code = ExitCode::failure;
-        }
-    });
+    add_pin(app, ctx);
 
     auto* unpin = app.add_subcommand("unpin", "Release the pin; the next pull moves to the newest release");
     unpin->footer(

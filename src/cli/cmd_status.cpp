@@ -50,15 +50,38 @@ std::string status_json(const sync::NodeStatus& s) {
     if (s.role == sync::Role::peer) {
         add_release(o, "upstream_", s.upstream);
         o["pinned"] = s.pinned;
+        o["pinned_release"] = or_null(s.pinned_release);
+        o["pinned_at"] = text_or_null(s.pinned ? iso_time(s.pinned_at) : "");
+        o["pin_reason"] = text_or_null(s.pin_reason);
+        o["on_pin"] = s.on_pin;
         o["interrupted"] = s.interrupted;
     }
     add_run_facts(o, s);
     return json_text(o);
 }
 
+// An operator's pin: the release, since when and why, and how to follow releases again.
+void print_pin(const sync::NodeStatus& s) {
+    std::cout << "pinned:   " << sync::release_name(s.pinned_release) << " since " << iso_time(s.pinned_at)
+              << (s.pin_reason.empty() ? " (no reason given)" : " because: " + printable(s.pin_reason))
+              << "\n";
+    std::string runs = sync::release_name(s.release ? std::optional(s.release->number) : std::nullopt);
+    if (!s.on_pin)
+        std::cout << "          this node runs " << runs
+                  << ", not its pin: the next 'depsync pull' returns it to "
+                  << sync::release_name(s.pinned_release) << "\n";
+    else if (s.releases_behind && *s.releases_behind > 0)
+        std::cout << "          " << *s.releases_behind << " newer release(s) wait\n";
+    std::cout << "          run 'depsync unpin', then 'depsync pull', to follow releases again\n";
+}
+
 void print_run_facts(const sync::NodeStatus& s) {
-    if (s.releases_behind && *s.releases_behind > 0)
+    // Behind its upstream is news only for a node that follows releases; a pin or hold says why it does not.
+    if (s.releases_behind && *s.releases_behind > 0 && !s.pinned)
         std::cout << "behind:   " << *s.releases_behind << " release(s) (run 'depsync pull')\n";
+    if (s.pinned && !s.held) print_pin(s);
+    if (s.held && s.releases_behind && *s.releases_behind > 0)
+        std::cout << "behind:   " << *s.releases_behind << " release(s) (held, see below)\n";
     if (s.held)
         std::cout << "held:     " << printable(s.held_reason) << " (run 'depsync unpin' to release)\n";
     std::cout << "last ok:  " << (s.run.last_success ? iso_time(s.run.last_success) : "never") << "\n";
@@ -81,8 +104,7 @@ void run_status(const Context& ctx) {
               << "release:  " << release_line(s.release) << held_back_text(s.held_back) << "\n";
     if (s.drift) std::cout << "drift:    " << *s.drift << " path(s) differ locally (see 'depsync verify')\n";
     if (s.role == sync::Role::peer) {
-        std::cout << "upstream: " << release_line(s.upstream)
-                  << (s.pinned ? "  (pinned: pull holds this node)" : "") << "\n";
+        std::cout << "upstream: " << release_line(s.upstream) << "\n";
         if (s.interrupted) std::cout << "note:     an apply was interrupted; the next pull completes it\n";
     }
     print_run_facts(s);
@@ -95,7 +117,8 @@ void add_status(CLI::App& app, Context& ctx) {
     cmd->add_flag("--json", ctx.cmd.json, "Machine-readable output");
     cmd->footer(
         "Local state only (no network): release, drift, and on peers the newest fetched release, how many\n"
-        "releases behind, pinned or held, last successful run and last error.\n"
+        "releases behind, the pin (release, since when, reason) or hold, last successful run and last\n"
+        "error.\n"
         "Example: depsync status --json");
     cmd->callback([&ctx] { run_status(ctx); });
 }

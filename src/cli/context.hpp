@@ -53,6 +53,7 @@ struct CommandOptions {
     bool force = false;
     std::string rev, rev2, to;
     std::vector<std::string> paths;  // repair PATH...
+    std::string reason;              // pin --reason
     std::size_t limit = 20;
     double jitter = 0;
     long keep = 0;        // gc --keep (0: the config's gc_keep)

@@ -1,6 +1,7 @@
 #include "cli/html_report.hpp"
 
 #include "cli/output.hpp"
+#include "core/printable.hpp"
 
 namespace depsync::cli {
 namespace {
@@ -19,7 +20,10 @@ th { background: #f4f6fa; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 code { font: 13px ui-monospace, "SFMono-Regular", Menlo, monospace; }
 tr.ok td.state { color: #1b6b2c; }
-tr.behind td.state, tr.behind td.behind { color: #9a5b00; font-weight: 600; }
+tr.behind td.state, tr.behind td.behind { color: #b54708; font-weight: 600; }
+tr.pinned td { background: #fff8e6; }
+tr.pinned td.state, td.pin { color: #8a5a00; font-weight: 600; }
+td.pin { max-width: 28rem; overflow-wrap: anywhere; }
 tr.down td { background: #fff5f4; }
 tr.down td.state { color: #a32015; font-weight: 600; }
 td.error { color: #a32015; max-width: 28rem; overflow-wrap: anywhere; }
@@ -34,32 +38,38 @@ std::string number_or_dash(const std::optional<std::uint64_t>& n, const char* pr
     return n ? prefix + std::to_string(*n) : "-";
 }
 
-// What the node's row says in its state cell, and the row's class.
-std::pair<std::string, std::string> state_of(const NodeView& n) {
-    if (!n.reachable) return {"unreachable", "down"};
-    if (!n.error.empty()) return {"status failed", "down"};
-    if (n.held) return {"held", "behind"};
-    if (n.pinned && !n.on_newest) return {"pinned", "behind"};
-    if (!n.on_newest) return {"behind", "behind"};
-    return {"on newest", "ok"};
+// The row's class for the node's state (cluster_view's state_of): a pin run as set is expected, amber.
+std::string row_class(const std::string& state) {
+    if (state == "unreachable" || state == "status failed") return "down";
+    if (state == "on newest") return "ok";
+    if (state == "pinned") return "pinned";
+    return "behind";
 }
 
-std::string node_error(const NodeView& n) {
-    if (!n.error.empty()) return n.error;
-    if (n.held) return "held: " + n.held_reason;
-    if (n.pinned) return "pinned";
-    if (!n.last_error.empty()) return n.last_error;
-    return n.on_change_error;
+// The last-error cell: what went wrong, or for a pin, since when and why (class "pin", not an error).
+std::string error_cell(const NodeView& n) {
+    std::string error = n.error;
+    if (error.empty() && n.held) error = "held: " + n.held_reason;
+    if (error.empty() && n.pinned) {
+        std::string pin =
+            "pinned to " + number_or_dash(n.pinned_release, "r") + " since " + or_dash(n.pinned_at) +
+            (n.pin_reason.empty() ? " (no reason given)" : ": " + html_escape(printable(n.pin_reason)));
+        if (!n.on_pin) pin += "; runs " + number_or_dash(n.release, "r") + " until its next pull";
+        return "<td class=\"pin\">" + pin + "</td>";
+    }
+    if (error.empty()) error = n.last_error.empty() ? n.on_change_error : n.last_error;
+    // What a node said, escaped as in a terminal too: control characters show as \xNN, not as nothing.
+    return error.empty() ? "<td>-</td>" : "<td class=\"error\">" + html_escape(printable(error)) + "</td>";
 }
 
 void node_rows(std::string& out, const ClusterView& view) {
     out +=
         "<table id=\"nodes\">\n<thead><tr><th>Node</th><th>Target</th><th>Role</th><th>Release</th>"
-        "<th>Commit</th><th>Behind</th><th>Drift</th><th>Last success</th><th>Last error</th>"
+        "<th>Commit</th><th>Behind</th><th>Drift</th><th>Last success</th><th>Detail</th>"
         "<th>Reachable</th><th>State</th></tr></thead>\n<tbody>\n";
     for (const NodeView& n : view.nodes) {
-        auto [state, row_class] = state_of(n);
-        out += "<tr class=\"" + row_class + "\" data-node=\"" + html_escape(n.label()) + "\">";
+        const std::string state = state_of(n);
+        out += "<tr class=\"" + row_class(state) + "\" data-node=\"" + html_escape(n.label()) + "\">";
         out += "<td class=\"node\">" + html_escape(n.label()) + "</td>";
         out += "<td><code>" + html_escape(n.target) + "</code></td>";
         out += "<td>" + or_dash(n.role) + "</td>";
@@ -68,8 +78,7 @@ void node_rows(std::string& out, const ClusterView& view) {
         out += "<td class=\"num behind\">" + number_or_dash(n.behind) + "</td>";
         out += "<td class=\"num\">" + number_or_dash(n.drift) + "</td>";
         out += "<td class=\"time\">" + or_dash(n.last_success) + "</td>";
-        std::string error = node_error(n);
-        out += error.empty() ? "<td>-</td>" : "<td class=\"error\">" + html_escape(error) + "</td>";
+        out += error_cell(n);
         out += std::string("<td class=\"reachable\">") + (n.reachable ? "yes" : "no") + "</td>";
         out += "<td class=\"state\">" + state + "</td></tr>\n";
     }
@@ -126,13 +135,7 @@ std::string html_escape(const std::string& s) {
 
 std::string render_html(const ClusterView& view, const std::vector<ReleaseView>& releases,
                         std::int64_t generated_at) {
-    std::size_t on_newest = 0;
-    for (const NodeView& n : view.nodes) on_newest += n.on_newest ? 1 : 0;
-    std::string newest = view.newest ? "r" + std::to_string(*view.newest) : "no release";
-    std::string verdict = view.converged
-                              ? "Converged: all " + std::to_string(view.nodes.size()) + " nodes on " + newest
-                              : "Not converged: " + std::to_string(on_newest) + " of " +
-                                    std::to_string(view.nodes.size()) + " nodes on " + newest;
+    std::string verdict = (view.converged ? "Converged: " : "Not converged: ") + verdict_text(view, "nodes");
 
     std::string out =
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -143,6 +146,8 @@ std::string render_html(const ClusterView& view, const std::vector<ReleaseView>&
            " by depsync " + DEPSYNC_VERSION + "</p>\n";
     out += std::string("<p id=\"verdict\" class=\"verdict ") + (view.converged ? "ok" : "bad") + "\">" +
            html_escape(verdict) + "</p>\n";
+    out += "<p id=\"newest\" class=\"meta\">Newest release: " + number_or_dash(view.newest, "r") + ", from " +
+           html_escape(view.newest_source) + "</p>\n";
     out += "<h2>Nodes</h2>\n";
     node_rows(out, view);
     out += "<h2>Recent releases</h2>\n";

@@ -674,7 +674,8 @@ TEST_CASE("a pinned peer holds its release through publishes until unpin, then c
     CHECK(status.at("upstream_release") == "3");
     ProcessResult text = cluster.depsync(peer, {"status"});
     REQUIRE_SUCCESS(text);
-    CHECK(text.out.find("(pinned: pull holds this node)") != std::string::npos);
+    CHECK(text.out.find("pinned:   r1 since ") != std::string::npos);
+    CHECK(text.out.find("(no reason given)") != std::string::npos);
 
     ProcessResult unpin = cluster.depsync(peer, {"unpin"});
     REQUIRE_SUCCESS(unpin);

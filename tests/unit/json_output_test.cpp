@@ -192,3 +192,38 @@ TEST_CASE("the cluster view counts only plain unsigned numbers, and a text after
         CHECK_FALSE(v.release);
     }
 }
+
+TEST_CASE("the cluster view counts a peer on its pin as converged, a held or off-pin peer as not",
+          "[json][cluster]") {
+    auto peer = [](const std::string& name, std::uint64_t release, const std::string& pin) {
+        Json o = {{"node", name}, {"role", "peer"}, {"release", release}};
+        if (!pin.empty()) o.update(Json::parse(pin));
+        return view_of_answer(json_text(o) + "\n");
+    };
+    using depsync::cli::compare;
+    using depsync::cli::state_of;
+    const std::string on_pin = R"({"pinned":true,"pinned_release":1,"on_pin":true,"pin_reason":"freeze"})";
+    auto view = compare({peer("a", 3, ""), peer("b", 1, on_pin)});
+    CHECK(view.newest == std::uint64_t{3});
+    CHECK(view.converged);
+    CHECK(view.nodes[1].behind == std::uint64_t{2});
+    CHECK(state_of(view.nodes[1]) == "pinned");
+    CHECK(depsync::cli::verdict_text(view, "node(s)") == "all 2 node(s) on r3 or their pin (1 pinned)");
+
+    // Held after a failed on_change: a pinned record, but no pin the operator chose.
+    view = compare({peer("a", 3, ""), peer("b", 1, R"({"pinned":true,"on_pin":true,"held":true})")});
+    CHECK_FALSE(view.converged);
+    CHECK(state_of(view.nodes[1]) == "held");
+    // Pinned at r1 but running r2 (pull --to): not where the operator wants it.
+    view = compare({peer("a", 3, ""), peer("b", 2, R"({"pinned":true,"pinned_release":1,"on_pin":false})")});
+    CHECK_FALSE(view.converged);
+    CHECK(state_of(view.nodes[1]) == "behind");
+    CHECK(depsync::cli::verdict_text(view, "node(s)") == "1 of 2 node(s) on r3");
+
+    // The repository's newest counts over what the nodes know.
+    view = compare({peer("a", 3, ""), peer("b", 1, on_pin)}, depsync::cli::NewestKnown{4, "the primary's"});
+    CHECK_FALSE(view.converged);
+    CHECK(view.nodes[0].behind == std::uint64_t{1});
+    CHECK(view.newest_source == "the primary's");
+    CHECK(depsync::cli::verdict_text(view, "nodes") == "0 of 2 nodes on r4, 1 on their pin");
+}

@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "core/fs/path_safety.hpp"
+#include "core/printable.hpp"
 #include "core/sync/state_record.hpp"
 
 namespace depsync::sync {
@@ -47,10 +48,28 @@ std::optional<DeployedRecord> read_record(const std::filesystem::path& file) {
         r.applied_at = fields->get_signed("applied_at").value_or(0);
         r.reason = fields->get("reason").value_or("");
         if (std::optional<std::string> held = fields->get("held_back")) r.held_back = split_paths(*held);
+        r.pin_reason = fields->get("pin_reason").value_or("");
         return r;
     } catch (const RecordDamaged& e) {
         throw Error("state file " + file.string() + " is damaged (" + e.what() + "); remove it to redeploy");
     }
+}
+
+void check_pin_reason(const std::string& text) {
+    if (text.size() > max_pin_reason)
+        throw Error("pin reason is " + std::to_string(text.size()) + " bytes long; at most " +
+                        std::to_string(max_pin_reason) +
+                        " are taken (write the details elsewhere and name them)",
+                    ExitCode::usage);
+    // printable() leaves plain text (ASCII and valid UTF-8) alone and escapes everything a terminal acts
+    // on, and a backslash; what it would change, but for backslashes, is refused.
+    std::string plain;
+    for (char c : text)
+        if (c != '\\') plain += c;
+    if (printable(plain) != plain)
+        throw Error("pin reason '" + printable(text) +
+                        "' has control characters or bytes that are not UTF-8 (write it as one line of text)",
+                    ExitCode::usage);
 }
 
 DeployedRecord record_now(const git_oid& commit, std::uint64_t number) {
@@ -66,6 +85,7 @@ void write_record(const std::filesystem::path& file, const DeployedRecord& r) {
     fields.set("commit", r.commit).set("release", r.release).set("applied_at", r.applied_at);
     if (!r.reason.empty()) fields.set("reason", r.reason);
     if (!r.held_back.empty()) fields.set("held_back", joined_paths(r.held_back));
+    if (!r.pin_reason.empty()) fields.set("pin_reason", r.pin_reason);
     write_state_record(file, fields);
 }
 

@@ -114,9 +114,17 @@ git_oid choose_target(const NodeRepo& node, const PullOptions& options, const No
     } else if (records.pinned) {
         target = records.pinned->commit;
         result.held_reason = records.pinned->reason;
+        result.pin_reason = records.pinned->pin_reason;
     }
     result.to = describe_release(node.repo.get(), target);
     return target;
+}
+
+// The pinned record `pin` writes: the release, the time of the pin and the operator's reason.
+DeployedRecord pin_record(const git_oid& target, std::uint64_t number, const PullOptions& options) {
+    DeployedRecord pin = record_now(target, number);
+    pin.pin_reason = options.pin_reason;
+    return pin;
 }
 
 void require_directories(const Settings& settings) {
@@ -173,7 +181,7 @@ void apply_target(const Settings& settings, const PullOptions& options, git_repo
     DeployedRecord deployed = record_now(target, result.to->number);
     deployed.held_back = result.plan.held_back;
     write_record(state.deployed(), deployed);
-    if (options.pin) write_record(state.pinned(), record_now(target, result.to->number));
+    if (options.pin) write_record(state.pinned(), pin_record(target, result.to->number, options));
     finish_deploy(settings, {result.backup_dir});
     result.outcome = PullOutcome::applied;
     audit({options.pin ? "pin" : "pull", transition(result), result.to->number, target, result.plan.counts});
@@ -212,7 +220,7 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
         // The target is the deployed release: already trusted, or part of the cut's verified history.
         record_cut(cut, state, options, false);
         if (options.pin && !options.dry_run) {
-            write_record(state.pinned(), record_now(target, result.to->number));
+            write_record(state.pinned(), pin_record(target, result.to->number, options));
             audit({"pin", "held at " + release_name(result.to->number), result.to->number, target, {}});
         }
         result.outcome = records.pinned && !options.to ? PullOutcome::pinned : PullOutcome::up_to_date;
@@ -277,21 +285,48 @@ void run_on_change(const Settings& settings, NodeRepo& node, PullResult& result)
            result.from->number, result.from->commit, reverted.plan.counts});
 }
 
+NodeRepo open_and_fetch(const Settings& settings) {
+    NodeRepo node;
+    node.repo = git::init_bare(StatePaths(settings.state).repo(), release_branch);
+    // Only depsync writes a peer's repository, and the node lock is held: any lock file is stale.
+    git::clear_leftovers(node.repo.get(), std::chrono::seconds(0));
+    spdlog::debug("fetching {} from {}", primary_ref, git::redact_url(settings.remote));
+    fetch_upstream(settings, node.repo.get());
+    return node;
+}
+
+NewestRelease newest_release(const Settings& settings) {
+    NewestRelease newest;
+    if (settings.role == Role::primary) {
+        NodeRepo node = open_node_repo(settings);
+        if (node.tip) newest.release = describe_release(node.repo.get(), *node.tip);
+        newest.source = "the primary's repository " + settings.repo.string();
+        return newest;
+    }
+    require_peer(settings, "read the remote's newest release");
+    const std::string remote = git::redact_url(settings.remote);
+    std::optional<NodeRepo> node;
+    try {
+        fs::NodeLock lock(StatePaths(settings.state).lock(), settings.wait);
+        node = open_and_fetch(settings);
+        newest.source = "the remote " + remote + " (fetched now)";
+    } catch (const Error& e) {
+        // A pull holds the lock, or the remote cannot be reached: the copy fetched last still tells.
+        node = open_node_repo(settings);
+        newest.source = "the copy of " + remote + " fetched last (fetching now failed: " + e.what() + ")";
+    }
+    if (auto tip = git::resolve_ref(node->repo.get(), upstream_ref))
+        newest.release = describe_release(node->repo.get(), *tip);
+    return newest;
+}
+
 PullResult pull(const Settings& settings, const PullOptions& options) {
     require_peer(settings, options.pin ? "pin" : "pull");
+    if (options.pin) check_pin_reason(options.pin_reason);
     StatePaths state(settings.state);
     fs::NodeLock lock(state.lock(), settings.wait);
     if (auto done = up_to_date_at_once(settings, options, state)) return *done;
-    auto open_and_fetch = [&] {
-        NodeRepo node;
-        node.repo = git::init_bare(state.repo(), release_branch);
-        // Only depsync writes a peer's repository, and the node lock is held: any lock file is stale.
-        git::clear_leftovers(node.repo.get(), std::chrono::seconds(0));
-        spdlog::debug("fetching {} from {}", primary_ref, git::redact_url(settings.remote));
-        fetch_upstream(settings, node.repo.get());
-        return node;
-    };
-    NodeRepo node = open_and_fetch();
+    NodeRepo node = open_and_fetch(settings);
     PullResult result;
     // Where a damaged copy is set aside; kept after a failed repair (for a look), removed by a pull that
     // works.
@@ -307,7 +342,7 @@ PullResult pull(const Settings& settings, const PullOptions& options) {
         node.repo.reset();
         std::filesystem::remove_all(aside);
         std::filesystem::rename(state.repo(), aside);
-        node = open_and_fetch();
+        node = open_and_fetch(settings);
         result = pull_once(settings, options, node);
     }
     std::error_code ec;

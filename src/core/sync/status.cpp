@@ -36,9 +36,14 @@ NodeStatus read_status(const Settings& settings) {
     git::RepositoryPtr repo = git::open_repository(state.repo());
     std::optional<DeployedRecord> deployed = read_record(state.deployed());
     s.interrupted = std::filesystem::exists(state.journal());
-    s.pinned = std::filesystem::exists(state.pinned());
-    if (std::optional<DeployedRecord> pin = read_record(state.pinned()); pin && !pin->reason.empty()) {
-        s.held = true;
+    std::optional<DeployedRecord> pin = read_record(state.pinned());
+    if (pin) {
+        s.pinned = true;
+        s.pinned_release = pin->release;
+        s.pinned_at = pin->applied_at;
+        s.pin_reason = pin->pin_reason.substr(0, max_pin_reason);  // pin bounds it; a hand edit is cut
+        s.on_pin = deployed && !s.interrupted && git_oid_equal(&deployed->commit, &pin->commit);
+        s.held = !pin->reason.empty();
         s.held_reason = pin->reason;
     }
     if (!repo) return s;
