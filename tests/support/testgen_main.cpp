@@ -24,8 +24,9 @@ namespace dt = depsync::testing;
 constexpr const char* usage_text =
     "usage:\n"
     "  depsync-testgen tree DIR [--profile small|typical|large] [--seed N] [--scale F]\n"
-    "  depsync-testgen mutate DIR KIND [--seed N] [--count N]\n"
-    "      KIND: bump, rebuild, delete-app, empty-carbonapps, edit-xml, standard-change\n"
+    "  depsync-testgen mutate DIR KIND [--seed N] [--count N] [--bytes N]\n"
+    "      KIND: bump, rebuild, delete-app, empty-carbonapps, edit-xml, standard-change,\n"
+    "            release-change (--bytes: size of its new CApp, default 30 MiB)\n"
     "  depsync-testgen partial-zip FILE [--seed N]\n"
     "  depsync-testgen zipcheck FILE...\n";
 
@@ -105,7 +106,7 @@ int run_tree(const std::vector<std::string>& args) {
 }
 
 int run_mutate(const std::vector<std::string>& args) {
-    const Arguments parsed = parse_arguments(args, {"seed", "count"});
+    const Arguments parsed = parse_arguments(args, {"seed", "count", "bytes"});
     if (parsed.positional.size() != 2) throw UsageError("mutate needs DIR and KIND");
     const std::filesystem::path root = parsed.positional[0];
     const std::string& kind = parsed.positional[1];
@@ -126,6 +127,8 @@ int run_mutate(const std::vector<std::string>& args) {
             root, static_cast<std::size_t>(parse_count(parsed.option("count", "10"), "count")), rng);
     } else if (kind == "standard-change") {
         done = dt::standard_change(root, seed);
+    } else if (kind == "release-change") {
+        done = dt::release_change(root, seed, parse_count(parsed.option("bytes", "31457280"), "bytes"));
     } else {
         throw UsageError("unknown mutation " + kind);
     }

@@ -76,6 +76,10 @@ std::string empty_folder(const std::filesystem::path& root, const std::filesyste
 std::string edit_xml(const std::filesystem::path& root, std::size_t count, Rng& rng);
 // The benchmark's unit of change: 10 edited XML files, one new 256 KB CApp, one deleted XML file.
 std::string standard_change(const std::filesystem::path& root, std::uint64_t seed);
+// The fleet benchmark's release: 10 edited XML files, one new CApp of `capp_bytes` (random, so it does not
+// compress), and the largest other CApp deleted (a release replacing its biggest app, so that the tree keeps
+// its size from one release to the next).
+std::string release_change(const std::filesystem::path& root, std::uint64_t seed, std::uint64_t capp_bytes);
 
 // CApp file names split as "<app>_<version>.car"; nullopt for other names.
 struct CarName {

@@ -171,4 +171,23 @@ std::string standard_change(const stdfs::path& root, std::uint64_t seed) {
            std::to_string(stdfs::file_size(capp)) + " bytes), deleted " + shown_path(deleted, root);
 }
 
+std::string release_change(const stdfs::path& root, std::uint64_t seed, std::uint64_t capp_bytes) {
+    Rng rng(seed);
+    const std::string edited = edit_xml(root, 10, rng);
+    const std::vector<stdfs::path> capps = list_capps(root);
+    if (capps.empty()) throw std::runtime_error("cannot make a release change: no CApp in carbonapps");
+    const stdfs::path deleted = *std::max_element(
+        capps.begin(), capps.end(),
+        [](const auto& a, const auto& b) { return stdfs::file_size(a) < stdfs::file_size(b); });
+    const std::string noun(business_noun(static_cast<std::size_t>(rng() % business_noun_count())));
+    stdfs::path capp;
+    for (std::size_t n = 1; capp.empty() || stdfs::exists(capp); ++n)
+        capp = root / "carbonapps" / (noun + "Release" + std::to_string(n) + "_1.0.0.car");
+    write_car(capp, capp.filename().string().substr(0, capp.filename().string().rfind('_')), "1.0.0",
+              capp_bytes, rng);
+    stdfs::remove(deleted);
+    return edited + ", added " + shown_path(capp, root) + " (" + std::to_string(stdfs::file_size(capp)) +
+           " bytes), deleted " + shown_path(deleted, root);
+}
+
 }  // namespace depsync::testing
