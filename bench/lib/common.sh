@@ -26,6 +26,48 @@ check_tools() {
     fi
 }
 
+# build_binaries: sets DEPSYNC, TESTGEN and BUILT_FROM from the options REV, WORKTREE, BUILD, BUILD_DIR,
+# DEPSYNC, TESTGEN (see bench/run --help); builds into SHARED/build (or BUILD_DIR), logging to OUT/build.log.
+build_binaries() {
+    # Others edit src/ while this runs, so by default the committed code is built, not the working tree.
+    local src_dir
+    if ((WORKTREE)); then
+        src_dir=$REPO_ROOT
+        BUILD_DIR=${BUILD_DIR:-$REPO_ROOT/build-bench}
+        BUILT_FROM="the working tree at $(git -C "$REPO_ROOT" rev-parse --short HEAD) ($(git -C "$REPO_ROOT" status --porcelain -- src | wc -l) modified files under src/)"
+    else
+        src_dir="$SHARED/src"
+        BUILD_DIR=${BUILD_DIR:-$SHARED/build}
+        REV_ID=$(git -C "$REPO_ROOT" rev-parse --verify "$REV^{commit}") || die "unknown revision $REV"
+        BUILT_FROM="commit $(git -C "$REPO_ROOT" log -1 --format='%h (%cd, %s)' --date=format:'%Y-%m-%d %H:%M' "$REV_ID")"
+    fi
+    if ((BUILD)); then
+        if ((!WORKTREE)); then
+            say "exporting $REV ($REV_ID) to $src_dir"
+            rm -rf "$SHARED/src.tmp"
+            mkdir -p "$SHARED/src.tmp" "$src_dir"
+            git -C "$REPO_ROOT" archive "$REV_ID" | tar -x -C "$SHARED/src.tmp" || die "cannot export $REV"
+            # Only files that differ are replaced, so the build stays incremental.
+            rsync -a --checksum --delete "$SHARED/src.tmp/" "$src_dir/" && rm -rf "$SHARED/src.tmp"
+        fi
+        say "building depsync from $BUILT_FROM in $BUILD_DIR"
+        if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
+            cmake -S "$src_dir" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >"$OUT/build.log" 2>&1 ||
+                die "cmake configure failed (see $OUT/build.log)"
+        fi
+        cmake --build "$BUILD_DIR" --target depsync depsync-testgen -j "$(nproc)" >>"$OUT/build.log" 2>&1 ||
+            die "build failed (see $OUT/build.log)"
+    else
+        BUILT_FROM="the binaries already in $BUILD_DIR"
+    fi
+    DEPSYNC=${DEPSYNC:-$BUILD_DIR/depsync}
+    TESTGEN=${TESTGEN:-$BUILD_DIR/tests/depsync-testgen}
+    [[ -x $DEPSYNC ]] || die "no depsync binary at $DEPSYNC"
+    [[ -x $TESTGEN ]] || die "no depsync-testgen binary at $TESTGEN"
+    DEPSYNC=$(realpath "$DEPSYNC")
+    TESTGEN=$(realpath "$TESTGEN")
+}
+
 # Raw results, one line per repetition:
 #   case  tool  series  rep  wall_s  cpu_s  rss_kb  status  note  server_cpu_s
 # series groups the tools for ratios and the chart: depsync, git, gitpush, rsync, floor.
