@@ -127,11 +127,13 @@ nodes_setup() {
         chmod 600 "$(peer_conf "$k")"
     done
     catch_up "$MAX_N"
-    if [[ " $CASES " == *" rsync "* ]]; then
-        for ((k = 1; k <= MAX_N; k++)); do
-            mkdir -p "$WORK/rsync/$k"
-            cp -a "$(P_DIR)/." "$WORK/rsync/$k/"
-        done
+    if [[ " $CASES $WAN_CASES " == *" rsync "* ]]; then
+        # The rsync nodes share the files of one copy (hard links): rsync replaces a file it updates by a
+        # renamed temp file, so a node's update never shows in another's. (Not linked to the primary's
+        # directory: the release change edits files there in place.)
+        mkdir -p "$WORK/rsync"
+        cp -a "$(P_DIR)" "$WORK/rsync-base"
+        for ((k = 1; k <= MAX_N; k++)); do cp -al "$WORK/rsync-base" "$WORK/rsync/$k"; done
     fi
     local n
     for n in $FLEET_NS; do
@@ -434,12 +436,20 @@ case_timers() {
     verify_peers "timers-$kind/$profile/N=$n" "$WORK/peers/1/dir" "$WORK/peers/$n/dir"
 }
 
-# run_profile PROFILE FIRST: every case and N of one profile (timers only in the first profile, at the
-# largest N).
+# run_profile PROFILE FIRST: every case and N of one profile, in the order of --cases (timers and aftergc
+# only in the first profile).
 run_profile() {
-    local profile=$1 first=$2 c n rep
-    for c in $CASES; do
-        [[ $c == timers ]] && continue
+    local profile=$1 first=$2 c t n rep cases=$CASES
+    [[ $profile == wan ]] && cases=$WAN_CASES
+    for c in $cases; do
+        if [[ $c == timers ]]; then
+            ((first)) || continue
+            for t in ssh https; do
+                say "timers-$t, $profile, N=$MAX_N (about $((2 * INTERVAL + JITTER)) s)"
+                case_timers "$t" "$profile" "$MAX_N"
+            done
+            continue
+        fi
         if [[ $c == aftergc ]]; then
             ((first)) || continue
             n=${FLEET_NS%% *}
@@ -454,12 +464,6 @@ run_profile() {
             done
         done
     done
-    if ((first)) && [[ " $CASES " == *" timers "* ]]; then
-        for c in ssh https; do
-            say "timers-$c, $profile, N=$MAX_N (about $((2 * INTERVAL + JITTER)) s)"
-            case_timers "$c" "$profile" "$MAX_N"
-        done
-    fi
 }
 
 note() { printf '%s\n' "$*" >>"$NOTES"; }
