@@ -30,6 +30,8 @@ sshd_start() {
     for attempt in 1 2 3 4 5 6 7 8 9 10; do
         port=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
         if ss -Htln "sport = :$port" 2>/dev/null | grep -q .; then continue; fi
+        # SetEnv SHLVL=1: bash skips the account's ~/.bashrc for commands sshd runs, which would otherwise
+        # add the account's shell start-up (seconds for a pyenv init) to every ssh measurement.
         cat >"$dir/sshd_config" <<CONF
 Port $port
 ListenAddress 127.0.0.1
@@ -45,6 +47,7 @@ PrintMotd no
 MaxStartups 100:30:200
 MaxSessions 100
 LogLevel ERROR
+SetEnv SHLVL=1
 CONF
         as_subreaper /usr/sbin/sshd -D -e -f "$dir/sshd_config" \
             -o "PidFile=$dir/sshd.pid" -o UsePAM=no -o StrictModes=no \

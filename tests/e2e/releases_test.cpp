@@ -449,7 +449,7 @@ TEST_CASE("diff lists A, M and D lines, renames as D plus A, folders with a trai
     CHECK(one.out == both.out);
     ProcessResult none = cluster.depsync(primary, {"diff", "r2"});
     REQUIRE_SUCCESS(none);
-    CHECK(none.out.empty());
+    CHECK(none.out == "no differences between r2 and r2\n");
 
     ProcessResult json = cluster.depsync(primary, {"diff", "r1", "--json"});
     REQUIRE_SUCCESS(json);

@@ -118,7 +118,11 @@ bool SshdServer::try_start(int port) {
               "PermitRootLogin prohibit-password\n"
               "PidFile none\n"
               "LogLevel VERBOSE\n"
-              "MaxStartups 100\n";
+              "MaxStartups 100\n"
+              // bash sources the account's ~/.bashrc for a command sshd runs (Debian builds it so) unless
+              // SHLVL says it is nested: the tests must not time the account's shell start-up (a pyenv or
+              // conda init there takes seconds under load and outlasts a 3 s timeout).
+              "SetEnv SHLVL=1\n";
     {
         std::ofstream out(m_dir / "sshd_config", std::ios::trunc);
         out << config;
