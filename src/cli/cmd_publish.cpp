@@ -38,6 +38,8 @@ void run_publish(const Context& ctx) {
         std::cout << "published r" << r.release->number << " " << git::short_hex(r.release->commit) << " "
                   << counts_text(r.counts) << "\n";
     }
+    // A warning that stays until the file is fixed: with -q only a publish that changed something repeats it.
+    if (r.published || !ctx.global.quiet) std::cout << malformed_archive_lines(r.malformed);
     print_mirrors(r);
 }
 
@@ -48,7 +50,8 @@ void add_publish(CLI::App& app, Context& ctx) {
     cmd->add_option("-m,--message", ctx.cmd.message, "Release message");
     cmd->footer(
         "Prints 'published rN <id> (+added ~modified -deleted)' or 'nothing to publish: rN is current'.\n"
-        "Archives (.car .zip .jar .mar .aar) still being written are waited for (--settle), then refused.\n"
+        "Archives (.car .zip .jar .mar .aar) still being written are waited for (--settle), then refused;\n"
+        "one that held still for twice --settle is published as it is, with a 'malformed archive' line.\n"
         "Example: depsync publish -m 'deploy Orders 1.0.1'");
     cmd->callback([&ctx] { run_publish(ctx); });
 }

@@ -40,6 +40,11 @@ void add_run_facts(Json& o, const sync::NodeStatus& s) {
     o["consecutive_failures"] = s.run.consecutive_failures;
     o["on_change_error"] = text_or_null(s.run.on_change_error);
     o["releases_behind"] = or_null(s.releases_behind);
+    // Plain values only: cluster views, older ones too, read every key as one.
+    std::string paths;
+    for (const auto& archive : s.run.malformed_archives) paths += (paths.empty() ? "" : "\n") + archive.first;
+    o["malformed_archives"] = s.run.malformed_archives.size();
+    o["malformed_archive_paths"] = text_or_null(paths);
 }
 
 std::string status_json(const sync::NodeStatus& s) {
@@ -90,6 +95,7 @@ void print_run_facts(const sync::NodeStatus& s) {
                   << " failed run(s) in a row)\n";
     if (!s.run.on_change_error.empty())
         std::cout << "on_change: " << printable(s.run.on_change_error) << "\n";
+    std::cout << malformed_archive_lines(s.run.malformed_archives);
 }
 
 void run_status(const Context& ctx) {

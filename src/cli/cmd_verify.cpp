@@ -22,7 +22,10 @@ void run_verify(Context& ctx) {
         signature =
             sync::release_signature(settings, sync::open_node_repo(settings).repo.get(), r.release->commit);
     if (ctx.cmd.json) {
-        Json modified = Json::array(), added = Json::array(), missing = Json::array();
+        Json modified = Json::array(), added = Json::array(), missing = Json::array(),
+             malformed = Json::array();
+        for (const auto& [path, defect] : r.malformed)
+            malformed.push_back(Json{{"path", path}, {"defect", defect}});
         for (const auto& c : r.changes)
             (c.status == 'M' ? modified : c.status == 'A' ? added : missing).push_back(c.path);
         Json o = {{"release", static_cast<std::uint64_t>(r.release->number)},
@@ -31,12 +34,16 @@ void run_verify(Context& ctx) {
                   {"added", added},
                   {"missing", missing},
                   {"signature", signature ? git::signature_state_name(signature->state) : "not checked"}};
+        if (settings.role == sync::Role::primary) o["malformed"] = malformed;
         std::cout << json_text(o) << "\n";
     } else if (r.changes.empty()) {
         std::cout << "clean: the directory matches r" << r.release->number << "\n";
     } else {
         for (const auto& c : r.changes) std::cout << c.status << " " << printable(c.path) << "\n";
     }
+    if (!ctx.cmd.json)
+        for (const auto& [path, defect] : r.malformed)
+            std::cout << "malformed archive: " << printable(path) << " (" << printable(defect) << ")\n";
     if (signature && !ctx.cmd.json)
         std::cout << "signature of r" << r.release->number << ": " << printable(signature_text(*signature))
                   << "\n";
@@ -51,7 +58,8 @@ void add_verify(CLI::App& app, Context& ctx) {
     verify->add_flag("--full", ctx.cmd.full, "Hash every file (also catches edits that kept size and mtime)");
     verify->add_flag("--json", ctx.cmd.json, "Machine-readable output");
     verify->footer(
-        "Lines 'M path' (modified), 'A path' (added locally), 'D path' (missing).\n"
+        "Lines 'M path' (modified), 'A path' (added locally), 'D path' (missing). On the primary, a line\n"
+        "'malformed archive: PATH (WHY)' marks an archive whose zip structure is incomplete.\n"
         "Exit 0 when clean, 4 when anything differs. Paths matched by exclude or node_local are ignored.\n"
         "With allowed_signers set, a last line gives the release's signature: 'signature of rN: good "
         "(SIGNER)'.\n"

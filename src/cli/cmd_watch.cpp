@@ -25,7 +25,8 @@ void add_watch(CLI::App& app, Context& ctx) {
         sync::watch(make_settings(ctx.global), options, [](const sync::PublishResult& r) {
             if (r.published)
                 std::cout << "published r" << r.release->number << " " << git::short_hex(r.release->commit)
-                          << " " << counts_text(r.counts) << std::endl;
+                          << " " << counts_text(r.counts) << "\n"
+                          << malformed_archive_lines(r.malformed) << std::flush;
         });
     });
 }

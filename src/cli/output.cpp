@@ -3,6 +3,8 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "core/printable.hpp"
+
 namespace depsync::cli {
 
 std::string json_text(const Json& value) {
@@ -36,6 +38,13 @@ std::string iso_time(std::int64_t unix_seconds) {
 std::string counts_text(const git::ChangeCounts& c) {
     return "(+" + std::to_string(c.added) + " ~" + std::to_string(c.modified) + " -" +
            std::to_string(c.deleted) + ")";
+}
+
+std::string malformed_archive_lines(const std::vector<std::pair<std::string, std::string>>& archives) {
+    std::string out;
+    for (const auto& [path, defect] : archives)
+        out += "malformed archive, published as it is: " + printable(path) + " (" + printable(defect) + ")\n";
+    return out;
 }
 
 std::string signature_text(const git::SignatureCheck& check) {

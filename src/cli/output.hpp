@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/git/signing.hpp"
 #include "core/git/tree_io.hpp"
@@ -36,6 +38,10 @@ std::string iso_time(std::int64_t unix_seconds);
 
 // "(+a ~m -d)"
 std::string counts_text(const git::ChangeCounts& c);
+
+// "malformed archive, published as it is: PATH (DEFECT)\n" per archive (publish, watch, status, verify),
+// the path escaped for a terminal.
+std::string malformed_archive_lines(const std::vector<std::pair<std::string, std::string>>& archives);
 
 // A signature check as log and verify show it: "good (primary@example)" with the signer from allowed_signers,
 // else "unsigned", "unknown key" or "bad".

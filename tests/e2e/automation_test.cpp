@@ -591,10 +591,17 @@ TEST_CASE(
     SECTION("while a publish waits for a half-written archive") {
         Watch watch(cluster, "2");
         dt::Rng rng(737);
-        dt::write_partial_zip(cluster.primary().dir / "carbonapps/Stalled_1.0.0.car", rng);
+        const stdfs::path stalled = cluster.primary().dir / "carbonapps/Stalled_1.0.0.car";
+        dt::write_partial_zip(stalled, rng);
+        // A copy that held still for twice the settle time would be a finished, malformed archive: this one
+        // is slow but alive, a byte every 3 s (longer than the watcher's quiet time, so publishes start).
+        dt::BackgroundProcess copy;
+        copy.start({"sh", "-c", "while :; do sleep 3; printf x >> \"$0\"; done", stalled.string()});
         // The publish holds the node's lock while it waits for the archive to be completed.
         REQUIRE(eventually([&] { return lock_is_held(lock); }, 10));
         ProcessResult stopped = watch.stop();
+        copy.kill(SIGKILL);
+        copy.wait();
         INFO(describe(stopped));
         CHECK(published_lines(stopped.out).empty());
     }

@@ -288,9 +288,9 @@ TEST_CASE("an incomplete archive is reported when archives are checked") {
     ScanResult r = scan_tree(d.dir, options, cache);
     REQUIRE(r.incomplete.size() == 2);
     // The fixture's App_1.0.0.car is not a zip at all.
-    CHECK(r.incomplete[0].first == "carbonapps/App_1.0.0.car");
-    CHECK(r.incomplete[1].first == "carbonapps/Half_1.0.0.car");
-    CHECK_FALSE(r.incomplete[1].second.empty());
+    CHECK(r.incomplete[0].path == "carbonapps/App_1.0.0.car");
+    CHECK(r.incomplete[1].path == "carbonapps/Half_1.0.0.car");
+    CHECK_FALSE(r.incomplete[1].defect.empty());
     CHECK(r.listing.count("carbonapps/Half_1.0.0.car") == 0);
     CHECK(r.listing.count("carbonapps/Good_1.0.0.car") == 1);
 

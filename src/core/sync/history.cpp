@@ -2,9 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <map>
+
 #include "core/error.hpp"
 #include "core/git/repository.hpp"
 #include "core/sync/deploy.hpp"
+#include "core/sync/run_record.hpp"
 #include "core/sync/scan.hpp"
 
 namespace depsync::sync {
@@ -100,8 +103,19 @@ VerifyResult verify_directory(const Settings& settings, bool full) {
     ScanOptions options;
     options.exclude = &skip;
     options.full = full;
+    // The primary's archives are checked as publish checks them; the ones the stat cache vouches for were
+    // read by a publish, whose record says which are malformed.
+    std::map<std::string, std::string> known;
+    if (settings.role == Role::primary) {
+        for (const auto& [path, defect] : read_run_record(settings.state).malformed_archives)
+            known.emplace(path, defect);
+        options.check_archives = true;
+        options.accept_every_malformed = true;
+        options.known_malformed = &known;
+    }
     ScanResult scan = scan_roots(open_roots(roots_of(settings)), options, cache);
     result.hashed = scan.hashed;
+    for (const ArchiveDefect& d : scan.malformed) result.malformed.emplace_back(d.path, d.defect);
     // A folder that exists only for excluded or node-local files is not drift.
     for (const auto& dir : scan.holds_excluded)
         if (!expected.count(dir) && scan.listing.count(dir)) expected[dir] = scan.listing.at(dir);

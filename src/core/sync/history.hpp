@@ -30,6 +30,9 @@ struct VerifyResult {
     std::optional<Release> release;        // the release the directory should hold
     std::vector<git::PathChange> changes;  // M modified, A added locally, D missing
     std::size_t hashed = 0;
+    // Primary: archives in the directory whose zip structure is incomplete (path, defect); publish takes
+    // them as they are once they hold still.
+    std::vector<std::pair<std::string, std::string>> malformed;
 };
 
 // Compares the directory with the release it should hold. `full` hashes every file, ignoring the stat cache.

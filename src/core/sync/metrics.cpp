@@ -61,6 +61,7 @@ NodeMetrics metrics_of(const NodeStatus& s) {
     m.consecutive_failures = s.run.consecutive_failures;
     m.pinned = s.pinned;
     m.held = s.held;
+    m.malformed_archives = s.run.malformed_archives.size();
     return m;
 }
 
@@ -80,6 +81,9 @@ std::string format_metrics(const NodeMetrics& m) {
     w.gauge("depsync_consecutive_failures", "Failed runs since the last success.", m.consecutive_failures);
     w.gauge("depsync_pinned", "1 when the node is pinned to its release.", m.pinned ? 1 : 0);
     w.gauge("depsync_held", "1 when a failed on_change holds the node at its release.", m.held ? 1 : 0);
+    w.gauge("depsync_malformed_archives",
+            "Archives in the primary's directory whose zip structure is incomplete, published as they are.",
+            m.malformed_archives);
     return w.str();
 }
 

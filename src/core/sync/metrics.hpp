@@ -21,7 +21,8 @@ struct NodeMetrics {
     std::uint64_t releases_behind = 0;
     std::uint64_t consecutive_failures = 0;
     bool pinned = false;
-    bool held = false;  // pinned by a failed on_change
+    bool held = false;                     // pinned by a failed on_change
+    std::uint64_t malformed_archives = 0;  // primary: archives published as they are, malformed
 };
 
 NodeMetrics metrics_of(const NodeStatus& status);

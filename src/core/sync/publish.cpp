@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <thread>
 
 #include "core/error.hpp"
@@ -19,6 +21,7 @@
 #include "core/git/signing.hpp"
 #include "core/sync/audit.hpp"
 #include "core/sync/rollback.hpp"
+#include "core/sync/run_record.hpp"
 #include "core/sync/scan.hpp"
 #include "core/sync/stat_cache.hpp"
 #include "core/sync/state_record.hpp"
@@ -30,7 +33,7 @@ namespace {
 std::string list_problems(const ScanResult& scan) {
     std::string out;
     auto add = [&out](const std::string& item) { out += (out.empty() ? ": " : "; ") + item; };
-    for (const auto& [path, why] : scan.incomplete) add(path + ": incomplete archive (" + why + ")");
+    for (const auto& d : scan.incomplete) add(d.path + ": incomplete archive (" + d.defect + ")");
     for (const auto& path : scan.changing) add(path + ": still being written");
     for (const auto& path : scan.recent) add(path + ": still being written");
     return out;
@@ -141,26 +144,86 @@ std::optional<Release> unchanged_since_last_publish(const PublishRun& run, std::
     return unchanged_release(run.state, run.git_dir, snapshot->tree());
 }
 
+// An incomplete archive as the waiting publish follows it.
+struct WatchedArchive {
+    StatKey stat;               // as last seen
+    std::int64_t first_ns = 0;  // when this publish first saw it with that stat
+    bool quiet = false;         // unchanged for twice `settle` when first seen, and since
+};
+
+// Follows the incomplete archives of one scan: an archive that held still for twice `settle` before this
+// publish saw it, and for `settle` while it looked, is finished but malformed (the primary runs it as it is,
+// so it is published as it is; MI reports it). Twice: a watcher starts a publish `settle` after the last
+// change, so a copy that stalls for `settle` must not look finished. One that moves while this publish looks
+// is still being written, for the rest of the run. Returns whether `accepted` (the stats a scan takes such
+// archives with) grew.
+bool follow_archives(const ScanResult& scan, std::int64_t seen_ns, double settle,
+                     std::map<std::string, WatchedArchive>& watched,
+                     std::map<std::string, StatKey>& accepted) {
+    const auto settle_ns = static_cast<std::int64_t>(settle * 1e9);
+    bool grew = false;
+    for (const ArchiveDefect& d : scan.incomplete) {
+        auto [it, added] = watched.try_emplace(d.path);
+        WatchedArchive& w = it->second;
+        if (added) {
+            w = {d.stat, seen_ns, seen_ns - std::max(d.stat.mtime_ns, d.stat.ctime_ns) >= 2 * settle_ns};
+        } else if (!(w.stat == d.stat)) {
+            w = {d.stat, seen_ns, false};
+        }
+        if (w.quiet && seen_ns - w.first_ns >= settle_ns && !accepted.count(d.path)) {
+            accepted[d.path] = d.stat;
+            grew = true;
+        }
+    }
+    return grew;
+}
+
+std::vector<std::pair<std::string, std::string>> malformed_of(const ScanResult& scan) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const ArchiveDefect& d : scan.malformed) out.emplace_back(d.path, d.defect);
+    return out;
+}
+
+// True while a file is still being written: changing or recent files, incomplete archives not quiet.
+bool writers_active(const ScanResult& scan, const std::map<std::string, WatchedArchive>& watched) {
+    if (!scan.changing.empty() || !scan.recent.empty()) return true;
+    for (const ArchiveDefect& d : scan.incomplete)
+        if (!watched.at(d.path).quiet) return true;
+    return false;
+}
+
 // Scans until every file holds still. Files still being copied in are waited for, briefly; publishing them
 // half-written is never an option. A file modified in the last 200 ms may still be growing: look again
 // until it holds still. The files get a second look even when the first scan alone outlasted `settle` (a
-// large tree on a busy machine).
-ScanResult settled_scan(const PublishRun& run, const ScanOptions& options, StatCache& cache,
+// large tree on a busy machine). Malformed archives that hold still are taken as they are (follow_archives).
+ScanResult settled_scan(const PublishRun& run, ScanOptions options, StatCache& cache,
                         const TreeRead* walked) {
     const Settings& settings = run.settings;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(settings.settle);
+    std::map<std::string, WatchedArchive> watched;
+    std::map<std::string, StatKey> accepted;
+    options.accept_malformed = &accepted;
+    std::int64_t seen_ns = now_ns();
     ScanResult scan = scan_roots(run.roots, options, cache, walked);
     bool looked_again = false;
     while (!scan.incomplete.empty() || !scan.changing.empty() || !scan.recent.empty()) {
-        if (looked_again && std::chrono::steady_clock::now() >= deadline) {
+        // An archive just taken as it is is listed by a scan at once.
+        bool accept_now = follow_archives(scan, seen_ns, settings.settle, watched, accepted);
+        if (!accept_now && looked_again && std::chrono::steady_clock::now() >= deadline &&
+            writers_active(scan, watched)) {
+            // The cache may now vouch for an archive taken as it is: the record must name it first.
+            record_malformed_archives(settings.state, malformed_of(scan));
             cache.save(run.state.stat_cache());
             char waited[32];
             std::snprintf(waited, sizeof waited, "%g", settings.settle);
             throw Error("cannot publish: files are incomplete after waiting " + std::string(waited) +
                         " s; nothing was published (retry when the copy has finished)" + list_problems(scan));
         }
-        spdlog::debug("waiting for files still being written{}", list_problems(scan));
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (!accept_now) {
+            spdlog::debug("waiting for files still being written{}", list_problems(scan));
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        seen_ns = now_ns();
         scan = scan_roots(run.roots, options, cache);
         looked_again = true;
     }
@@ -272,6 +335,7 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     if (std::optional<Release> same = unchanged_since_last_publish(run, walked)) {
         PublishResult result;
         result.release = same;
+        result.malformed = read_run_record(settings.state).malformed_archives;
         result.mirrors = push_mirrors(settings, run.git_dir, same->commit);
         return result;
     }
@@ -282,10 +346,22 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     scan_options.check_archives = true;
     scan_options.refuse_foreign_links = true;
     if (!settings.owner.empty()) scan_options.owner = fs::parse_owner(settings.owner).uid;
+    const RunRecord last = read_run_record(settings.state);
+    const std::map<std::string, std::string> known(last.malformed_archives.begin(),
+                                                   last.malformed_archives.end());
+    scan_options.known_malformed = &known;
     const ScanResult scan = settled_scan(run, scan_options, cache, walked ? &*walked : nullptr);
     for (const auto& p : scan.skipped) spdlog::warn("not published (special file or unsafe name): {}", p);
     spdlog::debug("scanned {} entries, {} files hashed", scan.listing.size(), scan.hashed);
-    return commit_release(run, options, scan, cache, writer);
+    // Recorded before the stat cache is saved: a later publish that finds the file in the cache learns from
+    // this record that it is malformed.
+    std::vector<std::pair<std::string, std::string>> malformed = malformed_of(scan);
+    for (const auto& [path, defect] : malformed)
+        spdlog::warn("{} is a malformed archive ({}); it is published as it is", path, defect);
+    record_malformed_archives(settings.state, malformed);
+    PublishResult result = commit_release(run, options, scan, cache, writer);
+    result.malformed = std::move(malformed);
+    return result;
 }
 
 }  // namespace depsync::sync

@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/git/tree_io.hpp"
@@ -21,6 +22,8 @@ struct PublishResult {
     std::optional<Release> release;  // the new release, or the current one when nothing was published
     git::ChangeCounts counts;
     std::vector<MirrorReport> mirrors;
+    // Archives in the directory whose zip structure is incomplete, published as they are (path, defect).
+    std::vector<std::pair<std::string, std::string>> malformed;
 };
 
 PublishResult publish(const Settings& settings, const PublishOptions& options);

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/sync/settings.hpp"
 
@@ -17,6 +19,9 @@ struct RunRecord {
     std::uint64_t consecutive_failures = 0;
     std::string last_error;       // empty after a success
     std::string on_change_error;  // the last on_change failure, empty when it succeeded
+    // Primary: archives whose zip structure is incomplete that publish took as they are (path, defect), as
+    // the last publish that read the directory found them.
+    std::vector<std::pair<std::string, std::string>> malformed_archives;
 };
 
 RunRecord read_run_record(const std::filesystem::path& state);
@@ -27,5 +32,7 @@ void record_run(const std::filesystem::path& state, double duration, const std::
 // failure is logged as a warning.
 void record_failure(const Settings& settings, double duration, const std::string& error) noexcept;
 void record_on_change(const std::filesystem::path& state, const std::string& error);
+void record_malformed_archives(const std::filesystem::path& state,
+                               const std::vector<std::pair<std::string, std::string>>& archives);
 
 }  // namespace depsync::sync

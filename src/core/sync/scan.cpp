@@ -86,6 +86,22 @@ class Scanner {
     std::int64_t m_start = now_ns();
     Progress m_progress{m_options.writer ? "publish: reading changed files" : "comparing files"};
 
+    // An incomplete archive is listed (as a malformed one) only when publish accepted it with this very stat,
+    // or in a comparison, which must see the file as it is.
+    bool taken_as_it_is(const ArchiveDefect& found) const {
+        if (m_options.accept_every_malformed) return true;
+        if (!m_options.accept_malformed) return false;
+        auto it = m_options.accept_malformed->find(found.path);
+        return it != m_options.accept_malformed->end() && it->second == found.stat;
+    }
+
+    // A cache hit is the file the last publish read: when that publish found it malformed, it still is.
+    void report_known_malformed(const std::string& path, const StatKey& key) {
+        if (!m_options.check_archives || !m_options.known_malformed) return;
+        auto it = m_options.known_malformed->find(path);
+        if (it != m_options.known_malformed->end()) result.malformed.push_back({path, it->second, key});
+    }
+
     // `below`: the folder as read_tree read it, or null (then it is opened and read here).
     void scan_folder(int dir_fd, const std::string& name, std::string path, const struct stat& st,
                      const FolderRead* below) {
@@ -114,6 +130,7 @@ class Scanner {
         StatKey key = StatKey::of(st);
         if (!m_options.full) {
             if (const CachedFile* hit = m_cache.find(path, key)) {
+                report_known_malformed(path, key);
                 result.listing.emplace(std::move(path), git::Entry{kind, hit->oid});
                 return;
             }
@@ -134,8 +151,12 @@ class Scanner {
         }
         if (m_options.check_archives && fs::is_archive_name(name)) {
             if (auto defect = fs::find_zip_defect(fd.get())) {
-                result.incomplete.emplace_back(path, *defect);
-                return;
+                ArchiveDefect found{path, *defect, key};
+                if (!taken_as_it_is(found)) {
+                    result.incomplete.push_back(std::move(found));
+                    return;
+                }
+                result.malformed.push_back(std::move(found));
             }
         }
         git_oid oid;
@@ -193,6 +214,7 @@ ScanResult scan_roots(const OpenRoots& roots, const ScanOptions& options, StatCa
         total.changing.insert(total.changing.end(), r.changing.begin(), r.changing.end());
         total.recent.insert(total.recent.end(), r.recent.begin(), r.recent.end());
         total.incomplete.insert(total.incomplete.end(), r.incomplete.begin(), r.incomplete.end());
+        total.malformed.insert(total.malformed.end(), r.malformed.begin(), r.malformed.end());
         total.skipped.insert(total.skipped.end(), r.skipped.begin(), r.skipped.end());
         total.hashed += r.hashed;
         total.holds_excluded.merge(r.holds_excluded);

@@ -4,6 +4,7 @@
 // stored). Symlinks are never followed.
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -30,14 +31,29 @@ struct ScanOptions {
     // not read, so a link to a file of someone else's (root's) never becomes release content.
     bool refuse_foreign_links = false;
     std::optional<uid_t> owner;  // the `owner` setting's user; unset: each root's owner
+    // Archives whose zip structure is incomplete but that are taken as they are (publish: held still long
+    // enough; see settled_scan): listed and reported as malformed while they still have this stat.
+    const std::map<std::string, StatKey>* accept_malformed = nullptr;
+    bool accept_every_malformed = false;  // a comparison (verify): every incomplete archive is taken so
+    // Malformed archives as the last publish recorded them (path -> defect): a file the stat cache vouches
+    // for is reported again, as it was not read.
+    const std::map<std::string, std::string>* known_malformed = nullptr;
+};
+
+// An archive whose zip structure is incomplete.
+struct ArchiveDefect {
+    std::string path;
+    std::string defect;  // find_zip_defect's reason
+    StatKey stat;        // the file's stat fields when it was checked
 };
 
 struct ScanResult {
     git::Listing listing;
     std::vector<std::string> changing;  // changed while being read
     std::vector<std::string> recent;    // hashed files modified within the last 200 ms: maybe still written
-    std::vector<std::pair<std::string, std::string>> incomplete;  // archive path, defect
-    std::vector<std::string> skipped;                             // sockets, devices, unnamable entries
+    std::vector<ArchiveDefect> incomplete;  // not listed: maybe still being written
+    std::vector<ArchiveDefect> malformed;   // listed as they are (accept_malformed, known_malformed)
+    std::vector<std::string> skipped;       // sockets, devices, unnamable entries
     std::size_t hashed = 0;
     std::size_t stale_temps_removed = 0;
     std::set<std::string> holds_excluded;  // folders holding excluded (or node-local) entries: not removable
