@@ -39,8 +39,8 @@ const char* action_name(sync::StepKind kind) {
 
 void print_json(const sync::RepairResult& r, bool dry_run) {
     Json steps = Json::array();
-    for (const sync::Step& s : r.plan.steps)
-        steps.push_back(Json{{"action", action_name(s.kind)}, {"path", s.path}, {"backup", s.backup}});
+    for (const sync::Step* s : sync::steps_in_apply_order(r.plan))
+        steps.push_back(Json{{"action", action_name(s->kind)}, {"path", s->path}, {"backup", s->backup}});
     Json o = {{"release", r.release.number},
               {"dry_run", dry_run},
               {"outcome", outcome_name(r.outcome)},

@@ -268,14 +268,35 @@ TEST_CASE("files left by an interrupted apply are not local changes") {
     }
 }
 
-TEST_CASE("describe_plan gives one line per step and marks backups") {
+TEST_CASE("describe_plan gives one line per step in the order the apply performs them and marks backups") {
     Plan plan = depsync::sync::plan_update({{"a", f("1")}, {"gone", d()}}, {{"a", f("2")}, {"new", d()}},
                                            {{"a", f("local")}, {"gone", d()}}, LocalChanges::overwrite);
     auto lines = depsync::sync::describe_plan(plan);
     REQUIRE(lines.size() == 3);
-    CHECK_THAT(lines[0], Contains("write") && Contains("a") && Contains("backup"));
+    CHECK_THAT(lines[0], Contains("create folder new/"));
     CHECK_THAT(lines[1], Contains("remove folder gone/"));
-    CHECK_THAT(lines[2], Contains("create folder new/"));
+    CHECK_THAT(lines[2], Contains("write") && Contains("a") && Contains("backup"));
+}
+
+TEST_CASE(
+    "steps_in_apply_order: removals before writes, deepest folder first, a folder replacing a file late") {
+    Listing deployed{{"carbonapps", d()},
+                     {"carbonapps/foo-1.0.car", f("1.0")},
+                     {"old", d()},
+                     {"old/sub", d()},
+                     {"old/sub/x.xml", f("x")},
+                     {"was-file", f("w")}};
+    Listing target{{"carbonapps", d()}, {"carbonapps/foo-1.1.car", f("1.1")},
+                   {"new", d()},        {"new/n.xml", f("n")},
+                   {"was-file", d()},   {"was-file/inner", d()}};
+    Plan plan = depsync::sync::plan_update(deployed, target, deployed, LocalChanges::overwrite);
+    std::vector<std::string> order;
+    for (const auto* s : depsync::sync::steps_in_apply_order(plan))
+        order.push_back(std::string(step_name(s->kind)) + " " + s->path);
+    CHECK(order == std::vector<std::string>{
+                       "make_dir new", "remove_file carbonapps/foo-1.0.car", "remove_file old/sub/x.xml",
+                       "remove_file was-file", "remove_dir old/sub", "remove_dir old", "make_dir was-file",
+                       "make_dir was-file/inner", "write carbonapps/foo-1.1.car", "write new/n.xml"});
 }
 
 TEST_CASE("plan_update removes the files of a removed folder before the folder and creates parents first") {

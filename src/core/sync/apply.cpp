@@ -180,9 +180,44 @@ void restrict_plan(Plan& plan, const std::vector<std::string>& only,
     std::sort(plan.held_back.begin(), plan.held_back.end());
 }
 
+std::vector<const Step*> steps_in_apply_order(const Plan& plan) {
+    // A folder waits for the commit when a file of the release's old content is in its place, or when the
+    // folder above it waits (staging creates folders in plan order, parents first).
+    std::set<std::string> removed_files, later;
+    for (const Step& s : plan.steps)
+        if (s.kind == StepKind::remove_file) removed_files.insert(s.path);
+    std::vector<const Step*> staged, later_dirs, removed, removed_dirs, written;
+    for (const Step& s : plan.steps) {
+        switch (s.kind) {
+            case StepKind::make_dir: {
+                auto slash = s.path.rfind('/');
+                bool waits = removed_files.count(s.path) > 0 ||
+                             (slash != std::string::npos && later.count(s.path.substr(0, slash)) > 0);
+                if (waits) later.insert(s.path);
+                (waits ? later_dirs : staged).push_back(&s);
+                break;
+            }
+            case StepKind::remove_file:
+                removed.push_back(&s);
+                break;
+            case StepKind::remove_dir:
+                removed_dirs.insert(removed_dirs.begin(), &s);  // deepest first: the plan lists parents first
+                break;
+            case StepKind::write:
+                written.push_back(&s);
+                break;
+        }
+    }
+    std::vector<const Step*> order = std::move(staged);
+    for (const auto* phase : {&removed, &removed_dirs, &later_dirs, &written})
+        order.insert(order.end(), phase->begin(), phase->end());
+    return order;
+}
+
 std::vector<std::string> describe_plan(const Plan& plan) {
     std::vector<std::string> lines;
-    for (const Step& s : plan.steps) {
+    for (const Step* step : steps_in_apply_order(plan)) {
+        const Step& s = *step;
         std::string note = s.backup ? "  (local change saved to backup)" : "";
         switch (s.kind) {
             case StepKind::make_dir:

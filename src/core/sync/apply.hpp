@@ -121,7 +121,13 @@ void restrict_plan(Plan& plan, const std::vector<std::string>& only,
 // stage(), commit(), finish(): on failure nothing visible has changed.
 void execute_plan(const Plan& plan, const ApplyContext& ctx);
 
-// One line per step, for --dry-run.
+// The plan's steps in the order the apply performs them (StagedPlan's phases): folders created while staging,
+// then the commit's files moved away, folders removed (deepest first), folders that can be created only once
+// a file in their place is gone, files written. A hot-deployer sees an old version leave before a new one
+// comes.
+std::vector<const Step*> steps_in_apply_order(const Plan& plan);
+
+// One line per step in the order the apply performs them, for --dry-run.
 std::vector<std::string> describe_plan(const Plan& plan);
 
 }  // namespace depsync::sync

@@ -239,9 +239,9 @@ PullResult pull_once(const Settings& settings, const PullOptions& options, NodeR
 void run_on_change(const Settings& settings, NodeRepo& node, PullResult& result) {
     StatePaths state(settings.state);
     std::string list;
-    for (const Step& s : result.plan.steps) {
-        char tag = s.kind == StepKind::write ? 'W' : s.kind == StepKind::make_dir ? 'A' : 'D';
-        list += std::string(1, tag) + " " + s.path + "\n";
+    for (const Step* s : steps_in_apply_order(result.plan)) {
+        char tag = s->kind == StepKind::write ? 'W' : s->kind == StepKind::make_dir ? 'A' : 'D';
+        list += std::string(1, tag) + " " + s->path + "\n";
     }
     fs::write_file_atomically(state.changed_files(), list, 0600, fs::Fsync::no);
     std::map<std::string, std::string> env{
