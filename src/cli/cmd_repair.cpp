@@ -33,6 +33,8 @@ const char* action_name(sync::StepKind kind) {
             return "remove";
         case sync::StepKind::remove_dir:
             return "remove_folder";
+        case sync::StepKind::change_mode:
+            return "chmod";
     }
     return "";
 }

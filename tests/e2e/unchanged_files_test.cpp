@@ -78,6 +78,12 @@ TEST_CASE("unchanged files keep inode and mtime across a pull that changes other
             ++unchanged;
             CHECK(now.inode == old.inode);
             CHECK(now.mtime_ns == old.mtime_ns);
+        } else if (now.content == old.content) {
+            ++changed;
+            // Only the exec bit changed: a chmod in place, so the server sees no new file to redeploy.
+            CHECK(now.inode == old.inode);
+            CHECK(now.mtime_ns == old.mtime_ns);
+            CHECK((now.mode & S_IXUSR) == (primary_now.at(path).mode & S_IXUSR));
         } else {
             ++changed;
             // A changed file is a new file renamed into place: a reader holding the old one keeps it whole.

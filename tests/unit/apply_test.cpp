@@ -63,6 +63,8 @@ const char* step_name(StepKind kind) {
             return "remove_file";
         case StepKind::remove_dir:
             return "remove_dir";
+        case StepKind::change_mode:
+            return "change_mode";
     }
     return "?";
 }
@@ -111,7 +113,10 @@ TEST_CASE("plan_update turns each combination of deployed, target and local entr
         {"modified", f("a"), f("b"), f("a"), O, {"write p"}, false, false},
         {"modified under keep", f("a"), f("b"), f("a"), K, {"write p"}, false, false},
         {"modified under refuse", f("a"), f("b"), f("a"), R, {"write p"}, false, false},
-        {"made executable", f("a"), x("a"), f("a"), O, {"write p"}, false, false},
+        {"made executable", f("a"), x("a"), f("a"), O, {"change_mode p"}, false, false},
+        {"no longer executable", x("a"), f("a"), x("a"), O, {"change_mode p"}, false, false},
+        {"made executable and edited", f("a"), x("b"), f("a"), O, {"write p"}, false, false},
+        {"exec bit changed locally", f("a"), f("a"), x("a"), O, {"change_mode p"}, true, false},
         {"file became symlink", f("a"), l("a"), f("a"), O, {"write p"}, false, false},
         {"symlink retargeted", l("x"), l("y"), l("x"), O, {"write p"}, false, false},
         {"removed", f("a"), none, f("a"), O, {"remove_file p"}, false, false},
@@ -607,6 +612,54 @@ TEST_CASE("a pull from one release to the next leaves exactly the new release on
     CHECK_FALSE(has_temp_files(n.dir));
     CHECK(plan.drift.empty());
     CHECK(plan.backups == 0);
+}
+
+TEST_CASE("a change of the exec bit alone is a chmod in place, undone with the rest when the commit fails") {
+    Node n;
+    Listing r1{{"scripts", d()},
+               {"scripts/a.sh", n.file("a")},
+               {"scripts/b.sh", n.exec("b")},
+               {"scripts/c.sh", n.file("c")}};
+    n.pull({}, r1);
+    struct stat a_before {
+    }, b_before{};
+    REQUIRE(::stat((n.dir / "scripts/a.sh").c_str(), &a_before) == 0);
+    REQUIRE(::stat((n.dir / "scripts/b.sh").c_str(), &b_before) == 0);
+
+    Listing r2 = r1;
+    r2["scripts/a.sh"] = n.exec("a");
+    r2["scripts/b.sh"] = n.file("b");
+    Plan plan = n.plan(r1, r2);
+    CHECK(depsync::sync::describe_plan(plan) ==
+          std::vector<std::string>{"chmod +x scripts/a.sh  (mode only: changed in place)",
+                                   "chmod -x scripts/b.sh  (mode only: changed in place)"});
+    n.execute(plan);
+    struct stat a_after {
+    }, b_after{};
+    REQUIRE(::stat((n.dir / "scripts/a.sh").c_str(), &a_after) == 0);
+    REQUIRE(::stat((n.dir / "scripts/b.sh").c_str(), &b_after) == 0);
+    CHECK((a_after.st_mode & 07777) == 0755);
+    CHECK((b_after.st_mode & 07777) == 0644);
+    CHECK(a_after.st_ino == a_before.st_ino);
+    CHECK(b_after.st_ino == b_before.st_ino);
+    CHECK(a_after.st_mtim.tv_sec == a_before.st_mtim.tv_sec);
+    CHECK(a_after.st_mtim.tv_nsec == a_before.st_mtim.tv_nsec);
+    CHECK(b_after.st_mtim.tv_nsec == b_before.st_mtim.tv_nsec);
+    CHECK(describe(n.scan()) == describe(r2));
+
+    // Back to r1, but c.sh turns into a folder after the plan: its step fails, a.sh's chmod is undone.
+    Listing r3 = r1;
+    r3["scripts/c.sh"] = n.exec("c");
+    Plan back = n.plan(r2, r3);
+    REQUIRE(back.steps.size() == 3);
+    stdfs::remove(n.dir / "scripts/c.sh");
+    stdfs::create_directory(n.dir / "scripts/c.sh");
+    CHECK_THROWS_AS(n.execute(back), depsync::Error);
+    CHECK(mode_of(n.dir / "scripts/a.sh") == 0755);
+    CHECK(mode_of(n.dir / "scripts/b.sh") == 0644);
+    struct stat a_undone {};
+    REQUIRE(::stat((n.dir / "scripts/a.sh").c_str(), &a_undone) == 0);
+    CHECK(a_undone.st_ino == a_before.st_ino);
 }
 
 TEST_CASE("a pull records every file it wrote in the stat cache") {

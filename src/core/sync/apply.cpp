@@ -19,6 +19,15 @@ bool same(const git::Entry* a, const git::Entry* b) {
     return a->same_as(*b);
 }
 
+// A file on disk that differs from the release's only in its exec bit.
+bool mode_only(const git::Entry* local, const git::Entry* target) {
+    auto regular = [](const git::Entry* e) {
+        return e && (e->kind == EntryKind::file || e->kind == EntryKind::executable);
+    };
+    return regular(local) && regular(target) && local->kind != target->kind &&
+           git_oid_equal(&local->oid, &target->oid);
+}
+
 // Folders under which a kept local change lies.
 std::set<std::string> folders_holding_kept(const Plan& plan) {
     std::set<std::string> holding;
@@ -106,7 +115,11 @@ Plan plan_update(const git::Listing& deployed, const git::Listing& target, const
             add(StepKind::make_dir, p, n, false);
         } else if (n) {
             if (l && l->kind == EntryKind::directory) add(StepKind::remove_dir, p, nullptr, false);
-            add(StepKind::write, p, n, backup);
+            // The content stays: nothing to save, and no new file for the server to redeploy.
+            if (mode_only(l, n))
+                add(StepKind::change_mode, p, n, false);
+            else
+                add(StepKind::write, p, n, backup);
         } else if (l) {
             add(l->kind == EntryKind::directory ? StepKind::remove_dir : StepKind::remove_file, p, nullptr,
                 backup);
@@ -186,7 +199,7 @@ std::vector<const Step*> steps_in_apply_order(const Plan& plan) {
     std::set<std::string> removed_files, later;
     for (const Step& s : plan.steps)
         if (s.kind == StepKind::remove_file) removed_files.insert(s.path);
-    std::vector<const Step*> staged, later_dirs, removed, removed_dirs, written;
+    std::vector<const Step*> staged, later_dirs, removed, removed_dirs, written, modes;
     for (const Step& s : plan.steps) {
         switch (s.kind) {
             case StepKind::make_dir: {
@@ -206,10 +219,13 @@ std::vector<const Step*> steps_in_apply_order(const Plan& plan) {
             case StepKind::write:
                 written.push_back(&s);
                 break;
+            case StepKind::change_mode:
+                modes.push_back(&s);
+                break;
         }
     }
     std::vector<const Step*> order = std::move(staged);
-    for (const auto* phase : {&removed, &removed_dirs, &later_dirs, &written})
+    for (const auto* phase : {&removed, &removed_dirs, &later_dirs, &written, &modes})
         order.insert(order.end(), phase->begin(), phase->end());
     return order;
 }
@@ -231,6 +247,11 @@ std::vector<std::string> describe_plan(const Plan& plan) {
                 break;
             case StepKind::remove_dir:
                 lines.push_back("remove folder " + s.path + "/");
+                break;
+            case StepKind::change_mode:
+                lines.push_back(
+                    std::string(s.entry.kind == EntryKind::executable ? "chmod +x " : "chmod -x ") + s.path +
+                    "  (mode only: changed in place)");
                 break;
         }
     }

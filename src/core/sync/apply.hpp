@@ -29,12 +29,14 @@
 
 namespace depsync::sync {
 
-enum class StepKind { make_dir, write, remove_file, remove_dir };
+// change_mode: only the exec bit differs, the content is the release's: the file is chmod-ed in place (same
+// inode, same mtime), so the server does not redeploy it.
+enum class StepKind { make_dir, write, remove_file, remove_dir, change_mode };
 
 struct Step {
     StepKind kind;
     std::string path;
-    git::Entry entry;     // what to write (write, make_dir)
+    git::Entry entry;     // what to write (write, make_dir), the mode to give (change_mode)
     bool backup = false;  // the local content differs from the deployed release: save it first
 };
 
@@ -123,8 +125,8 @@ void execute_plan(const Plan& plan, const ApplyContext& ctx);
 
 // The plan's steps in the order the apply performs them (StagedPlan's phases): folders created while staging,
 // then the commit's files moved away, folders removed (deepest first), folders that can be created only once
-// a file in their place is gone, files written. A hot-deployer sees an old version leave before a new one
-// comes.
+// a file in their place is gone, files written, modes changed. A hot-deployer sees an old version leave
+// before a new one comes.
 std::vector<const Step*> steps_in_apply_order(const Plan& plan);
 
 // One line per step in the order the apply performs them, for --dry-run.

@@ -240,7 +240,10 @@ void run_on_change(const Settings& settings, NodeRepo& node, PullResult& result)
     StatePaths state(settings.state);
     std::string list;
     for (const Step* s : steps_in_apply_order(result.plan)) {
-        char tag = s->kind == StepKind::write ? 'W' : s->kind == StepKind::make_dir ? 'A' : 'D';
+        char tag = s->kind == StepKind::write         ? 'W'
+                   : s->kind == StepKind::make_dir    ? 'A'
+                   : s->kind == StepKind::change_mode ? 'X'
+                                                      : 'D';
         list += std::string(1, tag) + " " + s->path + "\n";
     }
     fs::write_file_atomically(state.changed_files(), list, 0600, fs::Fsync::no);

@@ -19,6 +19,7 @@
 #include "core/error.hpp"
 #include "core/fs/path_safety.hpp"
 #include "core/fs/safe_tree.hpp"
+#include "core/fs/unique_fd.hpp"
 #include "core/git/blob_stream.hpp"
 #include "core/progress.hpp"
 #include "core/sync/apply.hpp"
@@ -38,12 +39,13 @@ struct PendingFile {
 
 // What one visible step of a commit did, and so how it is undone.
 enum class Did {
-    moved_aside,  // the entry at parent/name now has the temp name aside_parent/aside_name
-    removed_dir,  // the folder parent/name was removed (`old` has its mode and owner)
-    made_dir,     // the folder parent/name was created
-    placed,       // the temp file aside_parent/aside_name was renamed to parent/name, where nothing was
-    exchanged,    // likewise, and the old entry now has the temp name
-    lost,         // an old entry removed for good (no rename aside possible): cannot be undone
+    moved_aside,   // the entry at parent/name now has the temp name aside_parent/aside_name
+    removed_dir,   // the folder parent/name was removed (`old` has its mode and owner)
+    made_dir,      // the folder parent/name was created
+    placed,        // the temp file aside_parent/aside_name was renamed to parent/name, where nothing was
+    exchanged,     // likewise, and the old entry now has the temp name
+    mode_changed,  // the file parent/name was chmod-ed in place (`old` has its mode)
+    lost,          // an old entry removed for good (no rename aside possible): cannot be undone
 };
 
 struct Done {
@@ -132,6 +134,7 @@ class Executor {
             remove_folders();
             make_later_folders();
             place_files();
+            change_modes();
             m_tree.sync();
         } catch (...) {
             m_undone = undo_commit();
@@ -465,6 +468,33 @@ class Executor {
         }
     }
 
+    // The file at `path`, opened without following a symlink or blocking on a FIFO; invalid unless it is a
+    // regular file (then `st` holds its stat).
+    fs::UniqueFd open_regular(const std::string& path, struct stat& st) {
+        int parent = m_tree.dir_if_exists(fs::parent_path_of(path));
+        if (parent < 0) return {};
+        fs::UniqueFd fd(
+            ::openat(parent, fs::name_of(path).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+        if (!fd || ::fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode)) return {};
+        return fd;
+    }
+
+    // A change of the exec bit alone: the file keeps its inode and mtime, so the server does not redeploy it.
+    void change_modes() {
+        for (const Step& s : m_plan.steps) {
+            if (s.kind != StepKind::change_mode) continue;
+            struct stat st {};
+            fs::UniqueFd fd = open_regular(s.path, st);
+            if (!fd)
+                throw Error("cannot change the mode of " + shown(s.path).string() +
+                            ": it is no longer the file the scan found; pull again");
+            if (::fchmod(fd.get(), s.entry.kind == EntryKind::executable ? 0755 : 0644) < 0)
+                throw_errno("change the mode of " + shown(s.path).string());
+            m_done.push_back(
+                {Did::mode_changed, fs::parent_path_of(s.path), fs::name_of(s.path), {}, {}, st});
+        }
+    }
+
     // Undoes the logged steps, newest first. Returns whether every one was undone.
     bool undo_commit() noexcept {
         bool complete = true;
@@ -499,6 +529,12 @@ class Executor {
                         rc = rename_with(m_tree.dir(d.aside_parent), d.aside_name, m_tree.dir(d.parent),
                                          d.name, RENAME_EXCHANGE);
                         break;
+                    case Did::mode_changed: {
+                        struct stat st {};
+                        fs::UniqueFd fd = open_regular(path, st);
+                        rc = fd ? ::fchmod(fd.get(), d.old.st_mode & 07777) : -1;
+                        break;
+                    }
                     case Did::lost:
                         rc = -1;
                         break;
@@ -520,6 +556,11 @@ class Executor {
 
     void record_stats() {
         if (!m_ctx.cache) return;
+        for (const Step& s : m_plan.steps) {
+            struct stat st {};
+            if (s.kind == StepKind::change_mode && open_regular(s.path, st))
+                m_ctx.cache->put(m_ctx.cache_prefix + s.path, StatKey::of(st), s.entry.oid, now_ns());
+        }
         for (const PendingFile& f : m_pending) {
             if (f.step->entry.kind == EntryKind::symlink) continue;
             struct stat st {};
