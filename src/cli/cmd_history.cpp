@@ -13,6 +13,11 @@
 namespace depsync::cli {
 namespace {
 
+// The release the node's directory holds (primary: the branch; peer: the deployed one).
+bool is_current(const sync::NodeRepo& node, const sync::LogEntry& e) {
+    return node.current && git_oid_equal(&*node.current, &e.release.commit);
+}
+
 void run_log(Context& ctx) {
     sync::Settings settings = make_settings(ctx.global);
     sync::NodeRepo node = sync::open_node_repo(settings);
@@ -30,7 +35,8 @@ void run_log(Context& ctx) {
                       {"modified", static_cast<std::uint64_t>(e.counts.modified)},
                       {"deleted", static_cast<std::uint64_t>(e.counts.deleted)},
                       {"unsafe", or_null(e.unsafe)},
-                      {"restores", or_null(e.release.restores)}};
+                      {"restores", or_null(e.release.restores)},
+                      {"current", is_current(node, e)}};
             if (auto sig = sync::release_signature(settings, node.repo.get(), e.release.commit)) {
                 o["signature"] = git::signature_state_name(sig->state);
                 o["signer"] = sig->state == git::SignatureState::good ? Json(sig->principal) : Json(nullptr);
@@ -49,6 +55,7 @@ void run_log(Context& ctx) {
                                    : "@" + e.release.host)
                   << "  " << counts_text(e.counts) << "  " << printable(e.release.subject);
         if (e.release.restores) std::cout << "  [restores r" << *e.release.restores << "]";
+        if (is_current(node, e)) std::cout << "  [current]";
         if (e.unsafe) std::cout << "  [unsafe: " << printable(*e.unsafe) << "; not applied]";
         if (auto sig = sync::release_signature(settings, node.repo.get(), e.release.commit))
             std::cout << "  [signature: " << printable(signature_text(*sig)) << "]";
@@ -95,8 +102,9 @@ void add_history(CLI::App& app, Context& ctx) {
     log->add_flag("--json", ctx.cmd.json, "Machine-readable output");
     log->footer(
         "Each line: rN, commit, time, node@host, (+added ~modified -deleted), message; rollbacks say\n"
-        "which release they restored. With allowed_signers set, each line ends with the signature:\n"
-        "[signature: good (SIGNER)], unsigned, unknown key or bad. Example: depsync log -n 5");
+        "which release they restored, and [current] marks the release this node runs. With\n"
+        "allowed_signers set, each line ends with the signature: [signature: good (SIGNER)], unsigned,\n"
+        "unknown key or bad. Example: depsync log -n 5");
     log->callback([&ctx] { run_log(ctx); });
 
     auto* diff = app.add_subcommand("diff", "Paths that differ between two releases");

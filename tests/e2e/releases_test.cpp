@@ -401,7 +401,8 @@ TEST_CASE("log lists releases newest first with number, id, time, node, counts a
         const std::string rn = "r" + std::to_string(e.number);
         const std::string id = rev_parse(cluster, rn);
         std::string line = rn + "  " + id.substr(0, 10) + "  " + commit_time(cluster, rn) + "  " + who +
-                           "  " + e.counts + "  " + e.message + (e.restores == "1" ? "  [restores r1]" : "");
+                           "  " + e.counts + "  " + e.message + (e.restores == "1" ? "  [restores r1]" : "") +
+                           (i == 0 ? "  [current]" : "");
         CHECK(lines[i] == line);
     }
 
@@ -915,4 +916,70 @@ TEST_CASE("a release message cannot add trailers: single-root peers still apply 
         CHECK(git_view.out.find("Depsync-Restores") == std::string::npos);
         CHECK(tip_number(cluster) == line->release);
     }
+}
+
+TEST_CASE("rollback previous walks back: three in a row restore r4, r3 and r2, never the bad release again",
+          "[e2e][releases]") {
+    Cluster cluster(1);
+    const Node& primary = cluster.primary();
+    const stdfs::path dir = primary.dir;
+    dt::generate_tree(dir, dt::Profile::small, 121);
+    dt::Rng rng(122);
+    // r1..r5, each with other content; r5 is the bad one. A copy of every release's tree to compare with.
+    for (int n = 1; n <= 5; ++n) {
+        if (n > 1) {
+            write_file(dir / "synapse-configs/default/api/Release.xml",
+                       "<api name=\"Release\" n=\"" + std::to_string(n) + "\"/>\n");
+            dt::write_car(dir / ("carbonapps/Step_1.0." + std::to_string(n) + ".car"), "Step",
+                          "1.0." + std::to_string(n), 2000, rng);
+            if (n > 2) stdfs::remove(dir / ("carbonapps/Step_1.0." + std::to_string(n - 1) + ".car"));
+        }
+        publish_ok(cluster, "release " + std::to_string(n));
+        snapshot(dir, cluster.root() / ("r" + std::to_string(n)));
+    }
+    REQUIRE_SUCCESS(cluster.pull(0));
+
+    for (int rollback = 1; rollback <= 3; ++rollback) {
+        const int release = 5 + rollback, restored = 5 - rollback;
+        INFO("rollback previous #" << rollback);
+        ProcessResult r = cluster.depsync(primary, {"rollback", "previous"});
+        REQUIRE_SUCCESS(r);
+        CHECK(r.out ==
+              "rollback: r" + std::to_string(release) + " restores r" + std::to_string(restored) + "\n");
+        const stdfs::path expected = cluster.root() / ("r" + std::to_string(restored));
+        require_same_tree(expected, dir);
+        CHECK(rev_parse(cluster, "r" + std::to_string(release) + "^{tree}") ==
+              rev_parse(cluster, "r" + std::to_string(restored) + "^{tree}"));
+        REQUIRE_SUCCESS(cluster.pull(0));
+        require_same_tree(expected, cluster.peer(0).dir);
+    }
+
+    // log marks the release each node runs and what every rollback restored.
+    for (const Node* node : {&primary, &cluster.peer(0)}) {
+        ProcessResult log = cluster.depsync(*node, {"log"});
+        REQUIRE_SUCCESS(log);
+        auto lines = lines_of(log.out);
+        REQUIRE(lines.size() == 8);
+        INFO(log.out);
+        CHECK(contains(lines[0], "  [restores r2]  [current]"));
+        CHECK(contains(lines[1], "  [restores r3]"));
+        CHECK(contains(lines[2], "  [restores r4]"));
+        for (std::size_t i = 1; i < lines.size(); ++i) CHECK_FALSE(contains(lines[i], "[current]"));
+        for (std::size_t i = 3; i < lines.size(); ++i) CHECK_FALSE(contains(lines[i], "[restores"));
+    }
+    ProcessResult json = cluster.depsync(primary, {"log", "--json", "-n", "2"});
+    REQUIRE_SUCCESS(json);
+    auto v = json_values(json.out);
+    CHECK(v.at("[0].current") == "true");
+    CHECK(v.at("[1].current") == "false");
+
+    // A peer's pull --to previous means the same: r8 holds r2, so previous is r1; the next pull returns.
+    ProcessResult back = cluster.pull(0, {"--to", "previous"});
+    REQUIRE_SUCCESS(back);
+    CHECK(parse_pulled(back.out)->to == 1);
+    require_same_tree(cluster.root() / "r1", cluster.peer(0).dir);
+    ProcessResult log = cluster.depsync(cluster.peer(0), {"log"});
+    CHECK(contains(lines_of(log.out).at(7), "  [current]"));
+    REQUIRE_SUCCESS(cluster.pull(0));
+    require_same_tree(cluster.root() / "r2", cluster.peer(0).dir);
 }

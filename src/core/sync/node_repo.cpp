@@ -32,6 +32,29 @@ std::optional<git_oid> find_number(git_repository* repo, const git_oid& tip, std
     }
 }
 
+// "previous": the release before the one the node's current release holds. A rollback holds the release it
+// restores (Depsync-Restores), which may itself be a rollback: the chain is followed, so rolling back again
+// walks further back (r6 restores r4: previous is r3) instead of returning to the release rolled back from.
+// Only smaller numbers are followed: a hostile trailer cannot make the walk loop.
+git_oid previous_release(const NodeRepo& node, const std::string& rev) {
+    git_repository* repo = node.repo.get();
+    if (!node.current) unknown(rev, "this node runs no release yet");
+    git_oid held = *node.current;
+    for (Release r = describe_release(repo, held); r.restores && *r.restores < r.number;
+         r = describe_release(repo, held)) {
+        std::optional<git_oid> restored = find_number(repo, held, *r.restores);
+        if (!restored)
+            unknown(rev, "r" + std::to_string(r.number) + " restores r" + std::to_string(*r.restores) +
+                             ", which is no longer kept");
+        held = *restored;
+    }
+    git::CommitPtr c = git::lookup_commit(repo, held);
+    if (git_commit_parentcount(c.get()) == 0)
+        unknown(rev, "r" + std::to_string(describe_release(repo, held).number) +
+                         ", the release this node holds, is the first");
+    return *git_commit_parent_id(c.get(), 0);
+}
+
 }  // namespace
 
 NodeRepo open_node_repo(const Settings& settings) {
@@ -60,10 +83,7 @@ git_oid resolve_release(const NodeRepo& node, const std::string& rev) {
     if (!node.tip) unknown(rev, "no release has been published yet");
     std::optional<git_oid> found;
     if (rev == "previous") {
-        if (!node.current) unknown(rev, "this node runs no release yet");
-        git::CommitPtr c = git::lookup_commit(repo, *node.current);
-        if (git_commit_parentcount(c.get()) == 0) unknown(rev, "the current release is the first");
-        found = *git_commit_parent_id(c.get(), 0);
+        found = previous_release(node, rev);
     } else if (rev.size() > 1 && rev[0] == 'r' && std::isdigit(static_cast<unsigned char>(rev[1]))) {
         std::uint64_t n = 0;
         try {

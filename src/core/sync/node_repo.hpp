@@ -19,9 +19,11 @@ struct NodeRepo {
 // Throws Error(usage) with the fix when the node was not initialised.
 NodeRepo open_node_repo(const Settings& settings);
 
-// The release `rev` names: rN, a commit id or unique prefix (7+ hex), a tag, or "previous" (the release
-// before the current one). It must belong to the release history of `tip`. Unknown or ambiguous:
-// Error(usage).
+// The release `rev` names: rN, a commit id or unique prefix (7+ hex), a tag, or "previous": the release
+// before the one the current release holds (for a rollback, the one it restores, following the
+// Depsync-Restores chain), so repeated rollbacks, `pull --to previous` and `pin previous` walk back and never
+// return to a release a rollback undid. It must belong to the release history of `tip`. Unknown or
+// ambiguous: Error(usage).
 git_oid resolve_release(const NodeRepo& node, const std::string& rev);
 
 }  // namespace depsync::sync
