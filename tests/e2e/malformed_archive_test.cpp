@@ -108,6 +108,7 @@ TEST_CASE("a 0-byte and a corrupt archive that hold still are published as they 
     dt::write_car(primary / "carbonapps/Broken_1.0.0.car", "Broken", "1.0.0", 5000, rng);
     stdfs::remove(primary / "carbonapps/Empty_1.0.0.car");
     ProcessResult repaired = cluster.publish("repaired");
+    INFO(describe(repaired));
     REQUIRE_SUCCESS(repaired);
     CHECK_FALSE(contains(repaired.out, "malformed"));
     CHECK(parse_flat_json(cluster.status_json(cluster.primary()).out).at("malformed_archives") == "0");

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <iterator>
 #include <map>
 #include <thread>
 
@@ -184,6 +185,14 @@ std::vector<std::pair<std::string, std::string>> malformed_of(const ScanResult& 
     return out;
 }
 
+// What this run read replaces what the last publish recorded: a later scan's cache hit on a listed path is
+// the file this run read (a repaired archive read while it was recent is not reported from the old record).
+void learn_malformed(std::map<std::string, std::string>& known, const ScanResult& scan) {
+    for (auto it = known.begin(); it != known.end();)
+        it = scan.listing.count(it->first) ? known.erase(it) : std::next(it);
+    for (const ArchiveDefect& d : scan.malformed) known[d.path] = d.defect;
+}
+
 // True while a file is still being written: changing or recent files, incomplete archives not quiet.
 bool writers_active(const ScanResult& scan, const std::map<std::string, WatchedArchive>& watched) {
     if (!scan.changing.empty() || !scan.recent.empty()) return true;
@@ -203,6 +212,9 @@ ScanResult settled_scan(const PublishRun& run, ScanOptions options, StatCache& c
     std::map<std::string, WatchedArchive> watched;
     std::map<std::string, StatKey> accepted;
     options.accept_malformed = &accepted;
+    std::map<std::string, std::string> known;
+    if (options.known_malformed) known = *options.known_malformed;
+    options.known_malformed = &known;
     std::int64_t seen_ns = now_ns();
     ScanResult scan = scan_roots(run.roots, options, cache, walked);
     bool looked_again = false;
@@ -223,6 +235,7 @@ ScanResult settled_scan(const PublishRun& run, ScanOptions options, StatCache& c
             spdlog::debug("waiting for files still being written{}", list_problems(scan));
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
+        learn_malformed(known, scan);
         seen_ns = now_ns();
         scan = scan_roots(run.roots, options, cache);
         looked_again = true;
