@@ -316,6 +316,9 @@ case_cluster() {
     if [[ $kind == mirror ]]; then mirror_on; else mirror_off; fi
     if [[ $kind == aftergc ]]; then
         # The first pull after a gc cut: every commit id changed, so the peers share none with the primary.
+        # One more release first (untimed, the peers brought to it), so that the gc has one to drop.
+        new_release
+        catch_up "$n"
         primary_gc
         for ((k = 1; k <= n; k++)); do PEER_GC[$k]=$GC_COUNT; done
         kind=ssh
