@@ -63,4 +63,10 @@ void read_blob(git_odb* odb, const git_oid& id, const std::function<void(const c
     sink(static_cast<const char*>(git_odb_object_data(obj)), git_odb_object_size(obj));
 }
 
+std::string read_small_blob(git_odb* odb, const git_oid& id) {
+    std::string out;
+    read_blob(odb, id, [&](const char* data, std::size_t len) { out.append(data, len); });
+    return out;
+}
+
 }  // namespace depsync::git

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 
 namespace depsync::git {
 
@@ -15,5 +16,8 @@ std::uint64_t blob_size(git_odb* odb, const git_oid& id);
 // Calls `sink` with successive chunks of the blob's content. Loose objects are streamed in chunks; packed
 // ones are read whole (libgit2 1.5 has no streaming reads from packs).
 void read_blob(git_odb* odb, const git_oid& id, const std::function<void(const char*, std::size_t)>& sink);
+
+// The whole content of a small blob (a symlink's target), through read_blob.
+std::string read_small_blob(git_odb* odb, const git_oid& id);
 
 }  // namespace depsync::git

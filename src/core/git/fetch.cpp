@@ -60,23 +60,6 @@ std::set<git_oid, OidLess> history_of(git_repository* repo, const git_oid& tip) 
     return out;
 }
 
-// The commit `id` peels to; nullopt when it is not in `repo` or names no commit.
-std::optional<git_oid> peeled_commit(git_repository* repo, const git_oid& id) {
-    git_object* raw = nullptr;
-    if (git_object_lookup(&raw, repo, &id, GIT_OBJECT_ANY) < 0) {
-        git_error_clear();
-        return std::nullopt;
-    }
-    ObjectPtr obj(raw);
-    git_object* peeled = nullptr;
-    if (git_object_peel(&peeled, obj.get(), GIT_OBJECT_COMMIT) < 0) {
-        git_error_clear();
-        return std::nullopt;
-    }
-    ObjectPtr owned(peeled);
-    return *git_object_id(peeled);
-}
-
 bool ends_with(const char* s, const char* suffix) {
     std::size_t n = std::strlen(s), m = std::strlen(suffix);
     return n >= m && std::strcmp(s + n - m, suffix) == 0;
@@ -138,7 +121,7 @@ FetchOutcome fetch_branch(git_repository* repo, TransportSession& session, const
         const char* name = heads[i]->name;
         if (request.remote_ref == name) tip = heads[i]->oid;
         // "refs/tags/NAME^{}" lines only tell what an annotated tag peels to.
-        if (std::strncmp(name, "refs/tags/", 10) == 0 && !ends_with(name, "^{}"))
+        if (std::strncmp(name, tags_prefix, std::strlen(tags_prefix)) == 0 && !ends_with(name, "^{}"))
             tags.push_back({name, heads[i]->oid});
     }
     if (!tip) {
@@ -149,16 +132,14 @@ FetchOutcome fetch_branch(git_repository* repo, TransportSession& session, const
     std::optional<git_oid> have = resolve_ref(repo, request.local_ref);
     const bool tip_known = have && git_oid_equal(&*have, &*tip);
     // A tag made on the primary after its last release names objects a peer has, or brings a tag object.
-    git_odb* raw_odb = nullptr;
-    check(git_repository_odb(&raw_odb, repo), "open objects");
-    OdbPtr odb(raw_odb);
+    OdbPtr odb = open_odb(repo, "open objects");
     bool tag_objects_missing = false;
     for (const RemoteTag& tag : tags)
         tag_objects_missing = tag_objects_missing || !git_odb_exists(odb.get(), &tag.id);
 
     if (!tip_known || tag_objects_missing) {
         std::string spec = "+" + request.remote_ref + ":" + request.local_ref;
-        std::string tag_spec = "+refs/tags/*:refs/tags/*";
+        std::string tag_spec = "+" + tag_ref("*") + ":" + tag_ref("*");
         char* spec_ptrs[2] = {spec.data(), tag_spec.data()};
         git_strarray refspecs{spec_ptrs, 2};
         git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;

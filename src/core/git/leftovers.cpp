@@ -7,6 +7,8 @@
 #include <string>
 #include <thread>
 
+#include "core/git/repository.hpp"
+
 namespace depsync::git {
 namespace {
 
@@ -23,7 +25,7 @@ bool ends_with(const std::string& s, const char* suffix) {
 std::size_t clear_leftovers(git_repository* repo, std::chrono::seconds lock_min_age,
                             bool wait_for_young_locks) {
     namespace stdfs = std::filesystem;
-    stdfs::path root = git_repository_path(repo);
+    stdfs::path root = repository_dir(repo);
     std::size_t removed = 0;
     std::error_code ec;
     auto remove = [&](const stdfs::path& p) {

@@ -15,15 +15,10 @@ class Copier {
   public:
     Copier(git_repository* src, git_repository* dst)
         : m_src(src),
-          m_src_objects(std::filesystem::path(git_repository_path(src)) / "objects"),
-          m_writer(std::filesystem::path(git_repository_path(dst)) / "objects") {
-        git_odb* raw = nullptr;
-        check(git_repository_odb(&raw, src), "open source objects");
-        m_src_odb.reset(raw);
-        raw = nullptr;
-        check(git_repository_odb(&raw, dst), "open objects");
-        m_dst_odb.reset(raw);
-    }
+          m_src_objects(repository_dir(src) / "objects"),
+          m_writer(repository_dir(dst) / "objects"),
+          m_src_odb(open_odb(src, "open source objects")),
+          m_dst_odb(open_odb(dst, "open objects")) {}
 
     void copy_commit(const git_oid& id) {
         if (git_odb_exists(m_dst_odb.get(), &id)) return;
@@ -108,34 +103,19 @@ class Copier {
 // already are not looked at again.
 std::vector<RemoteTag> copy_tags(git_repository* src, git_repository* dst, Copier& copier) {
     std::vector<RemoteTag> out;
-    git_odb* raw_odb = nullptr;
-    check(git_repository_odb(&raw_odb, dst), "open objects");
-    OdbPtr dst_odb(raw_odb);
-    git_strarray listed{nullptr, 0};
-    check(git_tag_list(&listed, src), "list tags");
-    std::vector<std::string> names(listed.strings, listed.strings + listed.count);
-    git_strarray_dispose(&listed);
-    for (const std::string& name : names) {
-        std::string ref = "refs/tags/" + name;
+    OdbPtr dst_odb = open_odb(dst, "open objects");
+    for (const std::string& name : tag_names(src)) {
+        std::string ref = tag_ref(name);
         std::optional<git_oid> id = resolve_ref(src, ref);
         if (!id) continue;
         std::optional<git_oid> have = resolve_ref(dst, ref);
         if (have && git_oid_equal(&*have, &*id)) continue;
-        git_object* raw = nullptr;
-        if (git_object_lookup(&raw, src, &*id, GIT_OBJECT_ANY) < 0) {
-            git_error_clear();
-            continue;
-        }
-        ObjectPtr obj(raw);
-        git_object* peeled = nullptr;
-        if (git_object_peel(&peeled, obj.get(), GIT_OBJECT_COMMIT) < 0) {
-            git_error_clear();
-            continue;
-        }
-        ObjectPtr owned_peeled(peeled);
+        std::optional<git_oid> commit = peeled_commit(src, *id);
+        if (!commit) continue;
         // A commit outside the release history is no release: neither it nor its tag is copied.
-        if (!git_odb_exists(dst_odb.get(), git_object_id(peeled))) continue;
-        if (git_object_type(obj.get()) == GIT_OBJECT_TAG) copier.copy_tag(*id);
+        if (!git_odb_exists(dst_odb.get(), &*commit)) continue;
+        // A tag that names its commit through a tag object (an annotated tag) brings that object.
+        if (!git_oid_equal(&*commit, &*id)) copier.copy_tag(*id);
         out.push_back({ref, *id});
     }
     return out;
@@ -172,10 +152,8 @@ FetchOutcome fetch_local(git_repository* repo, const std::filesystem::path& sour
         check(git_revwalk_push(walk.get(), &*tip), "walk history");
         // Commits we already hold (and so their whole history) need not be walked.
         if (have) {
-            git_odb* src_odb = nullptr;
-            check(git_repository_odb(&src_odb, src.get()), "open source objects");
-            OdbPtr owned(src_odb);
-            if (git_odb_exists(src_odb, &*have)) git_revwalk_hide(walk.get(), &*have);
+            OdbPtr src_odb = open_odb(src.get(), "open source objects");
+            if (git_odb_exists(src_odb.get(), &*have)) git_revwalk_hide(walk.get(), &*have);
         }
         git_oid id;
         while (git_revwalk_next(&id, walk.get()) == 0) copier.copy_commit(id);

@@ -16,6 +16,7 @@
 
 #include "core/error.hpp"
 #include "core/git/handle.hpp"
+#include "core/git/repository.hpp"
 #include "core/progress.hpp"
 
 namespace depsync::git {
@@ -24,7 +25,7 @@ namespace {
 namespace stdfs = std::filesystem;
 
 stdfs::path objects_dir(git_repository* repo) {
-    return stdfs::path(git_repository_path(repo)) / "objects";
+    return repository_dir(repo) / "objects";
 }
 
 class Walker {
@@ -93,10 +94,7 @@ class Walker {
             // An entry of folder mode naming another type, or a tree libgit2 cannot parse (a hostile
             // release): kept as it is, nothing below it. Only a missing object stops the prune.
             std::string err = last_error_text();
-            git_odb* odb = nullptr;
-            check(git_repository_odb(&odb, m_repo), "open object database");
-            OdbPtr owned(odb);
-            if (!git_odb_exists(odb, &id))
+            if (!git_odb_exists(open_odb(m_repo).get(), &id))
                 throw ObjectError("cannot read tree " + short_hex(id) + ": " + err);
             return;
         }
@@ -344,12 +342,6 @@ class PackWriter {
         }
     }
 
-    static OdbPtr open_odb(git_repository* repo) {
-        git_odb* raw = nullptr;
-        check(git_repository_odb(&raw, repo), "open object database");
-        return OdbPtr(raw);
-    }
-
     void put(const unsigned char* data, std::size_t len) {
         m_buf.insert(m_buf.end(), data, data + len);
         if (m_buf.size() >= (1 << 20)) flush();
@@ -365,9 +357,7 @@ class PackWriter {
 
 // Objects first by type (commits, trees, blobs, tags), the order git's own packs use.
 std::vector<git_oid> in_pack_order(git_repository* repo, const OidSet& ids) {
-    git_odb* raw = nullptr;
-    check(git_repository_odb(&raw, repo), "open object database");
-    OdbPtr odb(raw);
+    OdbPtr odb = open_odb(repo);
     std::array<std::vector<git_oid>, 5> by_type;
     for (const git_oid& id : ids) {
         std::size_t len = 0;
@@ -461,9 +451,7 @@ PruneReport prune_repository(git_repository* repo, const std::vector<git_oid>& e
             bool garbage = false;
         } scan{&keep, &loose_ids};
         if (!old_packs.empty()) {
-            git_odb* raw = nullptr;
-            check(git_repository_odb(&raw, repo), "open object database");
-            OdbPtr odb(raw);
+            OdbPtr odb = open_odb(repo);
             auto on_object = [](const git_oid* id, void* payload) {
                 auto* state = static_cast<Scan*>(payload);
                 if (state->keep->count(*id) || state->loose->count(*id)) return 0;

@@ -161,3 +161,145 @@ bool contains(git_repository* repo, const git_oid& commit, const git_oid& ancest
 }
 
 }  // namespace depsync::git
+
+namespace depsync::git {
+
+std::string tag_ref(const std::string& name) {
+    return tags_prefix + name;
+}
+
+std::filesystem::path repository_dir(git_repository* repo) {
+    return git_repository_path(repo);
+}
+
+OdbPtr open_odb(git_repository* repo, const std::string& what) {
+    git_odb* raw = nullptr;
+    check(git_repository_odb(&raw, repo), what);
+    return OdbPtr(raw);
+}
+
+std::vector<std::string> tag_names(git_repository* repo) {
+    git_strarray names{nullptr, 0};
+    check(git_tag_list(&names, repo), "list tags");
+    std::vector<std::string> out(names.strings, names.strings + names.count);
+    git_strarray_dispose(&names);
+    return out;
+}
+
+std::optional<RefValue> read_ref(git_repository* repo, const std::string& name) {
+    git_reference* raw = nullptr;
+    int rc = git_reference_lookup(&raw, repo, name.c_str());
+    if (rc == GIT_ENOTFOUND) {
+        git_error_clear();
+        return std::nullopt;
+    }
+    check(rc, "read " + name);
+    ReferencePtr ref(raw);
+    RefValue value;
+    if (const git_oid* target = git_reference_target(raw)) value.target = *target;
+    if (const char* symbolic = git_reference_symbolic_target(raw)) value.symbolic = symbolic;
+    return value;
+}
+
+void set_ref(git_repository* repo, const std::string& ref, const git_oid& target,
+             const std::string& log_message, const std::string& what) {
+    git_reference* raw = nullptr;
+    check(git_reference_create(&raw, repo, ref.c_str(), &target, 1, log_message.c_str()), what);
+    git_reference_free(raw);
+}
+
+void delete_tag(git_repository* repo, const std::string& name) {
+    int rc = git_tag_delete(repo, name.c_str());
+    if (rc == GIT_ENOTFOUND) {
+        git_error_clear();
+        return;
+    }
+    check(rc, "delete tag " + name);
+}
+
+CommitPtr find_commit(git_repository* repo, const git_oid& id) {
+    git_commit* raw = nullptr;
+    if (git_commit_lookup(&raw, repo, &id) < 0) {
+        git_error_clear();
+        return CommitPtr();
+    }
+    return CommitPtr(raw);
+}
+
+std::optional<git_oid> first_parent(const git_commit* commit) {
+    if (git_commit_parentcount(commit) == 0) return std::nullopt;
+    return *git_commit_parent_id(commit, 0);
+}
+
+std::optional<git_oid> first_parent(git_repository* repo, const git_oid& commit) {
+    return first_parent(lookup_commit(repo, commit).get());
+}
+
+git_oid commit_tree(git_repository* repo, const git_oid& commit) {
+    return *git_commit_tree_id(lookup_commit(repo, commit).get());
+}
+
+std::optional<git_oid> peeled_commit(git_repository* repo, const git_oid& id) {
+    git_object* raw = nullptr;
+    if (git_object_lookup(&raw, repo, &id, GIT_OBJECT_ANY) < 0) {
+        git_error_clear();
+        return std::nullopt;
+    }
+    ObjectPtr obj(raw);
+    git_object* peeled = nullptr;
+    if (git_object_peel(&peeled, obj.get(), GIT_OBJECT_COMMIT) < 0) {
+        git_error_clear();
+        return std::nullopt;
+    }
+    ObjectPtr owned(peeled);
+    return *git_object_id(peeled);
+}
+
+std::optional<git_oid> ref_commit(git_repository* repo, const std::string& ref) {
+    ObjectPtr obj = find_revision(repo, ref + "^{commit}");
+    if (!obj) return std::nullopt;
+    return *git_object_id(obj.get());
+}
+
+ObjectPtr find_revision(git_repository* repo, const std::string& spec) {
+    git_object* raw = nullptr;
+    if (git_revparse_single(&raw, repo, spec.c_str()) < 0) {
+        git_error_clear();
+        return ObjectPtr();
+    }
+    return ObjectPtr(raw);
+}
+
+git_oid peel_to_commit(const git_object* object, const std::string& what) {
+    git_object* peeled = nullptr;
+    check(git_object_peel(&peeled, object, GIT_OBJECT_COMMIT), what);
+    ObjectPtr owned(peeled);
+    return *git_object_id(peeled);
+}
+
+CommitByPrefix commit_by_prefix(git_repository* repo, const std::string& hex) {
+    CommitByPrefix out;
+    git_oid prefix;
+    check(git_oid_fromstrn(&prefix, hex.c_str(), hex.size()), "parse " + hex);
+    git_object* raw = nullptr;
+    int rc = git_object_lookup_prefix(&raw, repo, &prefix, hex.size(), GIT_OBJECT_COMMIT);
+    if (rc < 0) {
+        git_error_clear();
+        out.match = rc == GIT_EAMBIGUOUS ? PrefixMatch::several : PrefixMatch::none;
+        return out;
+    }
+    ObjectPtr obj(raw);
+    out.match = PrefixMatch::one;
+    out.id = *git_object_id(raw);
+    return out;
+}
+
+void set_config(git_repository* repo, const std::vector<std::pair<std::string, std::string>>& values) {
+    git_config* raw = nullptr;
+    check(git_repository_config(&raw, repo), "open repository config");
+    ConfigPtr config(raw);
+    for (const auto& [key, value] : values)
+        check(git_config_set_string(config.get(), key.c_str(), value.c_str()), "set " + key);
+}
+
+}  // namespace depsync::git

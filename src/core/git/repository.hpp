@@ -1,5 +1,6 @@
 #pragma once
-// Opening and creating repositories, reading refs and commits, and compare-and-swap ref updates.
+// Opening and creating repositories, reading refs and commits, compare-and-swap ref updates, and the small
+// libgit2 snippets the layers above would otherwise repeat (object database, tags, peeling, first parents).
 
 #include <git2.h>
 
@@ -8,6 +9,8 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/git/handle.hpp"
 
@@ -50,5 +53,69 @@ CommitPtr lookup_commit(git_repository* repo, const git_oid& id);
 
 // True when `ancestor` is `commit` or one of its ancestors.
 bool contains(git_repository* repo, const git_oid& commit, const git_oid& ancestor);
+
+// Tags are the refs below this prefix.
+inline constexpr const char* tags_prefix = "refs/tags/";
+// "refs/tags/<name>".
+std::string tag_ref(const std::string& name);
+
+// The repository's own folder: the bare repository, or the .git folder of one with a work tree.
+std::filesystem::path repository_dir(git_repository* repo);
+
+// The object database, for reads and writes by id. `what` names the step in an error.
+OdbPtr open_odb(git_repository* repo, const std::string& what = "open object database");
+
+// The names of the repository's tags (without refs/tags/).
+std::vector<std::string> tag_names(git_repository* repo);
+
+// A ref as it is: the id it names, or for a symbolic ref the ref it points to; nullopt when there is none.
+struct RefValue {
+    std::optional<git_oid> target;
+    std::string symbolic;
+};
+std::optional<RefValue> read_ref(git_repository* repo, const std::string& name);
+
+// Points `ref` at `target` whatever it names now (update_ref is the compare-and-swap). `what` names the step
+// in an error.
+void set_ref(git_repository* repo, const std::string& ref, const git_oid& target,
+             const std::string& log_message, const std::string& what);
+
+// Deletes tag `name`; one that does not exist is no error.
+void delete_tag(git_repository* repo, const std::string& name);
+
+// The commit, or nullptr when the repository does not hold it (for ids a hostile history may name).
+CommitPtr find_commit(git_repository* repo, const git_oid& id);
+
+// The first parent of a commit; nullopt for a root commit.
+std::optional<git_oid> first_parent(const git_commit* commit);
+std::optional<git_oid> first_parent(git_repository* repo, const git_oid& commit);
+
+// The tree a commit records.
+git_oid commit_tree(git_repository* repo, const git_oid& commit);
+
+// The commit `id` peels to (itself, or what annotated tags name); nullopt when the repository does not hold
+// it or it names a tree or blob.
+std::optional<git_oid> peeled_commit(git_repository* repo, const git_oid& id);
+
+// The commit a ref names, through annotated tags; nullopt when the ref does not exist, cannot be read or
+// names no commit.
+std::optional<git_oid> ref_commit(git_repository* repo, const std::string& ref);
+
+// The object a revision names (git's rev syntax, e.g. a ref name); nullptr when it names nothing.
+ObjectPtr find_revision(git_repository* repo, const std::string& spec);
+
+// The commit `object` peels to; throws Error("cannot <what>: ...") when it names a tree or blob.
+git_oid peel_to_commit(const git_object* object, const std::string& what);
+
+// The commit whose id starts with `hex` (hex digits, at most 40): `several` when more than one does.
+enum class PrefixMatch { one, none, several };
+struct CommitByPrefix {
+    PrefixMatch match = PrefixMatch::none;
+    git_oid id{};
+};
+CommitByPrefix commit_by_prefix(git_repository* repo, const std::string& hex);
+
+// Sets the repository's config values (in its own config file).
+void set_config(git_repository* repo, const std::vector<std::pair<std::string, std::string>>& values);
 
 }  // namespace depsync::git

@@ -125,6 +125,16 @@ std::string ssh_sign(const std::string& data, const std::filesystem::path& key,
     return *sig;
 }
 
+bool is_signed(git_repository* repo, const git_oid& commit) {
+    git_buf sig = GIT_BUF_INIT, data = GIT_BUF_INIT;
+    git_oid id = commit;  // libgit2 1.5 takes a non-const id
+    int rc = git_commit_extract_signature(&sig, &data, repo, &id, nullptr);
+    git_buf_dispose(&sig);
+    git_buf_dispose(&data);
+    git_error_clear();
+    return rc == 0;
+}
+
 SignatureCheck verify_commit_signature(git_repository* repo, const git_oid& commit,
                                        const std::filesystem::path& allowed_signers,
                                        const std::filesystem::path& workdir) {

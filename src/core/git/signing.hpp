@@ -37,4 +37,7 @@ SignatureCheck verify_commit_signature(git_repository* repo, const git_oid& comm
 
 const char* signature_state_name(SignatureState state);
 
+// True when the commit carries a signature of any kind (a commit that cannot be read counts as unsigned).
+bool is_signed(git_repository* repo, const git_oid& commit);
+
 }  // namespace depsync::git

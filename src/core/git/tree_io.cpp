@@ -9,6 +9,7 @@
 #include "core/fs/path_safety.hpp"
 #include "core/git/handle.hpp"
 #include "core/git/object_writer.hpp"
+#include "core/git/repository.hpp"
 
 namespace depsync::git {
 namespace {
@@ -174,12 +175,6 @@ struct Reader {
     }
 };
 
-OdbPtr odb_of(git_repository* repo) {
-    git_odb* raw = nullptr;
-    check(git_repository_odb(&raw, repo), "open object database");
-    return OdbPtr(raw);
-}
-
 }  // namespace
 
 bool is_file_like(EntryKind kind) {
@@ -279,9 +274,7 @@ git_oid tree_id(const Listing& listing) {
 }
 
 git_oid write_tree(git_repository* repo, const Listing& listing, const Listing* present) {
-    git_odb* raw_odb = nullptr;
-    check(git_repository_odb(&raw_odb, repo), "open object database");
-    OdbPtr odb(raw_odb);
+    OdbPtr odb = open_odb(repo);
     // Trees are serialised and hashed here rather than through git_treebuilder, which re-reads every entry's
     // object to validate it: for an unchanged tree of 10,000 files that is 10,000 object reads per publish.
     // Only trees not yet stored are written, and their blobs are checked to exist first.
@@ -316,7 +309,7 @@ UnsafeTree::UnsafeTree(const TreeDefect& d)
       defect(d) {}
 
 void validate_listing(git_repository* repo, const Listing& listing, const TreeLimits& limits) {
-    OdbPtr odb = odb_of(repo);
+    OdbPtr odb = open_odb(repo);
     Reader reader{repo, odb.get(), limits, {}, {}, {}};
     try {
         if (listing.size() > limits.max_entries)
@@ -344,7 +337,7 @@ void validate_listing(git_repository* repo, const Listing& listing, const TreeLi
 }
 
 InspectedTree inspect_tree(git_repository* repo, const git_oid& tree_id, const TreeLimits& limits) {
-    OdbPtr odb = odb_of(repo);
+    OdbPtr odb = open_odb(repo);
     Reader reader{repo, odb.get(), limits, {}, {}, {}};
     try {
         reader.read(tree_id, "", 0);

@@ -79,8 +79,7 @@ fs::PathMatcher untouchable_paths(const Settings& settings) {
 
 git::Listing release_part(git_repository* repo, const git_oid& commit, const Root& root,
                           const fs::PathMatcher& skip, const git::TreeLimits& limits) {
-    git::CommitPtr c = git::lookup_commit(repo, commit);
-    return without(root_part(git::read_tree(repo, *git_commit_tree_id(c.get()), limits), root), skip);
+    return without(root_part(git::read_tree(repo, git::commit_tree(repo, commit), limits), root), skip);
 }
 
 void check_roots(const Settings& settings, git_repository* repo, const git_oid& commit) {
@@ -92,8 +91,7 @@ void check_roots(const Settings& settings, git_repository* repo, const git_oid& 
                         ExitCode::usage);
         return;
     }
-    git::CommitPtr c = git::lookup_commit(repo, commit);
-    git::Listing all = git::read_tree(repo, *git_commit_tree_id(c.get()), tree_limits(settings));
+    git::Listing all = git::read_tree(repo, git::commit_tree(repo, commit), tree_limits(settings));
     for (const auto& [path, entry] : all) {
         if (path.find('/') != std::string::npos) continue;
         bool mapped = false;
@@ -238,14 +236,12 @@ DeployResult deploy_release(const Settings& settings, git_repository* repo, cons
     if (request.dry_run) return result;
     refuse_local_changes(request, result.plan);
 
-    git_odb* odb = nullptr;
-    git::check(git_repository_odb(&odb, repo), "open object database");
-    git::OdbPtr owned_odb(odb);
+    git::OdbPtr odb = git::open_odb(repo);
     Backup backup(new_backup_dir(settings, request.backup_label), settings.backup_max_bytes);
     std::vector<ApplyContext> contexts;
     for (const OpenRoot& root : open)
         contexts.push_back(ApplyContext{root.dir,
-                                        odb,
+                                        odb.get(),
                                         &backup,
                                         {},
                                         &cache,

@@ -28,13 +28,8 @@ namespace {
 // The releases of the branch, newest first, along first parents.
 std::vector<Release> release_chain(git_repository* repo, const git_oid& tip) {
     std::vector<Release> chain;
-    git_oid id = tip;
-    for (;;) {
-        chain.push_back(describe_release(repo, id));
-        git::CommitPtr c = git::lookup_commit(repo, id);
-        if (git_commit_parentcount(c.get()) == 0) break;
-        id = *git_commit_parent_id(c.get(), 0);
-    }
+    for (std::optional<git_oid> id = tip; id; id = git::first_parent(repo, *id))
+        chain.push_back(describe_release(repo, *id));
     return chain;
 }
 
@@ -112,36 +107,6 @@ void require_resignable(const Settings& settings, git_repository* repo, const st
     }
 }
 
-bool is_signed(git_repository* repo, const git_oid& commit) {
-    git_buf sig = GIT_BUF_INIT, data = GIT_BUF_INIT;
-    git_oid id = commit;  // libgit2 1.5 takes a non-const id
-    int rc = git_commit_extract_signature(&sig, &data, repo, &id, nullptr);
-    git_buf_dispose(&sig);
-    git_buf_dispose(&data);
-    git_error_clear();
-    return rc == 0;
-}
-
-// The commit a tag names (through annotated tags), or nullopt when it names something else.
-std::optional<git_oid> tag_commit(git_repository* repo, const std::string& ref) {
-    git_object* raw = nullptr;
-    if (git_revparse_single(&raw, repo, (ref + "^{commit}").c_str()) < 0) {
-        git_error_clear();
-        return std::nullopt;
-    }
-    git::ObjectPtr obj(raw);
-    return *git_object_id(obj.get());
-}
-
-std::vector<std::string> tag_names(git_repository* repo) {
-    std::vector<std::string> out;
-    git_strarray names{nullptr, 0};
-    git::check(git_tag_list(&names, repo), "list tags");
-    for (std::size_t i = 0; i < names.count; ++i) out.emplace_back(names.strings[i]);
-    git_strarray_dispose(&names);
-    return out;
-}
-
 std::optional<std::uint64_t> release_tag_number(const std::string& name) {
     if (name.size() < 2 || name[0] != 'r' || name.find_first_not_of("0123456789", 1) != std::string::npos)
         return std::nullopt;
@@ -150,22 +115,6 @@ std::optional<std::uint64_t> release_tag_number(const std::string& name) {
     } catch (...) {
         return std::nullopt;
     }
-}
-
-void delete_tag(git_repository* repo, const std::string& name) {
-    int rc = git_tag_delete(repo, name.c_str());
-    if (rc == GIT_ENOTFOUND) {
-        git_error_clear();
-        return;
-    }
-    git::check(rc, "delete tag " + name);
-}
-
-void set_tag(git_repository* repo, const std::string& name, const git_oid& commit) {
-    git_reference* raw = nullptr;
-    git::check(git_reference_create(&raw, repo, ("refs/tags/" + name).c_str(), &commit, 1, "depsync gc"),
-               "move tag " + name);
-    git_reference_free(raw);
 }
 
 // Points every tag at the new history: rN at release N (deleted when N was dropped), other tags of a
@@ -181,8 +130,8 @@ void repair_tags(git_repository* repo, const std::vector<Release>& chain, const 
         replaced[git::to_hex(original_id(repo, r.commit))] = r.commit;
     }
     const std::uint64_t first_kept = chain.back().number;
-    for (const std::string& name : tag_names(repo)) {
-        std::optional<git_oid> target = tag_commit(repo, "refs/tags/" + name);
+    for (const std::string& name : git::tag_names(repo)) {
+        std::optional<git_oid> target = git::ref_commit(repo, git::tag_ref(name));
         if (!target) continue;
         std::optional<git_oid> want;
         bool drop = false;
@@ -200,10 +149,10 @@ void repair_tags(git_repository* repo, const std::vector<Release>& chain, const 
                 drop = dropped.count(*target) > 0;  // tags on commits outside the releases stay
         }
         if (drop) {
-            delete_tag(repo, name);
+            git::delete_tag(repo, name);
             result.tags_removed.push_back(name);
         } else if (want && !git_oid_equal(&*want, &*target)) {
-            set_tag(repo, name, *want);
+            git::set_ref(repo, git::tag_ref(name), *want, "depsync gc", "move tag " + name);
             result.tags_moved.push_back(name);
         }
     }
@@ -240,7 +189,7 @@ void require_kept_signable(const Settings& settings, git_repository* repo, const
         return;
     }
     for (std::size_t i = 0; i <= oldest; ++i)
-        if (is_signed(repo, chain[i].commit))
+        if (git::is_signed(repo, chain[i].commit))
             throw Error("gc: r" + std::to_string(chain[i].number) +
                             " is signed, and dropping older releases writes the kept ones again: "
                             "configure signing_key so they are signed again (nothing was changed)",
@@ -320,12 +269,12 @@ git::PruneReport prune_peer_repository(const Settings& settings, git_repository*
     std::vector<git_oid> keep = node_releases(state);
     std::optional<git_oid> tip = git::resolve_ref(repo, upstream_ref);
     // Tags of releases that are neither upstream nor run here would keep dropped releases alive.
-    for (const std::string& name : tag_names(repo)) {
-        std::optional<git_oid> target = tag_commit(repo, "refs/tags/" + name);
+    for (const std::string& name : git::tag_names(repo)) {
+        std::optional<git_oid> target = git::ref_commit(repo, git::tag_ref(name));
         if (!target) continue;
         bool needed = tip && git::contains(repo, *tip, *target);
         for (const git_oid& k : keep) needed = needed || git_oid_equal(&k, &*target);
-        if (!needed) delete_tag(repo, name);
+        if (!needed) git::delete_tag(repo, name);
     }
     return git::prune_repository(repo, keep, git::PruneMode::loose_only);
 }

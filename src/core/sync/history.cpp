@@ -15,15 +15,13 @@ namespace {
 
 git::InspectedTree inspect_release(git_repository* repo, const git_oid& commit,
                                    const git::TreeLimits& limits) {
-    git::CommitPtr c = git::lookup_commit(repo, commit);
-    return git::inspect_tree(repo, *git_commit_tree_id(c.get()), limits);
+    return git::inspect_tree(repo, git::commit_tree(repo, commit), limits);
 }
 
 }  // namespace
 
 git::Listing release_listing(git_repository* repo, const git_oid& commit, const git::TreeLimits& limits) {
-    git::CommitPtr c = git::lookup_commit(repo, commit);
-    return git::read_tree(repo, *git_commit_tree_id(c.get()), limits);
+    return git::read_tree(repo, git::commit_tree(repo, commit), limits);
 }
 
 std::optional<git_oid> newest_safe_release(git_repository* repo, const git_oid& commit,
@@ -32,9 +30,7 @@ std::optional<git_oid> newest_safe_release(git_repository* repo, const git_oid& 
     while (cur) {
         git::InspectedTree read = inspect_release(repo, *cur, limits);
         if (!read.defect) return cur;
-        git::CommitPtr c = git::lookup_commit(repo, *cur);
-        if (git_commit_parentcount(c.get()) == 0) return std::nullopt;
-        cur = *git_commit_parent_id(c.get(), 0);
+        cur = git::first_parent(repo, *cur);
     }
     return std::nullopt;
 }
@@ -51,14 +47,9 @@ std::vector<LogEntry> release_log(const NodeRepo& node, std::size_t limit, const
         e.release = describe_release(repo, *cur);
         if (!cur_read) cur_read = inspect_release(repo, *cur, limits);
         if (cur_read->defect) e.unsafe = cur_read->defect->text();
-        git::CommitPtr c = git::lookup_commit(repo, *cur);
         git::InspectedTree parent_read;
-        if (git_commit_parentcount(c.get()) > 0) {
-            cur = *git_commit_parent_id(c.get(), 0);
-            parent_read = inspect_release(repo, *cur, limits);
-        } else {
-            cur.reset();
-        }
+        cur = git::first_parent(repo, *cur);
+        if (cur) parent_read = inspect_release(repo, *cur, limits);
         e.counts = git::count_changes(parent_read.listing, cur_read->listing);
         out.push_back(std::move(e));
         cur_read = std::move(parent_read);

@@ -32,14 +32,11 @@ void ensure_dir(const std::filesystem::path& p, unsigned mode, const std::string
 // Repository settings that make git's own upload-pack serve archives quickly when peers fetch over ssh:
 // no delta search or recompression of data that does not shrink.
 void tune_repository(git_repository* repo) {
-    git_config* raw = nullptr;
-    git::check(git_repository_config(&raw, repo), "open repository config");
-    git::ConfigPtr cfg(raw);
-    git::check(git_config_set_int32(cfg.get(), "pack.window", 0), "set pack.window");
-    git::check(git_config_set_int32(cfg.get(), "pack.compression", 0), "set pack.compression");
-    git::check(git_config_set_int32(cfg.get(), "core.compression", 0), "set core.compression");
-    git::check(git_config_set_string(cfg.get(), "core.bigFileThreshold", "1m"), "set core.bigFileThreshold");
-    git::check(git_config_set_int32(cfg.get(), "gc.auto", 0), "set gc.auto");
+    git::set_config(repo, {{"pack.window", "0"},
+                           {"pack.compression", "0"},
+                           {"core.compression", "0"},
+                           {"core.bigFileThreshold", "1m"},
+                           {"gc.auto", "0"}});
 }
 
 }  // namespace

@@ -26,9 +26,9 @@ std::optional<git_oid> find_number(git_repository* repo, const git_oid& tip, std
         Release r = describe_release(repo, cur);
         if (r.number == number) return cur;
         if (r.number < number) return std::nullopt;
-        git::CommitPtr c = git::lookup_commit(repo, cur);
-        if (git_commit_parentcount(c.get()) == 0) return std::nullopt;
-        cur = *git_commit_parent_id(c.get(), 0);
+        std::optional<git_oid> parent = git::first_parent(repo, cur);
+        if (!parent) return std::nullopt;
+        cur = *parent;
     }
 }
 
@@ -48,11 +48,25 @@ git_oid previous_release(const NodeRepo& node, const std::string& rev) {
                              ", which is no longer kept");
         held = *restored;
     }
-    git::CommitPtr c = git::lookup_commit(repo, held);
-    if (git_commit_parentcount(c.get()) == 0)
+    std::optional<git_oid> parent = git::first_parent(repo, held);
+    if (!parent)
         unknown(rev, "r" + std::to_string(describe_release(repo, held).number) +
                          ", the release this node holds, is the first");
-    return *git_commit_parent_id(c.get(), 0);
+    return *parent;
+}
+
+// A tag's commit, or the commit whose id starts with `rev` (at least 7 hex digits); nullopt for neither.
+std::optional<git_oid> tagged_or_abbreviated(git_repository* repo, const std::string& rev) {
+    if (git::ObjectPtr tagged = git::find_revision(repo, git::tag_ref(rev)))
+        return git::peel_to_commit(tagged.get(), "resolve " + rev);
+    if (!is_hex(rev)) return std::nullopt;
+    if (rev.size() < 7) unknown(rev, "a commit prefix needs at least 7 hex digits");
+    git::CommitByPrefix found = git::commit_by_prefix(repo, rev);
+    if (found.match == git::PrefixMatch::several)
+        throw Error("ambiguous release '" + rev + "': several commits start with it; give more digits",
+                    ExitCode::usage);
+    if (found.match == git::PrefixMatch::none) return std::nullopt;
+    return found.id;
 }
 
 }  // namespace
@@ -96,29 +110,8 @@ git_oid resolve_release(const NodeRepo& node, const std::string& rev) {
         found = find_number(repo, *node.tip, n);
         if (!found) unknown(rev, "no such release number");
     } else {
-        git_object* obj = nullptr;
-        int rc = git_revparse_single(&obj, repo, ("refs/tags/" + rev).c_str());
-        if (rc < 0 && is_hex(rev)) {
-            if (rev.size() < 7) unknown(rev, "a commit prefix needs at least 7 hex digits");
-            git_oid prefix;
-            git::check(git_oid_fromstrn(&prefix, rev.c_str(), rev.size()), "parse " + rev);
-            rc = git_object_lookup_prefix(&obj, repo, &prefix, rev.size(), GIT_OBJECT_COMMIT);
-            if (rc == GIT_EAMBIGUOUS) {
-                git_error_clear();
-                throw Error(
-                    "ambiguous release '" + rev + "': several commits start with it; give more digits",
-                    ExitCode::usage);
-            }
-        }
-        if (rc < 0) {
-            git_error_clear();
-            unknown(rev, "not a release number, commit id or tag");
-        }
-        git::ObjectPtr owned(obj);
-        git_object* peeled = nullptr;
-        git::check(git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT), "resolve " + rev);
-        git::ObjectPtr owned_peeled(peeled);
-        found = *git_object_id(peeled);
+        found = tagged_or_abbreviated(repo, rev);
+        if (!found) unknown(rev, "not a release number, commit id or tag");
     }
     if (!git::contains(repo, *node.tip, *found)) unknown(rev, "it is not part of the release history");
     return *found;

@@ -130,7 +130,7 @@ void finish_interrupted_rollback(PublishRun& run) {
                              std::filesystem::is_directory(run.git_dir / "refs", ec);
     if (!bare_layout || std::filesystem::exists(run.state.journal(), ec)) {
         complete_interrupted_rollback(run.settings, open_repo(run));
-        run.git_dir = git_repository_path(run.repo.get());
+        run.git_dir = git::repository_dir(run.repo.get());
     }
 }
 

@@ -105,8 +105,9 @@ std::uint64_t release_number(git_repository* repo, const git_oid& commit) {
         }
         git::CommitPtr c = git::lookup_commit(repo, cur);
         chain.emplace_back(cur, number_trailer(git_commit_message(c.get()), "Depsync-Release"));
-        if (git_commit_parentcount(c.get()) == 0) break;
-        cur = *git_commit_parent_id(c.get(), 0);
+        std::optional<git_oid> parent = git::first_parent(c.get());
+        if (!parent) break;
+        cur = *parent;
     }
     for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
         base = it->second && *it->second > base ? *it->second : base + 1;
@@ -138,25 +139,16 @@ Release describe_release(git_repository* repo, const git_oid& commit) {
 void tag_release(git_repository* repo, std::uint64_t number, const git_oid& commit) {
     const std::string name = release_tag(number);
     for (int attempt = 0; attempt < 3; ++attempt) {
-        git_reference* raw = nullptr;
-        int rc = git_reference_lookup(&raw, repo, name.c_str());
-        if (rc == GIT_ENOTFOUND) {
-            git_error_clear();
+        std::optional<git::RefValue> tag = git::read_ref(repo, name);
+        if (!tag) {
             if (git::update_ref(repo, name, commit, std::nullopt, "depsync release")) return;
             continue;  // created meanwhile: look again
         }
-        git::check(rc, "read " + name);
-        git::ReferencePtr ref(raw);
-        const git_oid* target = git_reference_target(raw);
-        if (target && git_oid_equal(target, &commit)) return;
-        std::string was = target ? git::short_hex(*target) : std::string(git_reference_symbolic_target(raw));
+        if (tag->target && git_oid_equal(&*tag->target, &commit)) return;
+        std::string was = tag->target ? git::short_hex(*tag->target) : tag->symbolic;
         spdlog::warn("tag r{} named {}, not release r{}; moved it to {}", number, was, number,
                      git::short_hex(commit));
-        ref.reset();
-        git::check(
-            git_reference_create(&raw, repo, name.c_str(), &commit, 1, "depsync release: tag repaired"),
-            "update " + name);
-        git_reference_free(raw);
+        git::set_ref(repo, name, commit, "depsync release: tag repaired", "update " + name);
         return;
     }
 }
@@ -213,7 +205,7 @@ git::TreeLimits tree_limits(const Settings& settings) {
 }
 
 std::string release_tag(std::uint64_t number) {
-    return "refs/tags/r" + std::to_string(number);
+    return git::tag_ref("r" + std::to_string(number));
 }
 
 std::string release_name(std::optional<std::uint64_t> number) {

@@ -14,43 +14,28 @@
 namespace depsync::sync {
 namespace {
 
-// The commit, or nullptr when the repository does not hold it (a hostile history may name anything).
-git::CommitPtr find_commit(git_repository* repo, const git_oid& id) {
-    git_commit* raw = nullptr;
-    if (git_commit_lookup(&raw, repo, &id) < 0) {
-        git_error_clear();
-        return git::CommitPtr();
-    }
-    return git::CommitPtr(raw);
-}
-
 // A trailer that must be a full commit id in lower-case hex; anything else counts as absent.
 std::optional<git_oid> id_trailer(const git_commit* commit, const char* key) {
     std::optional<std::string> value = message_trailer(git_commit_message(commit), key);
     if (!value || value->size() != GIT_OID_HEXSZ ||
         value->find_first_not_of("0123456789abcdef") != std::string::npos)
         return std::nullopt;
-    git_oid id;
-    if (git_oid_fromstrn(&id, value->data(), value->size()) < 0) {
-        git_error_clear();
-        return std::nullopt;
-    }
-    return id;
+    return git::parse_oid(*value);
 }
 
 }  // namespace
 
 git_oid original_id(git_repository* repo, const git_oid& commit) {
-    git::CommitPtr c = find_commit(repo, commit);
+    git::CommitPtr c = git::find_commit(repo, commit);
     if (!c) return commit;
     return id_trailer(c.get(), replaces_trailer).value_or(commit);
 }
 
 std::optional<git_oid> history_origin(git_repository* repo, const git_oid& commit) {
-    git::CommitPtr c = find_commit(repo, commit);
+    git::CommitPtr c = git::find_commit(repo, commit);
     if (!c) return std::nullopt;
-    while (git_commit_parentcount(c.get()) > 0) {
-        c = find_commit(repo, *git_commit_parent_id(c.get(), 0));
+    while (std::optional<git_oid> parent = git::first_parent(c.get())) {
+        c = git::find_commit(repo, *parent);
         if (!c) return std::nullopt;
     }
     const bool is_cut = message_trailer(git_commit_message(c.get()), cut_trailer).has_value();
@@ -71,15 +56,16 @@ struct NewHistory {
 // nullopt when a commit of the new history is missing.
 std::optional<NewHistory> read_new_history(git_repository* repo, const git_oid& tip) {
     NewHistory h;
-    for (git::CommitPtr c = find_commit(repo, tip);;) {
+    for (git::CommitPtr c = git::find_commit(repo, tip);;) {
         if (!c) return std::nullopt;
         h.chain.push_back(*git_commit_id(c.get()));
         if (auto replaced = id_trailer(c.get(), replaces_trailer)) {
             std::string key = git::to_hex(*replaced);
             if (!h.rewritten.emplace(key, h.chain.size() - 1).second) h.ambiguous.insert(key);
         }
-        if (git_commit_parentcount(c.get()) == 0) break;
-        c = find_commit(repo, *git_commit_parent_id(c.get(), 0));
+        std::optional<git_oid> parent = git::first_parent(c.get());
+        if (!parent) break;
+        c = git::find_commit(repo, *parent);
     }
     return h;
 }
@@ -92,7 +78,7 @@ std::optional<std::string> move_record(git_repository* repo, const git_oid& tip,
                                        const std::filesystem::path& file, DeployedRecord& rec,
                                        std::vector<CutFollow::Move>& moves) {
     const std::string name = "r" + std::to_string(rec.release) + " (" + git::short_hex(rec.commit) + ")";
-    if (!find_commit(repo, rec.commit)) return name + " is not in the fetched copy to compare";
+    if (!git::find_commit(repo, rec.commit)) return name + " is not in the fetched copy to compare";
     if (git::contains(repo, tip, rec.commit)) return std::nullopt;
     std::optional<git_oid> own_origin = history_origin(repo, rec.commit);
     if (!own_origin || !git_oid_equal(&*own_origin, &origin))
@@ -106,7 +92,7 @@ std::optional<std::string> move_record(git_repository* repo, const git_oid& tip,
         return "no release of it replaces " + name + ", which is newer than the cut r" + std::to_string(cut);
     }
     const Release replacement = describe_release(repo, history.chain[it->second]);
-    git::CommitPtr old = find_commit(repo, rec.commit);
+    git::CommitPtr old = git::find_commit(repo, rec.commit);
     if (replacement.number != rec.release || !git_oid_equal(git_commit_tree_id(old.get()), &replacement.tree))
         return "the release replacing " + name + " has another number or content";
     rec.commit = replacement.commit;
@@ -144,7 +130,7 @@ CutDecision plan_retention_cut(const Settings& settings, git_repository* repo, c
     std::optional<NewHistory> history = read_new_history(repo, tip);
     if (!history) return refuse("a commit of the new history is missing");
 
-    git::CommitPtr root = find_commit(repo, history->chain.back());
+    git::CommitPtr root = git::find_commit(repo, history->chain.back());
     const Release root_release = describe_release(repo, history->chain.back());
     if (!root_release.cut)
         return refuse("its oldest commit has no valid " + std::string(cut_trailer) + " trailer");

@@ -311,9 +311,7 @@ class Executor {
         }
         std::string tmp = next_temp_name();
         if (s.entry.kind == EntryKind::symlink) {
-            std::string target;
-            git::read_blob(m_ctx.odb, s.entry.oid,
-                           [&](const char* d, std::size_t n) { target.append(d, n); });
+            std::string target = git::read_small_blob(m_ctx.odb, s.entry.oid);
             if (::symlinkat(target.c_str(), dfd, tmp.c_str()) < 0) fail_write(s.path);
             m_pending.push_back({&s, parent, tmp});
             m_tree.adopt_link(dfd, tmp, s.path);

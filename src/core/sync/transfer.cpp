@@ -91,13 +91,14 @@ std::string url_digest(const std::string& url) {
 
 // The release branch and every tag by name (libgit2 1.5 does not expand wildcards when pushing).
 std::vector<std::string> mirror_refspecs(git_repository* repo) {
-    std::vector<std::string> specs{"+refs/heads/main:refs/heads/main"};
-    git_strarray tags{nullptr, 0};
-    if (git_tag_list(&tags, repo) == 0) {
-        for (std::size_t i = 0; i < tags.count; ++i)
-            specs.push_back(std::string("+refs/tags/") + tags.strings[i] + ":refs/tags/" + tags.strings[i]);
-        git_strarray_dispose(&tags);
+    std::vector<std::string> specs{std::string("+") + primary_ref + ":" + primary_ref};
+    std::vector<std::string> tags;
+    try {
+        tags = git::tag_names(repo);
+    } catch (const Error&) {
+        // Tags that cannot be listed are not pushed; the branch, which names the releases, still is.
     }
+    for (const std::string& tag : tags) specs.push_back("+" + git::tag_ref(tag) + ":" + git::tag_ref(tag));
     return specs;
 }
 
@@ -136,7 +137,7 @@ git::FetchOutcome fetch_upstream(const Settings& settings, git_repository* repo)
     git::RemoteUrl url = git::parse_remote_url(settings.remote);
     if (url.scheme == git::Scheme::local)
         return git::fetch_local(repo, url.path, {primary_ref, upstream_ref});
-    const std::filesystem::path git_dir = git_repository_path(repo);
+    const std::filesystem::path git_dir = git::repository_dir(repo);
     std::string outcome;
     try {
         outcome = run_transfer(
@@ -195,7 +196,7 @@ std::string check_upstream(const Settings& settings) {
 std::vector<MirrorReport> push_mirrors(const Settings& settings, git_repository* repo) {
     std::optional<git_oid> head = git::resolve_ref(repo, primary_ref);
     if (!head) return {};
-    return push_mirrors(settings, git_repository_path(repo), *head);
+    return push_mirrors(settings, git::repository_dir(repo), *head);
 }
 
 std::vector<MirrorReport> push_mirrors(const Settings& settings, const std::filesystem::path& git_dir,
