@@ -129,14 +129,7 @@ FetchOutcome fetch_local(git_repository* repo, const std::filesystem::path& sour
     if (!src) throw Error(source.string() + " is not a git repository", ExitCode::usage);
     std::optional<git_oid> tip = resolve_ref(src.get(), request.remote_ref);
     if (!tip) {
-        git_reference_iterator* it = nullptr;
-        check(git_reference_iterator_new(&it, src.get()), "list refs of " + source.string());
-        git_reference* ref = nullptr;
-        bool any = git_reference_next(&ref, it) == 0;
-        if (ref) git_reference_free(ref);
-        git_reference_iterator_free(it);
-        git_error_clear();
-        if (!any) return FetchOutcome::empty;
+        if (!has_refs(src.get(), source.string())) return FetchOutcome::empty;
         throw Error(source.string() + " is not a depsync repository (it has no " + request.remote_ref + ")",
                     ExitCode::usage);
     }

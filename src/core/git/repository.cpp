@@ -186,6 +186,17 @@ std::vector<std::string> tag_names(git_repository* repo) {
     return out;
 }
 
+bool has_refs(git_repository* repo, const std::string& what) {
+    git_reference_iterator* it = nullptr;
+    check(git_reference_iterator_new(&it, repo), "list refs of " + what);
+    git_reference* ref = nullptr;
+    const bool any = git_reference_next(&ref, it) == 0;
+    if (ref) git_reference_free(ref);
+    git_reference_iterator_free(it);
+    git_error_clear();
+    return any;
+}
+
 std::optional<RefValue> read_ref(git_repository* repo, const std::string& name) {
     git_reference* raw = nullptr;
     int rc = git_reference_lookup(&raw, repo, name.c_str());

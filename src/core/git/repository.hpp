@@ -67,6 +67,8 @@ OdbPtr open_odb(git_repository* repo, const std::string& what = "open object dat
 
 // The names of the repository's tags (without refs/tags/).
 std::vector<std::string> tag_names(git_repository* repo);
+// Whether the repository has any ref at all (a new repository has none). `what` names it in the error.
+bool has_refs(git_repository* repo, const std::string& what);
 
 // A ref as it is: the id it names, or for a symbolic ref the ref it points to; nullopt when there is none.
 struct RefValue {

@@ -167,10 +167,7 @@ std::string check_upstream(const Settings& settings) {
                 "cannot reach remote " + shown + ": there is no repository there (give the primary's repo)",
                 ExitCode::usage);
         tip = git::resolve_ref(repo.get(), primary_ref);
-        git_strarray refs{nullptr, 0};
-        const bool any_refs = git_reference_list(&refs, repo.get()) == 0 && refs.count > 0;
-        git_strarray_dispose(&refs);
-        if (!tip && any_refs)
+        if (!tip && git::has_refs(repo.get(), shown))
             throw Error(shown + " is not a depsync repository (it has no " + std::string(primary_ref) + ")",
                         ExitCode::usage);
     } else {
