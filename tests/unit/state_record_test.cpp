@@ -144,7 +144,7 @@ TEST_CASE("the last-run record is written byte for byte as documented, and a dam
     depsync::sync::record_on_change(tmp.path(), "on_change failed\nfor r3");
     CHECK(depsync::fs::read_file(state.last_run()) ==
           "last_attempt=100\nlast_success=90\nlast_duration=0.25\nconsecutive_failures=2\nlast_error=x\n"
-          "on_change_error=on_change failed for r3\n");
+          "on_change_error=on_change failed for r3\nmalformed_archives=0\nmalformed_archive_list=\n");
     CHECK(depsync::sync::read_run_record(tmp.path()).consecutive_failures == 2);
     put(state.last_run(), "last_attempt=100\nconsecutive_failures=2\nconsecutive_failures=3\n");
     depsync::sync::RunRecord fresh = depsync::sync::read_run_record(tmp.path());
