@@ -930,3 +930,78 @@ TEST_CASE("pull --jitter waits a little and then pulls as usual", "[e2e]") {
     REQUIRE_SUCCESS(again);
     CHECK(parse_up_to_date(again.out) == std::optional<std::uint64_t>(1));
 }
+
+// What `depsync watch` reads is only the folders it saw change; the release must still be the tree a full
+// scan gives: a publish run by hand afterwards (which reads everything) finds nothing to publish.
+TEST_CASE("watch reads only the changed folders and publishes the tree a full scan would", "[e2e][watch]") {
+    Cluster cluster(0);
+    const stdfs::path dir = cluster.primary().dir;
+    const std::string endpoints = "synapse-configs/default/endpoints";
+    configure(cluster.primary(), "exclude", "*.bk");
+    configure(cluster.primary(), "node_local", "synapse-configs/default/imports/");
+    dt::generate_tree(dir, dt::Profile::small, 741);
+    write_file(dir / api / "deep/a/b/c/Deep.xml", "<deep v='1'/>\n");
+    write_file(dir / api / "old/x/Old.xml", "<old/>\n");
+    write_file(dir / api / "move/m/M.xml", "<m/>\n");
+    REQUIRE_SUCCESS(cluster.publish("r1"));
+    Watch watch(cluster);
+    std::size_t releases = 1;
+    auto next_release = [&] {
+        ++releases;
+        return eventually([&] { return cluster.release_commits() == releases; });
+    };
+    auto content = [&](const std::string& path) {
+        return git({"-C", cluster.repo().string(), "show", "main:" + path}).out;
+    };
+
+    // An edit four folders down.
+    write_file(dir / api / "deep/a/b/c/Deep.xml", "<deep v='2'/>\n");
+    REQUIRE(next_release());
+    CHECK(content(api + "/deep/a/b/c/Deep.xml") == "<deep v='2'/>\n");
+
+    // A new subtree with an empty folder, a symlink and an excluded file; a node-local file beside it.
+    stdfs::create_directories(dir / api / "new/p/q");
+    stdfs::create_directories(dir / api / "new/empty");
+    write_file(dir / api / "new/p/q/N.xml", "<n/>\n");
+    write_file(dir / api / "new/p/N.bk", "stray\n");
+    stdfs::create_symlink("q/N.xml", dir / api / "new/p/link");
+    write_file(dir / "synapse-configs/default/imports/Gen.xml", "<generated/>\n");
+    REQUIRE(next_release());
+    auto paths = release_paths(cluster);
+    CHECK(paths.count(api + "/new/p/q/N.xml") == 1);
+    CHECK(paths.count(api + "/new/p/link") == 1);
+    CHECK(paths.count(api + "/new/p/N.bk") == 0);
+    CHECK(count_under(paths, "synapse-configs/default/imports/") == 0);
+
+    // A whole folder deleted.
+    stdfs::remove_all(dir / api / "old");
+    REQUIRE(next_release());
+    CHECK(count_under(release_paths(cluster), api + "/old/") == 0);
+
+    // A folder moved across folders, then edited where it now is.
+    stdfs::rename(dir / api / "move/m", dir / endpoints / "m");
+    REQUIRE(next_release());
+    paths = release_paths(cluster);
+    CHECK(count_under(paths, api + "/move/") == 0);
+    CHECK(paths.count(endpoints + "/m/M.xml") == 1);
+    write_file(dir / endpoints / "m/M2.xml", "<m2/>\n");
+    REQUIRE(next_release());
+    CHECK(content(endpoints + "/m/M2.xml") == "<m2/>\n");
+
+    // The deep folder emptied.
+    stdfs::remove(dir / api / "deep/a/b/c/Deep.xml");
+    REQUIRE(next_release());
+    CHECK(count_under(release_paths(cluster), api + "/deep/") == 0);
+
+    ProcessResult stopped = watch.stop();
+    INFO(stopped.err);
+    // The releases above came from reading the changed folders only (the start-up publish read everything).
+    CHECK(contains(stopped.err, "the whole directory read"));
+    CHECK(contains(stopped.err, "changed folders read"));
+    CHECK(published_lines(stopped.out).size() == releases - 1);
+    // A full scan finds the directory exactly as released: empty folders and all.
+    const std::string tree = git({"-C", cluster.repo().string(), "rev-parse", "main^{tree}"}).out;
+    REQUIRE_SUCCESS(cluster.publish("full scan"));
+    CHECK(cluster.release_commits() == releases);
+    CHECK(git({"-C", cluster.repo().string(), "rev-parse", "main^{tree}"}).out == tree);
+}

@@ -145,6 +145,20 @@ std::optional<Release> unchanged_since_last_publish(const PublishRun& run, std::
     return unchanged_release(run.state, run.git_dir, snapshot->tree());
 }
 
+// The last publish's listing, for a scan that reads only the changed folders: the stat cache was saved by
+// the publish of the release the branch still names (the `published` record, the branch and the cache name
+// the same tree) with the same roots and patterns. nullopt: the whole directory is read.
+std::optional<git::Listing> incremental_base(const PublishRun& run, const StatCache& cache) {
+    if (!cache.tree() || !cache.fingerprint() || !git_oid_equal(&*cache.fingerprint(), &run.fingerprint) ||
+        !unchanged_release(run.state, run.git_dir, *cache.tree()))
+        return std::nullopt;
+    git::Listing base = cache.listing();
+    // A named root is listed as a folder but not cached.
+    for (const OpenRoot& root : run.roots)
+        if (!root.name.empty()) base[root.name] = git::Entry{git::EntryKind::directory, {}};
+    return base;
+}
+
 // An incomplete archive as the waiting publish follows it.
 struct WatchedArchive {
     StatKey stat;               // as last seen
@@ -343,9 +357,11 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     // Each root is opened once, without following symlinks: every scan of this run reads through it.
     run.roots = open_roots(roots_of(settings));
 
-    // The common case first: nothing changed since the last publish.
+    // The common case first: nothing changed since the last publish. A watcher names what changed instead.
     std::optional<TreeRead> walked;  // what the check read: the first scan below uses it instead of walking
-    if (std::optional<Release> same = unchanged_since_last_publish(run, walked)) {
+    std::optional<Release> same;
+    if (!options.changed) same = unchanged_since_last_publish(run, walked);
+    if (same) {
         PublishResult result;
         result.release = same;
         result.malformed = read_run_record(settings.state).malformed_archives;
@@ -363,6 +379,16 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     const std::map<std::string, std::string> known(last.malformed_archives.begin(),
                                                    last.malformed_archives.end());
     scan_options.known_malformed = &known;
+    std::optional<git::Listing> base;
+    IncrementalScan incremental;
+    if (options.changed && (base = incremental_base(run, cache))) {
+        incremental = {&*base, options.changed};
+        scan_options.incremental = &incremental;
+        spdlog::debug("reading {} changed folders and {} new subtrees", options.changed->folders.size(),
+                      options.changed->subtrees.size());
+    } else if (options.changed) {
+        spdlog::debug("reading the whole directory: the stat cache does not describe the current release");
+    }
     const ScanResult scan = settled_scan(run, scan_options, cache, walked ? &*walked : nullptr);
     for (const auto& p : scan.skipped) spdlog::warn("not published (special file or unsafe name): {}", p);
     spdlog::debug("scanned {} entries, {} files hashed", scan.listing.size(), scan.hashed);

@@ -13,8 +13,14 @@
 
 namespace depsync::sync {
 
+struct ChangedFolders;
+
 struct PublishOptions {
     std::string message;
+    // Set by a watcher that saw every change since the last publish: only these folders are read, the rest
+    // of the listing is the last publish's (see IncrementalScan). Unset (a publish run by hand), or when the
+    // stat cache does not describe the current release, the whole directory is read.
+    const ChangedFolders* changed = nullptr;
 };
 
 struct PublishResult {

@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <iterator>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -19,10 +21,46 @@
 namespace depsync::sync {
 namespace {
 
+// Which folders an incremental scan reads: the changed ones, everything below a new subtree, the folders
+// above them (to reach them), and any folder the base listing does not hold as a folder.
+class ReadPlan {
+  public:
+    explicit ReadPlan(const IncrementalScan& incremental) : m_incremental(incremental) {
+        for (const auto* set : {&incremental.changed->folders, &incremental.changed->subtrees})
+            for (const std::string& path : *set) add_with_parents(path);
+    }
+
+    // False when the folder's entries are the base listing's.
+    bool reads(const std::string& path) const {
+        if (m_visit.count(path)) return true;
+        for (auto slash = path.find('/');; slash = path.find('/', slash + 1)) {
+            if (m_incremental.changed->subtrees.count(path.substr(0, slash))) return true;
+            if (slash == std::string::npos) break;
+        }
+        auto it = m_incremental.base->find(path);
+        return it == m_incremental.base->end() || it->second.kind != git::EntryKind::directory;
+    }
+
+  private:
+    const IncrementalScan& m_incremental;
+    std::set<std::string> m_visit;
+
+    void add_with_parents(std::string path) {
+        for (;;) {
+            if (!m_visit.insert(path).second) return;
+            auto slash = path.rfind('/');
+            if (slash == std::string::npos) break;
+            path.resize(slash);
+        }
+        m_visit.insert("");
+    }
+};
+
 class Scanner {
   public:
-    Scanner(const ScanOptions& options, StatCache& cache, std::size_t strip, uid_t owner)
-        : m_options(options), m_cache(cache), m_strip(strip), m_owner(owner) {}
+    Scanner(const ScanOptions& options, StatCache& cache, std::size_t strip, uid_t owner,
+            const ReadPlan* plan)
+        : m_options(options), m_cache(cache), m_strip(strip), m_owner(owner), m_plan(plan) {}
 
     ScanResult result;
 
@@ -78,11 +116,25 @@ class Scanner {
         }
     }
 
+    // An unchanged folder of an incremental scan: everything below it as the base listing holds it.
+    void take_from_base(const std::string& folder) {
+        const std::string prefix = folder + "/";
+        const git::Listing& base = *m_options.incremental->base;
+        auto hint = result.listing.end();
+        for (auto it = base.lower_bound(prefix);
+             it != base.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+            if (const CachedFile* cached = m_cache.keep(it->first))
+                report_known_malformed(it->first, cached->stat);
+            hint = std::next(result.listing.emplace_hint(hint, it->first, it->second));
+        }
+    }
+
   private:
     const ScanOptions& m_options;
     StatCache& m_cache;
-    std::size_t m_strip;  // length of "name/" for a named root
-    uid_t m_owner;        // the root's owner: whose files may have several links
+    std::size_t m_strip;     // length of "name/" for a named root
+    uid_t m_owner;           // the root's owner: whose files may have several links
+    const ReadPlan* m_plan;  // an incremental scan's, or null: every folder is read
     std::int64_t m_start = now_ns();
     Progress m_progress{m_options.writer ? "publish: reading changed files" : "comparing files"};
 
@@ -106,12 +158,13 @@ class Scanner {
     void scan_folder(int dir_fd, const std::string& name, std::string path, const struct stat& st,
                      const FolderRead* below) {
         fs::UniqueFd sub;
-        if (!below) {
+        if (!below && !(m_plan && !m_plan->reads(path))) {
             sub = open_folder(dir_fd, name);
             if (!sub) throw_errno("open folder " + path);
         }
         m_cache.put_other(path, StatKey::of(st), git::EntryKind::directory, {}, m_start);
         result.listing.emplace(path, git::Entry{git::EntryKind::directory, {}});
+        if (m_plan && !m_plan->reads(path)) return take_from_base(path);
         scan_dir(below ? below->fd.get() : sub.get(), path, below);
     }
 
@@ -192,6 +245,8 @@ class Scanner {
 ScanResult scan_roots(const OpenRoots& roots, const ScanOptions& options, StatCache& cache,
                       const TreeRead* read) {
     ScanResult total;
+    std::optional<ReadPlan> plan;
+    if (options.incremental) plan.emplace(*options.incremental);
     cache.forget_seen();
     for (const OpenRoot& root : roots) {
         uid_t owner = 0;
@@ -202,8 +257,16 @@ ScanResult scan_roots(const OpenRoots& roots, const ScanOptions& options, StatCa
             if (::fstat(root.fd.get(), &st) < 0) throw_errno("stat " + root.dir.string());
             owner = st.st_uid;
         }
-        Scanner scanner(options, cache, root.name.empty() ? 0 : root.name.size() + 1, owner);
+        Scanner scanner(options, cache, root.name.empty() ? 0 : root.name.size() + 1, owner,
+                        plan ? &*plan : nullptr);
         if (!root.name.empty()) total.listing[root.name] = git::Entry{git::EntryKind::directory, {}};
+        if (plan && !root.name.empty() && !plan->reads(root.name)) {
+            scanner.take_from_base(root.name);
+            total.listing.merge(scanner.result.listing);
+            total.malformed.insert(total.malformed.end(), scanner.result.malformed.begin(),
+                                   scanner.result.malformed.end());
+            continue;
+        }
         const FolderRead* walked = nullptr;
         if (read)
             for (const auto& top : read->tops)

@@ -21,6 +21,29 @@
 
 namespace depsync::sync {
 
+// The folders whose entries may differ from the last publish's listing, as a watcher that saw every change
+// reports them (listing paths, "" for an unnamed root). `folders` had an entry added, removed, renamed or
+// changed; `subtrees` appeared as a whole (created or moved in): everything below them is new.
+struct ChangedFolders {
+    std::set<std::string> folders;
+    std::set<std::string> subtrees;
+    void merge(const ChangedFolders& other) {
+        folders.insert(other.folders.begin(), other.folders.end());
+        subtrees.insert(other.subtrees.begin(), other.subtrees.end());
+    }
+    bool empty() const { return folders.empty() && subtrees.empty(); }
+};
+
+// What an incremental scan reads: only the changed folders, the new subtrees and the folders above them,
+// with the rules of a full scan; every other folder's entries are taken from `base`, the listing of the
+// last publish (its stat cache entries are kept as they are). The listing equals a full scan's when
+// `changed` names every folder that changed since `base` was read. Excluded entries, special files and
+// unsafe names are reported only for the folders read.
+struct IncrementalScan {
+    const git::Listing* base = nullptr;
+    const ChangedFolders* changed = nullptr;
+};
+
 struct ScanOptions {
     const fs::PathMatcher* exclude = nullptr;  // matched paths are skipped with everything below them
     git::ObjectWriter* writer = nullptr;       // when set, new blobs are written to the repository
@@ -38,6 +61,7 @@ struct ScanOptions {
     // Malformed archives as the last publish recorded them (path -> defect): a file the stat cache vouches
     // for is reported again, as it was not read.
     const std::map<std::string, std::string>* known_malformed = nullptr;
+    const IncrementalScan* incremental = nullptr;  // set: read only the changed folders (IncrementalScan)
 };
 
 // An archive whose zip structure is incomplete.

@@ -157,6 +157,13 @@ StatCache StatCache::load(const std::filesystem::path& file) {
             cache.m_others.emplace(std::string(e.path), Other{f, e.kind});
     }
     if (pos != data.size()) return StatCache{};
+    CacheTag tree{}, fingerprint{};
+    std::memcpy(tree.id, data.data(), GIT_OID_RAWSZ);
+    std::memcpy(fingerprint.id, data.data() + 20, GIT_OID_RAWSZ);
+    if (!std::all_of(std::begin(tree.id), std::end(tree.id), [](unsigned char c) { return c == 0; })) {
+        cache.m_tree = tree;
+        cache.m_fingerprint = fingerprint;
+    }
     return cache;
 }
 
@@ -224,6 +231,28 @@ const CachedFile* StatCache::find(const std::string& path, const StatKey& stat) 
     if (it == m_files.end() || it->second.racy || !(it->second.stat == stat)) return nullptr;
     it->second.seen = true;
     return &it->second;
+}
+
+const CachedFile* StatCache::keep(const std::string& path) {
+    if (auto it = m_files.find(path); it != m_files.end()) {
+        it->second.seen = true;
+        return &it->second;
+    }
+    if (auto it = m_others.find(path); it != m_others.end()) {
+        it->second.entry.seen = true;
+        return &it->second.entry;
+    }
+    return nullptr;
+}
+
+git::Listing StatCache::listing() const {
+    git::Listing out;
+    for (const auto& [path, f] : m_files)
+        out.emplace(
+            path,
+            git::Entry{(f.stat.mode & S_IXUSR) ? git::EntryKind::executable : git::EntryKind::file, f.oid});
+    for (const auto& [path, o] : m_others) out.emplace(path, git::Entry{o.kind, o.entry.oid});
+    return out;
 }
 
 void StatCache::forget_seen() {

@@ -79,6 +79,14 @@ class StatCache {
         m_files.clear();
         m_others.clear();
     }
+    // Marks the entry of `path` as seen without looking at the file (an incremental scan keeps what the last
+    // one read of a folder that did not change); its entry, or nullptr.
+    const CachedFile* keep(const std::string& path);
+    // Every entry as a listing (a file's kind from its cached mode).
+    git::Listing listing() const;
+    // The tree and settings fingerprint the loaded file was saved with (see save), when it named them.
+    const std::optional<CacheTag>& tree() const { return m_tree; }
+    const std::optional<CacheTag>& fingerprint() const { return m_fingerprint; }
     // The number of files (folders and symlinks are not counted).
     std::size_t size() const { return m_files.size(); }
 
@@ -89,6 +97,8 @@ class StatCache {
     };
     std::unordered_map<std::string, CachedFile> m_files;
     std::unordered_map<std::string, Other> m_others;
+    std::optional<CacheTag> m_tree;
+    std::optional<CacheTag> m_fingerprint;
 };
 
 // A saved cache read as it lies in the file, without building any table: the entries in the order a scan
