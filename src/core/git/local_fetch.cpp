@@ -43,7 +43,7 @@ class Copier {
         store(id);
     }
 
-    void sync() { m_writer.sync(); }
+    void sync() { m_writer.sync_file_system(); }
 
   private:
     git_repository* m_src;

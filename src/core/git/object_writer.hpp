@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <set>
 #include <string>
 
 namespace depsync::git {
@@ -31,14 +32,26 @@ class ObjectWriter {
     // Hard-links (or copies) an existing loose object file of another repository into this one.
     void adopt_loose(const std::filesystem::path& loose_file, const git_oid& oid);
 
-    // Flushes every object written so far to stable storage (one syncfs for the whole batch).
+    // An object the next sync() must make durable though this writer did not write it: one libgit2 wrote
+    // (trees, commits), or one already stored that a new release names and an interrupted run may have left
+    // unflushed.
+    void must_flush(const git_oid& oid);
+
+    // Makes every object written or named since the last sync durable, and nothing else: each loose object
+    // file is fsynced, then each fan-out folder that holds one, then objects/ (a new fan-out folder is an
+    // entry there). An object held only in a pack is skipped (packs are flushed when written). A run with
+    // more than `syncfs_threshold` objects flushes with one syncfs instead (see object_writer.cpp for why).
     void sync();
+    // The whole file system this repository is on, with one syncfs: also what earlier, killed runs left
+    // unflushed, which the local fetch relies on (it skips objects already present).
+    void sync_file_system();
 
     std::uint64_t objects_written() const { return m_written; }
     std::uint64_t bytes_written() const { return m_bytes; }
 
   private:
     std::filesystem::path m_objects_dir;
+    std::set<std::string> m_unflushed;  // hex ids
     std::uint64_t m_written = 0;
     std::uint64_t m_bytes = 0;
 };

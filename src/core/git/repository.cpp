@@ -1,5 +1,6 @@
 #include "core/git/repository.hpp"
 
+#include <fcntl.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -145,6 +146,22 @@ bool update_ref(git_repository* repo, const std::string& ref, const git_oid& tar
     if (rc == GIT_EMODIFIED || rc == GIT_EEXISTS) return false;
     check(rc, "update " + ref);
     return true;
+}
+
+void flush_ref(git_repository* repo, const std::string& ref) {
+    const std::filesystem::path git_dir = repository_dir(repo);
+    auto flush = [](const std::filesystem::path& path, int flags) {
+        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | flags);
+        if (fd < 0) throw_errno("open " + path.string() + " to flush it");
+        int rc = ::fsync(fd);
+        int err = errno;
+        ::close(fd);
+        if (rc < 0) throw_errno("flush " + path.string() + " to disk", err);
+    };
+    flush(git_dir / ref, O_NOFOLLOW);
+    for (std::filesystem::path folder = std::filesystem::path(ref).parent_path(); !folder.empty();
+         folder = folder.parent_path())
+        flush(git_dir / folder, O_DIRECTORY);
 }
 
 CommitPtr lookup_commit(git_repository* repo, const git_oid& id) {

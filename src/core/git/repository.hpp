@@ -48,6 +48,9 @@ git_oid rewrite_commit(git_repository* repo, const git_commit* original, const s
 // Returns false when another writer moved it first.
 bool update_ref(git_repository* repo, const std::string& ref, const git_oid& target,
                 const std::optional<git_oid>& expected, const std::string& log_message);
+// Makes the loose ref file update_ref wrote durable: the file, then its folder and each folder above it up
+// to the repository's (the rename that replaced it, or the folder a first ref created, is an entry there).
+void flush_ref(git_repository* repo, const std::string& ref);
 
 CommitPtr lookup_commit(git_repository* repo, const git_oid& id);
 

@@ -29,9 +29,14 @@ struct Entry {
 // Relative path ('/'-separated, no leading slash) -> entry; every folder below the root is listed.
 using Listing = std::map<std::string, Entry>;
 
+class ObjectWriter;
+
 // Writes the trees for a listing bottom-up and returns the root tree's id. Every blob of a tree not yet
 // stored is checked to exist, except entries equal to those of `present` (a stored release's listing).
-git_oid write_tree(git_repository* repo, const Listing& listing, const Listing* present = nullptr);
+// With `flush`, every tree and blob of the listing that `present` does not hold (written now or found
+// stored) is handed to its must_flush: what a new release names beyond the current one.
+git_oid write_tree(git_repository* repo, const Listing& listing, const Listing* present = nullptr,
+                   ObjectWriter* flush = nullptr);
 // The root tree's id write_tree would return, computed without a repository (and without libgit2).
 git_oid tree_id(const Listing& listing);
 

@@ -288,7 +288,7 @@ PublishResult commit_release(PublishRun& run, const PublishOptions& options, con
     PublishResult result;
     const CurrentRelease current = current_release(run);
     git_repository* repo = run.repo.get();
-    git_oid tree = git::write_tree(repo, scan.listing, &current.listing);
+    git_oid tree = git::write_tree(repo, scan.listing, &current.listing, &writer);
     if (current.release && git_oid_equal(&current.release->tree, &tree)) {
         cache.save(run.state.stat_cache(), &tree, &run.fingerprint);
         write_published(run.state, *current.release);
@@ -317,11 +317,16 @@ PublishResult commit_release(PublishRun& run, const PublishOptions& options, con
                              "depsync@" + trailers.host,
                              release_signer(settings)};
     git_oid commit = git::write_commit(repo, fields);
+    // Only what the release adds is flushed (its new blobs and trees, the commit, their folders), not the
+    // whole file system: a syncfs also wrote out every unrelated dirty page (logs, artifacts just copied).
+    writer.must_flush(commit);
     writer.sync();
-    // The branch is the publish point: a peer sees the release only once every object is in place.
+    // The branch is the publish point: a peer sees the release only once every object is in place; the
+    // branch itself is flushed last, so a crash never leaves it naming objects that were lost.
     if (!git::update_ref(repo, primary_ref, commit, current.head, "depsync publish"))
         throw Error(
             "cannot publish: the release branch moved during this run (another publisher?); run again");
+    git::flush_ref(repo, primary_ref);
     tag_release(repo, trailers.number, commit);
     cache.save(run.state.stat_cache(), &tree, &run.fingerprint);
     result.published = true;

@@ -1,0 +1,86 @@
+// What a publish flushes, observed with strace: the objects the release adds and their folders, then the
+// branch, and never the whole file system (a syncfs also wrote out every unrelated dirty page).
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "cluster.hpp"
+#include "support/tree_gen.hpp"
+
+namespace {
+
+using namespace depsync::e2e;
+namespace dt = depsync::testing;
+namespace stdfs = std::filesystem;
+
+std::vector<std::string> lines_of(const stdfs::path& file) {
+    std::ifstream in(file);
+    std::vector<std::string> out;
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+}
+
+// Index of the first line holding `needle`, or -1.
+long first_line_with(const std::vector<std::string>& lines, const std::string& needle) {
+    for (std::size_t i = 0; i < lines.size(); ++i)
+        if (lines[i].find(needle) != std::string::npos) return static_cast<long>(i);
+    return -1;
+}
+
+std::string loose_path(const stdfs::path& repo, const std::string& hex) {
+    return (repo / "objects" / hex.substr(0, 2) / hex.substr(2)).string();
+}
+
+std::string trimmed(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("a publish flushes the objects it adds before the branch, and never the whole file system",
+          "[e2e]") {
+    if (dt::run({"strace", "-f", "-qq", "-o", "/dev/null", "true"}).exit_code != 0) {
+        WARN("skipped: strace is missing or cannot trace here");
+        return;
+    }
+    Cluster cluster(0);
+    const Node& primary = cluster.primary();
+    dt::generate_tree(primary.dir, dt::Profile::small, 3);
+    REQUIRE_SUCCESS(cluster.publish("r1"));
+
+    { std::ofstream(primary.dir / "flush-check.xml") << "<flush check='1'/>\n"; }
+    const std::string blob = trimmed(git({"hash-object", (primary.dir / "flush-check.xml").string()}).out);
+    REQUIRE(blob.size() == 40);
+    const stdfs::path trace = cluster.root() / "publish.strace";
+    ProcessResult published =
+        dt::run({"strace", "-f", "-y", "-qq", "-e", "trace=fsync,fdatasync,syncfs", "-o", trace.string(),
+                 dt::depsync_bin(), "-c", primary.config.string(), "--settle", "1", "publish", "-m", "r2"});
+    INFO(describe(published));
+    REQUIRE(published.exit_code == 0);
+    const std::string commit =
+        trimmed(git({"--git-dir", cluster.repo().string(), "rev-parse", "refs/heads/main"}).out);
+    REQUIRE(commit.size() == 40);
+
+    const std::vector<std::string> lines = lines_of(trace);
+    std::string all;
+    for (const auto& line : lines) all += line + "\n";
+    INFO("strace of the publish:\n" << all);
+    CHECK(first_line_with(lines, "syncfs(") == -1);
+    const long ref = first_line_with(lines, (cluster.repo() / "refs" / "heads" / "main").string() + ">");
+    const long new_blob = first_line_with(lines, loose_path(cluster.repo(), blob) + ">");
+    const long new_commit = first_line_with(lines, loose_path(cluster.repo(), commit) + ">");
+    const long blob_folder =
+        first_line_with(lines, (cluster.repo() / "objects" / blob.substr(0, 2)).string() + ">");
+    REQUIRE(ref >= 0);
+    CHECK(new_blob >= 0);
+    CHECK(new_commit >= 0);
+    CHECK(blob_folder >= 0);
+    CHECK(new_blob < ref);
+    CHECK(new_commit < ref);
+    CHECK(blob_folder < ref);
+    // Every object flushed at all is flushed before the branch.
+    for (std::size_t i = static_cast<std::size_t>(ref); i < lines.size(); ++i)
+        CHECK(lines[i].find((cluster.repo() / "objects").string()) == std::string::npos);
+}
