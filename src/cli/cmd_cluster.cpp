@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cli/cluster_view.hpp"
+#include "cli/cmd_doctor.hpp"
 #include "cli/context.hpp"
 #include "cli/html_report.hpp"
 #include "cli/output.hpp"
@@ -34,6 +35,7 @@ struct ClusterOptions {
 
 constexpr int status_timeout = 30;
 constexpr int pull_timeout = 600;
+constexpr int doctor_timeout = 180;
 
 std::filesystem::path this_binary() {
     std::error_code ec;
@@ -283,8 +285,9 @@ void add_common(CLI::App* cmd, ClusterOptions& o) {
     cmd->add_option("--remote-command", o.remote_command,
                     "How to run depsync on remote nodes (shell text, e.g. 'sudo -n depsync')")
         ->capture_default_str();
-    cmd->add_option("--node-timeout", o.node_timeout,
-                    "Seconds for each node to answer (default: status 30, pull 600); then it is killed");
+    cmd->add_option(
+        "--node-timeout", o.node_timeout,
+        "Seconds for each node to answer (default: status 30, pull 600, doctor 180); then it is killed");
 }
 
 }  // namespace
@@ -293,7 +296,7 @@ void add_cluster(CLI::App& app, Context& ctx) {
     // The options live as long as the app: the callbacks own them.
     auto o = std::make_shared<ClusterOptions>();
     auto* cluster =
-        app.add_subcommand("cluster", "Every node of the cluster at once, over ssh (status, pull)");
+        app.add_subcommand("cluster", "Every node of the cluster at once, over ssh (status, pull, doctor)");
     cluster->require_subcommand(1);
     cluster->footer(
         "Remote nodes are reached with the system ssh client: host keys are checked against known_hosts\n"
@@ -324,6 +327,21 @@ void add_cluster(CLI::App& app, Context& ctx) {
         "node answered and every pull succeeded (and, with --wait-converged, the cluster converged).\n"
         "Example: depsync cluster pull --nodes nodes.txt --wait-converged 120");
     pull->callback([&ctx, o] { run_pull(ctx, *o); });
+
+    auto* doctor =
+        cluster->add_subcommand("doctor", "Run 'depsync doctor' on every node; each node's problems");
+    add_common(doctor, *o);
+    doctor->add_flag("--json", o->json, "Machine-readable output: an array, one object per node");
+    doctor->footer(
+        "Runs 'depsync doctor --json' on every node at once and prints each node's verdict and problems.\n"
+        "Exit 0 when every node answered and is healthy, else 1.\n"
+        "Example: depsync cluster doctor --nodes /etc/depsync/nodes.txt");
+    doctor->callback([&ctx, o] {
+        std::vector<sync::ClusterNode> nodes = sync::read_nodes_file(o->nodes_file);
+        std::vector<sync::NodeCall> calls =
+            sync::run_on_nodes(nodes, remote_options(ctx, *o, doctor_timeout), {"doctor", "--json"});
+        if (!print_cluster_doctor(nodes, calls, o->json)) ctx.exit_code = ExitCode::failure;
+    });
 }
 
 }  // namespace depsync::cli

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <optional>
 
+#include "cli/cmd_doctor.hpp"
 #include "cli/config_file.hpp"
 #include "cli/config_keys.hpp"
 #include "cli/context.hpp"
@@ -99,7 +100,16 @@ void add_global_options(CLI::App& app, Context& ctx, bool init) {
     depsync::cli::add_config_keys(app, g);
 }
 
-void setup_logging(const Context& ctx) {
+// `doctor` reports a log file it cannot open as one of its checks instead of ending there.
+enum class LogFile { required, optional };
+
+void finish_logging(const std::vector<spdlog::sink_ptr>& sinks, spdlog::level::level_enum level) {
+    auto logger = std::make_shared<spdlog::logger>("depsync", sinks.begin(), sinks.end());
+    logger->set_level(level);
+    spdlog::set_default_logger(logger);
+}
+
+void setup_logging(const Context& ctx, LogFile log_file) {
     // Progress lines only for an operator at a terminal: never under cron, timers or pipes.
     depsync::Progress::enable(!ctx.global.quiet && ::isatty(STDERR_FILENO) == 1);
     auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
@@ -129,6 +139,7 @@ void setup_logging(const Context& ctx) {
             file = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(ctx.global.log_file,
                                                                           10 * 1024 * 1024, 5);
         } catch (const spdlog::spdlog_ex& e) {
+            if (log_file == LogFile::optional) return finish_logging(sinks, level);
             throw depsync::Error("cannot open log file " + ctx.global.log_file + ": " + e.what(),
                                  depsync::ExitCode::usage);
         }
@@ -138,9 +149,7 @@ void setup_logging(const Context& ctx) {
         sinks.push_back(file);
         spdlog::register_logger(std::make_shared<spdlog::logger>("depsync-file", file));
     }
-    auto logger = std::make_shared<spdlog::logger>("depsync", sinks.begin(), sinks.end());
-    logger->set_level(level);
-    spdlog::set_default_logger(logger);
+    finish_logging(sinks, level);
 }
 
 // "depsync cluster pull": the command words given, for the audit lines.
@@ -182,7 +191,7 @@ int main(int argc, char** argv) {
     // Errors name the config file actually read: -c FILE, else $DEPSYNC_CONFIG, else the system default.
     if (auto named = named_on_command_line(argc, argv)) ctx.global.config_file = *named;
     app.parse_complete_callback([&ctx, &app] {
-        setup_logging(ctx);
+        setup_logging(ctx, app.got_subcommand("doctor") ? LogFile::optional : LogFile::required);
         depsync::sync::set_invoker(invoked_command(app));
     });
 
@@ -198,6 +207,7 @@ int main(int argc, char** argv) {
     depsync::cli::add_cluster(app, ctx);
     depsync::cli::add_gc(app, ctx);
     depsync::cli::add_config(app, ctx);
+    depsync::cli::add_doctor(app, ctx);
     depsync::cli::add_internal(app);
 
     try {

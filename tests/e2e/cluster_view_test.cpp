@@ -189,8 +189,10 @@ TEST_CASE("cluster status shows every node's release and how far it is behind, b
     CHECK(r.out.find("not converged: 2 of 3 node(s) on r2") != std::string::npos);
 }
 
-TEST_CASE("cluster status reports an unreachable node and a host key it does not know, and exits 1",
-          "[e2e][cluster][ssh]") {
+TEST_CASE(
+    "cluster status reports an unreachable node and a host key it does not know with its fingerprint and the "
+    "line to add, and exits 1",
+    "[e2e][cluster][ssh]") {
     SshNodes s;
     REQUIRE_SUCCESS(s.cluster.publish("first"));
     REQUIRE_SUCCESS(s.cluster.pull(0));
@@ -208,7 +210,14 @@ TEST_CASE("cluster status reports an unreachable node and a host key it does not
     CHECK(field(nodes, closed, "reachable") == "false");
     CHECK(field(nodes, closed, "error").find("Connection refused") != std::string::npos);
     CHECK(field(nodes, unknown, "reachable") == "false");
-    CHECK(field(nodes, unknown, "error").find("Host key verification failed") != std::string::npos);
+    // Not only ssh's "Host key verification failed.": the fingerprint and the line to add, as pull gives
+    // them.
+    const std::string name = "[localhost]:" + std::to_string(s.sshd.port());
+    const stdfs::path host_key = s.sshd.host_key_pub(dt::SshKeyType::ed25519);
+    CHECK(field(nodes, unknown, "error") ==
+          "unknown ssh host " + name + ": its ssh-ed25519 key fingerprint is " +
+              dt::ssh_fingerprint_of(host_key) + ". If that is right, add this line to " +
+              s.known_hosts.string() + ": " + name + " " + dt::ssh_public_key_text(host_key));
     for (const char* name : {"primary", "peer1", "peer2"}) CHECK(field(nodes, name, "on_newest") == "true");
 
     r = s.run({"status"});

@@ -20,10 +20,11 @@ namespace {
 
 // The pid holding an flock on the file, from /proc/locks (the lock file's own content may name an earlier run
 // or nothing at all when the holder is not depsync).
-std::string holder_from_proc(int fd) {
+std::string holder_from_proc(int fd, bool* readable = nullptr) {
     struct stat st {};
     if (::fstat(fd, &st) < 0) return {};
     std::ifstream locks("/proc/locks");
+    if (readable) *readable = static_cast<bool>(locks);
     std::string line;
     std::string inode = ":" + std::to_string(st.st_ino);
     while (std::getline(locks, line)) {
@@ -67,6 +68,24 @@ NodeLock::NodeLock(const std::filesystem::path& lock_file, double wait_seconds)
     if (::ftruncate(m_fd.get(), 0) == 0) {
         [[maybe_unused]] ssize_t n = ::pwrite(m_fd.get(), pid.data(), pid.size(), 0);
     }
+}
+
+std::optional<std::string> lock_holder(const std::filesystem::path& lock_file) {
+    UniqueFd fd(::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    if (!fd) {
+        if (errno == ENOENT) return std::nullopt;
+        throw_errno("open lock file " + lock_file.string());
+    }
+    bool readable = false;
+    std::string pid = holder_from_proc(fd.get(), &readable);
+    if (!pid.empty()) return pid;
+    if (readable) return std::nullopt;
+    // No list of locks to read: a shared try conflicts only with a holder's exclusive lock.
+    if (::flock(fd.get(), LOCK_SH | LOCK_NB) == 0) {
+        ::flock(fd.get(), LOCK_UN);
+        return std::nullopt;
+    }
+    return holder_pid(fd.get());
 }
 
 }  // namespace depsync::fs

@@ -4,6 +4,8 @@
 // so that a loser can name it.
 
 #include <filesystem>
+#include <optional>
+#include <string>
 
 #include "core/fs/unique_fd.hpp"
 
@@ -20,5 +22,11 @@ class NodeLock {
   private:
     UniqueFd m_fd;
 };
+
+// Who holds the node lock, without taking it: the holder's pid ("unknown" when it cannot be named), or
+// nullopt when the lock is free or the file does not exist. The file is neither created nor written, and a
+// run that takes the lock meanwhile is never kept from it (the kernel's list of locks is read; only where it
+// cannot be read is the lock tried once, shared and non-blocking, and let go at once).
+std::optional<std::string> lock_holder(const std::filesystem::path& lock_file);
 
 }  // namespace depsync::fs

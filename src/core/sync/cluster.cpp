@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "core/fs/atomic_file.hpp"
 #include "core/fs/child_process.hpp"
+#include "core/git/host_key.hpp"
 
 namespace depsync::sync {
 namespace {
@@ -195,6 +196,14 @@ NodeCall run_on_node(const ClusterNode& node, const RemoteOptions& options,
         call.error = why.empty() ? (node.local ? "cannot run " + options.local_command.string()
                                                : "cannot reach " + node.target + " (ssh exit 255)")
                                  : why;
+        // ssh says only that it refused the key: the fingerprint and the line to add, as a pull says them.
+        if (!node.local && why.find("Host key verification failed") != std::string::npos) {
+            auto explained = git::explain_host_key_failure(
+                node.host, node.port,
+                options.known_hosts.empty() ? default_known_hosts() : options.known_hosts,
+                options.connect_timeout);
+            if (explained) call.error = *explained;
+        }
     } else if (call.exit_code != 0) {
         std::string why = last_line(call.err);
         if (why.rfind("depsync: error: ", 0) == 0) why = why.substr(16);
