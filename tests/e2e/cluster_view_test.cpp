@@ -212,12 +212,12 @@ TEST_CASE(
     CHECK(field(nodes, unknown, "reachable") == "false");
     // Not only ssh's "Host key verification failed.": the fingerprint and the line to add, as pull gives
     // them.
-    const std::string name = "[localhost]:" + std::to_string(s.sshd.port());
+    const std::string known_name = "[localhost]:" + std::to_string(s.sshd.port());
     const stdfs::path host_key = s.sshd.host_key_pub(dt::SshKeyType::ed25519);
     CHECK(field(nodes, unknown, "error") ==
-          "unknown ssh host " + name + ": its ssh-ed25519 key fingerprint is " +
+          "unknown ssh host " + known_name + ": its ssh-ed25519 key fingerprint is " +
               dt::ssh_fingerprint_of(host_key) + ". If that is right, add this line to " +
-              s.known_hosts.string() + ": " + name + " " + dt::ssh_public_key_text(host_key));
+              s.known_hosts.string() + ": " + known_name + " " + dt::ssh_public_key_text(host_key));
     for (const char* name : {"primary", "peer1", "peer2"}) CHECK(field(nodes, name, "on_newest") == "true");
 
     r = s.run({"status"});

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <fstream>
 #include <thread>
 
@@ -88,7 +89,7 @@ TEST_CASE("doctor on a healthy peer and primary says ok for every check and exit
     r = n.doctor(n.cluster.primary());
     INFO(describe(r));
     CHECK(r.exit_code == 0);
-    CHECK(contains(line_starting(r.out, "ok: repository: "), "its branch main is at r1"));
+    CHECK(contains(line_starting(r.out, "ok: releases: "), "its branch main is at r1"));
     CHECK(contains(line_starting(r.out, "ok: upload-pack: "), "git-upload-pack serves peers"));
     CHECK(contains(line_starting(r.out, "ok: space: "), "the deployment directory holds"));
 }
@@ -116,7 +117,10 @@ TEST_CASE(
     "doctor reports a root run over a state folder another account owns, and a directory the runner "
     "cannot write",
     "[e2e][doctor]") {
-    if (::geteuid() != 0) SKIP("needs root to give files to another account");
+    if (::geteuid() != 0) {
+        WARN("skipped: needs root to give files to another account");
+        return;
+    }
     Nodes n;
     const Node& peer = n.cluster.peer(0);
     chown_tree(peer.state, nobody);
@@ -182,15 +186,17 @@ TEST_CASE("doctor reports metrics and log paths that cannot be written instead o
           "[e2e][doctor]") {
     Nodes n;
     const stdfs::path missing = n.cluster.root() / "no-such-folder";
+    const stdfs::path a_file = n.cluster.root() / "a-file";
+    write_file(a_file, "not a folder\n");
     set_key(n.cluster.peer(0).config, "metrics_file", (missing / "depsync.prom").string());
-    set_key(n.cluster.peer(0).config, "log_file", (missing / "depsync.log").string());
+    set_key(n.cluster.peer(0).config, "log_file", (a_file / "depsync.log").string());
     ProcessResult r = n.doctor(n.cluster.peer(0));
     INFO(describe(r));
     CHECK(r.exit_code == 1);
     CHECK(contains(line_starting(r.out, "problem: metrics: "),
                    "its folder " + missing.string() + " does not exist; fix: mkdir -p " + missing.string()));
     CHECK(contains(line_starting(r.out, "problem: log: "),
-                   "its folder " + missing.string() + " does not exist"));
+                   "its folder " + a_file.string() + " is not a folder"));
     // Other commands still refuse a log file they cannot open.
     CHECK(n.cluster.depsync(n.cluster.peer(0), {"status"}).exit_code == 2);
 }

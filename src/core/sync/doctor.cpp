@@ -71,9 +71,9 @@ DoctorCheck check_remote(const Settings& settings) {
 DoctorCheck check_repository(const Settings& settings) {
     NodeRepo node = open_node_repo(settings);
     if (!node.tip)
-        return {"repository", CheckState::ok, settings.repo.string() + " opens; nothing published yet", ""};
+        return {"releases", CheckState::ok, settings.repo.string() + " opens; nothing published yet", ""};
     Release r = describe_release(node.repo.get(), *node.tip);
-    return {"repository", CheckState::ok,
+    return {"releases", CheckState::ok,
             settings.repo.string() + " opens; its branch main is at r" + std::to_string(r.number) + " (" +
                 git::short_hex(*node.tip) + ")",
             ""};
@@ -123,7 +123,7 @@ std::vector<DoctorCheck> run_doctor(const Settings& settings, const DoctorInput&
     if (settings.role == Role::peer) {
         run_check(checks, "remote", [&] { return List{check_remote(settings)}; });
     } else {
-        run_check(checks, "repository", [&] { return List{check_repository(settings)}; });
+        run_check(checks, "releases", [&] { return List{check_repository(settings)}; });
         run_check(checks, "upload-pack", [&] { return List{check_upload_pack()}; });
     }
     run_check(checks, "metrics",

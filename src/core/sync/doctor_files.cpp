@@ -7,6 +7,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <map>
 
@@ -218,11 +219,12 @@ DoctorCheck check_writable(const std::string& name, const stdfs::path& file, con
                            "chown " + runner() + " " + file.string() + ", or run as its owner");
     }
     struct stat folder_st {};
-    if (::stat(folder.c_str(), &folder_st) != 0 || !S_ISDIR(folder_st.st_mode))
-        return problem(
-            name,
-            std::string(key) + " " + file.string() + ": its folder " + folder.string() + " does not exist",
-            "mkdir -p " + folder.string() + " (writable by " + runner() + "), or correct " + key);
+    const bool found = ::stat(folder.c_str(), &folder_st) == 0 || errno == ENOTDIR;
+    if (!found || !S_ISDIR(folder_st.st_mode))
+        return problem(name,
+                       std::string(key) + " " + file.string() + ": its folder " + folder.string() +
+                           (found ? " is not a folder" : " does not exist"),
+                       "mkdir -p " + folder.string() + " (writable by " + runner() + "), or correct " + key);
     if (!may(folder, W_OK | X_OK))
         return problem(
             name,
