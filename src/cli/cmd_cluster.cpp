@@ -47,6 +47,7 @@ sync::RemoteOptions remote_options(const Context& ctx, const ClusterOptions& o, 
     sync::RemoteOptions r;
     r.known_hosts = ctx.global.known_hosts;
     r.ssh_key = ctx.global.ssh_key;
+    r.ssh_config = ctx.global.ssh_config;
     r.timeout = o.node_timeout > 0 ? o.node_timeout : default_timeout;
     r.connect_timeout = std::max(1, std::min(ctx.global.timeout, r.timeout));
     r.remote_command = o.remote_command;

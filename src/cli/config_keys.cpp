@@ -191,10 +191,15 @@ void add_repository_keys(std::vector<ConfigKey>& keys) {
                        "ssh host keys are verified against this file (default ~/.ssh/known_hosts)")
                        .sample(Sample::commented, "/etc/depsync/known_hosts",
                                "ssh: host keys are checked against this file (default ~/.ssh/known_hosts)."));
+    keys.push_back(Row("ssh_config", &G::ssh_config, Nodes::any, Value::file,
+                       "ssh client config file passed as 'ssh -F' (default ~/.ssh/config)")
+                       .sample(Sample::commented, "/etc/depsync/ssh_config",
+                               "ssh: the client config for this node's ssh (Host aliases, Port, User, "
+                               "ProxyJump; passed as ssh -F; default ~/.ssh/config)."));
     keys.push_back(Row("ssh_key", &G::ssh_key, Nodes::any, Value::file,
-                       "ssh private key (ed25519 or ecdsa); default: ssh-agent")
+                       "ssh private key; default: ssh's own keys and agent")
                        .sample(Sample::commented, "/etc/depsync/id_ed25519",
-                               "ssh: private key (ed25519 or ecdsa; default: ssh-agent). The key and this "
+                               "ssh: private key (default: ssh's own keys and agent). The key and this "
                                "file must be mode 600."));
     keys.push_back(
         Row("ca_file", &G::ca_file, Nodes::any, Value::file, "https: CA bundle for a private CA")

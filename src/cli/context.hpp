@@ -27,7 +27,7 @@ struct GlobalOptions {
     // Config keys; each can also be given as --key on the command line.
     std::string role, node, dir, repo, remote, state, local_changes;
     std::vector<std::string> exclude, node_local, mirror, root;
-    std::string known_hosts, ssh_key, ca_file, credentials;
+    std::string known_hosts, ssh_key, ssh_config, ca_file, credentials;
     std::string validate, on_change, on_change_failure;
     std::string signing_key, allowed_signers;
     int hook_timeout{};

@@ -192,6 +192,7 @@ void set_bounds(const GlobalOptions& g, sync::Settings& s) {
 void set_services(const GlobalOptions& g, sync::Settings& s) {
     s.known_hosts = g.known_hosts;
     s.ssh_key = g.ssh_key;
+    s.ssh_config = g.ssh_config;
     s.ca_file = g.ca_file;
     s.mirrors = g.mirror;
     for (const std::string& mirror : s.mirrors)

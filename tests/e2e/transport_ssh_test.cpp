@@ -325,21 +325,18 @@ TEST_CASE("ssh transport: a client key the server does not accept is refused", "
     CHECK(dt::describe_tree(s.cluster.peer(0).dir).empty());
 }
 
-TEST_CASE("ssh transport: an RSA client key gets the reason it fails and what to use instead", "[e2e][ssh]") {
+TEST_CASE("ssh transport: an RSA client key signs in with SHA-2 signatures", "[e2e][ssh]") {
     SshCluster s;
     REQUIRE_SUCCESS(s.cluster.publish("first"));
     stdfs::path rsa = s.cluster.root() / "keys/id_rsa";
     dt::generate_ssh_key(rsa, SshKeyType::rsa);
-    // Authorized: the server refuses its SHA-1 signature, not the key.
     s.sshd.authorize(SshCluster::pub(rsa));
     s.use_ssh(0, s.repo_url(), rsa, s.known_hosts("both", s.all_host_lines()));
-    ProcessResult r = s.cluster.pull(0);
-    INFO(s.describe_run(r));
-    CHECK(r.exit_code == 1);
-    CHECK(r.err.find("RSA key " + rsa.string()) != std::string::npos);
-    CHECK(r.err.find("SHA-1") != std::string::npos);
-    CHECK(r.err.find("ed25519") != std::string::npos);
-    CHECK(dt::describe_tree(s.cluster.peer(0).dir).empty());
+    REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0));
+    require_same_tree(s.cluster.primary().dir, s.cluster.peer(0).dir);
+    // OpenSSH 8.8 and later accept RSA only with rsa-sha2 signatures: the server says which it got.
+    CHECK(s.sshd.log().find("Accepted publickey for " + dt::current_user_name()) != std::string::npos);
+    CHECK(s.sshd.log().find(": RSA SHA256:") != std::string::npos);
 }
 
 TEST_CASE("ssh transport: unparseable known_hosts lines do not break the valid entries", "[e2e][ssh]") {
@@ -356,7 +353,7 @@ TEST_CASE("ssh transport: unparseable known_hosts lines do not break the valid e
     SECTION("a key that is not base64") {
         bad = name + " ssh-ed25519 !!!not-base64!!!";
     }
-    SECTION("a key type this libssh2 does not know, for another host") {
+    SECTION("a key type for another host that ssh may not know") {
         bad = "other.example sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIA==";
     }
     INFO("bad line: " << bad);
@@ -375,7 +372,7 @@ TEST_CASE("ssh transport: an entry this host cannot use, before the valid one, d
     REQUIRE_SUCCESS(s.cluster.publish("first"));
     const std::string name = s.sshd.known_hosts_name();
     std::string first;
-    SECTION("a key type this libssh2 does not know") {
+    SECTION("a key type ssh does not expect from this host") {
         first = name + " sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIA==";
     }
     SECTION("a key type the server does not have") {
@@ -443,7 +440,9 @@ TEST_CASE("ssh transport: a recorded key type the server does not have gives way
         ProcessResult r = s.cluster.pull(0);
         INFO(s.describe_run(r));
         CHECK(r.exit_code == 1);
-        CHECK(r.err.find("unknown ssh host " + name) != std::string::npos);
+        // OpenSSH calls a key of a type not recorded, for a host with another type recorded, a changed key.
+        CHECK((r.err.find("unknown ssh host " + name) != std::string::npos ||
+               r.err.find("HOST KEY CHANGED for " + name) != std::string::npos));
         CHECK(r.err.find(dt::ssh_fingerprint_of(s.sshd.host_key_pub(SshKeyType::ecdsa))) !=
               std::string::npos);
         CHECK(r.err.find(s.sshd.known_hosts_line(SshKeyType::ecdsa)) != std::string::npos);
@@ -650,9 +649,11 @@ TEST_CASE("ssh transport: a host key on an @revoked line is refused, before or a
             INFO(dt::ssh_keygen_type(type)
                  << (revoked_first ? ", revoked first\n" : ", revoked last\n") << s.describe_run(r));
             CHECK(r.exit_code == 1);
+            CHECK(dt::describe_tree(s.cluster.peer(0).dir).empty());
+            // The server presents its ed25519 key first; a revoked ecdsa entry leaves that one unrecorded.
+            if (type != SshKeyType::ed25519) continue;
             CHECK(r.err.find("@revoked") != std::string::npos);
             CHECK(r.err.find(dt::ssh_fingerprint_of(s.sshd.host_key_pub(type))) != std::string::npos);
-            CHECK(dt::describe_tree(s.cluster.peer(0).dir).empty());
         }
     }
     // The same known_hosts without the revocation: the pull goes through.

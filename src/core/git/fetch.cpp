@@ -31,16 +31,13 @@ Connection connect(git_repository* repo, TransportSession& session, const std::s
                    git_direction dir) {
     Connection conn(nullptr);
     git_remote_callbacks callbacks = session.callbacks();
-    int rc = session.connect([&] {
-        // A fresh remote for each attempt: nothing of a failed one is reused.
-        git_remote* raw = nullptr;
-        check(repo ? git_remote_create_anonymous(&raw, repo, url.c_str())
-                   : git_remote_create_detached(&raw, url.c_str()),
-              "use remote " + redact_url(url));
-        conn.remote.reset(raw);
-        return git_remote_connect(conn.remote.get(), dir, &callbacks, nullptr, nullptr);
-    });
-    if (rc < 0) session.fail("connect to " + redact_url(url));
+    git_remote* raw = nullptr;
+    check(repo ? git_remote_create_anonymous(&raw, repo, url.c_str())
+               : git_remote_create_detached(&raw, url.c_str()),
+          "use remote " + redact_url(url));
+    conn.remote.reset(raw);
+    if (git_remote_connect(conn.remote.get(), dir, &callbacks, nullptr, nullptr) < 0)
+        session.fail("connect to " + redact_url(url));
     return conn;
 }
 

@@ -11,7 +11,7 @@
 #include "core/error.hpp"
 #include "core/fs/atomic_file.hpp"
 #include "core/fs/child_process.hpp"
-#include "core/git/host_key.hpp"
+#include "core/git/ssh_command.hpp"
 
 namespace depsync::sync {
 namespace {
@@ -68,24 +68,12 @@ std::optional<ClusterNode> parse_remote(const std::string& target) {
     return n;
 }
 
-// One word for the remote shell.
-std::string shell_quote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
-
 std::string last_line(const std::string& text) {
     std::istringstream in(text);
     std::string line, last;
     while (std::getline(in, line))
         if (!trim(line).empty()) last = trim(line);
     return last;
-}
-
-std::filesystem::path default_known_hosts() {
-    const char* home = std::getenv("HOME");
-    return std::filesystem::path(home && *home ? home : "/root") / ".ssh/known_hosts";
 }
 
 // Runs argv with stdin from /dev/null, collecting stdout and stderr; its process group is ended when
@@ -156,26 +144,12 @@ std::vector<std::string> node_argv(const ClusterNode& node, const RemoteOptions&
         argv.insert(argv.end(), depsync_args.begin(), depsync_args.end());
         return argv;
     }
-    std::filesystem::path known_hosts =
-        options.known_hosts.empty() ? default_known_hosts() : options.known_hosts;
-    // Host keys are checked against this file only and never added; nothing may prompt.
-    std::vector<std::string> argv = {"ssh", "-n",
-                                     "-o",  "BatchMode=yes",
-                                     "-o",  "StrictHostKeyChecking=yes",
-                                     "-o",  "UserKnownHostsFile=" + known_hosts.string(),
-                                     "-o",  "GlobalKnownHostsFile=/dev/null",
-                                     "-o",  "UpdateHostKeys=no",
-                                     "-o",  "ConnectTimeout=" + std::to_string(options.connect_timeout),
-                                     "-o",  "LogLevel=ERROR"};
-    if (!options.ssh_key.empty())
-        argv.insert(argv.end(), {"-i", options.ssh_key.string(), "-o", "IdentitiesOnly=yes"});
-    if (node.port) argv.insert(argv.end(), {"-p", std::to_string(node.port)});
-    if (!node.user.empty()) argv.insert(argv.end(), {"-l", node.user});
-    argv.insert(argv.end(), {"--", node.host});
+    // Host keys are checked and never added, nothing may prompt (git::ssh_argv); the operator's ssh config
+    // decides the rest.
+    git::SshOptions ssh{options.known_hosts, options.ssh_key, options.ssh_config, options.connect_timeout};
     std::string command = options.remote_command;
-    for (const auto& a : depsync_args) command += " " + shell_quote(a);
-    argv.push_back(command);
-    return argv;
+    for (const auto& a : depsync_args) command += " " + git::shell_quote(a);
+    return git::ssh_argv(ssh, {node.user, node.host, node.port}, command);
 }
 
 NodeCall run_on_node(const ClusterNode& node, const RemoteOptions& options,
@@ -193,17 +167,13 @@ NodeCall run_on_node(const ClusterNode& node, const RemoteOptions& options,
     call.reached = node.local ? call.exit_code != 127 : call.exit_code != 255;
     if (!call.reached) {
         std::string why = last_line(call.err);
+        if (!node.local && !why.empty())
+            why = git::explain_ssh_failure(
+                {options.known_hosts, options.ssh_key, options.ssh_config, options.connect_timeout},
+                {node.user, node.host, node.port}, "depsync", call.err, 255);
         call.error = why.empty() ? (node.local ? "cannot run " + options.local_command.string()
                                                : "cannot reach " + node.target + " (ssh exit 255)")
                                  : why;
-        // ssh says only that it refused the key: the fingerprint and the line to add, as a pull says them.
-        if (!node.local && why.find("Host key verification failed") != std::string::npos) {
-            auto explained = git::explain_host_key_failure(
-                node.host, node.port,
-                options.known_hosts.empty() ? default_known_hosts() : options.known_hosts,
-                options.connect_timeout);
-            if (explained) call.error = *explained;
-        }
     } else if (call.exit_code != 0) {
         std::string why = last_line(call.err);
         if (why.rfind("depsync: error: ", 0) == 0) why = why.substr(16);

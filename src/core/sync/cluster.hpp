@@ -26,8 +26,9 @@ std::vector<ClusterNode> parse_nodes(const std::string& text, const std::string&
 std::vector<ClusterNode> read_nodes_file(const std::filesystem::path& file);
 
 struct RemoteOptions {
-    std::filesystem::path known_hosts;       // empty: ~/.ssh/known_hosts
+    std::filesystem::path known_hosts;       // empty: ssh's own (~/.ssh/known_hosts)
     std::filesystem::path ssh_key;           // empty: ssh's default keys and agent
+    std::filesystem::path ssh_config;        // ssh -F; empty: ~/.ssh/config
     int connect_timeout = 10;                // seconds for ssh to connect
     int timeout = 60;                        // seconds for the whole call
     std::string remote_command = "depsync";  // shell text run on remote nodes, before the arguments

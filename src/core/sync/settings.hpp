@@ -39,8 +39,9 @@ struct Settings {
     std::string owner;  // USER[:GROUP] given what a root run creates (default: the owner of the root)
     std::size_t max_entries = 1000000;  // a release with more paths (folders included) is refused
     // Transports (ssh, https) and mirrors.
-    std::filesystem::path known_hosts;  // default: ~/.ssh/known_hosts
-    std::filesystem::path ssh_key;      // default: ssh-agent
+    std::filesystem::path known_hosts;  // default: ssh's own (~/.ssh/known_hosts)
+    std::filesystem::path ssh_key;      // default: ssh's own keys and agent
+    std::filesystem::path ssh_config;   // ssh -F; default: ~/.ssh/config
     std::filesystem::path ca_file;
     std::string https_user, https_secret;  // from the credentials file or the environment
     std::vector<std::string> mirrors;      // primary: remotes every release is pushed to

@@ -18,12 +18,6 @@
 namespace depsync::sync {
 namespace {
 
-std::filesystem::path private_home(const Settings& settings) {
-    std::filesystem::path home = StatePaths(settings.state).home();
-    fs::create_directories(home, 0700);
-    return home;
-}
-
 // Space a fetch leaves free on the state folder's file system, whatever the server sends.
 constexpr std::uint64_t fetch_space_reserve = 64ull << 20;
 
@@ -33,11 +27,9 @@ std::string run_transfer(const Settings& settings, const std::string& what,
                          const std::filesystem::path& repo_path,
                          const std::function<std::string(git_repository*)>& work,
                          std::uint64_t memory_limit = 0) {
-    std::filesystem::path home = private_home(settings);
     return fs::run_bounded(
         what, settings.timeout,
         [&] {
-            ::setenv("HOME", home.c_str(), 1);
             git::RepositoryPtr repo = git::open_repository(repo_path);
             if (!repo) throw Error("cannot open repository " + repo_path.string());
             return work(repo.get());
@@ -107,11 +99,9 @@ std::vector<std::string> mirror_refspecs(git_repository* repo) {
 git::TransportOptions transport_options(const Settings& settings) {
     git::TransportOptions o;
     o.known_hosts = settings.known_hosts;
-    if (o.known_hosts.empty()) {
-        const char* home = std::getenv("HOME");
-        o.known_hosts = std::filesystem::path(home ? home : "/root") / ".ssh" / "known_hosts";
-    }
     o.ssh_key = settings.ssh_key;
+    o.ssh_config = settings.ssh_config;
+    o.timeout = settings.timeout;
     o.ca_file = settings.ca_file;
     o.https_user = settings.https_user;
     o.https_secret = settings.https_secret;
@@ -172,12 +162,10 @@ std::string check_upstream(const Settings& settings) {
                         ExitCode::usage);
     } else {
         git::TransportOptions options = transport_options(settings);
-        std::filesystem::path home = private_home(settings);
         // The child's result is the tip's id, or nothing when the remote has no refs yet.
         std::string hex = fs::run_bounded(
             "contact " + shown, settings.timeout,
             [&] {
-                ::setenv("HOME", home.c_str(), 1);
                 git::TransportSession session(settings.remote, options);
                 session.prepare_process();
                 auto found = git::remote_tip(session, primary_ref);

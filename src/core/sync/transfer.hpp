@@ -1,9 +1,7 @@
 #pragma once
 // Network transfers of a node: a peer's fetch of the release branch (and tags) and the primary's pushes to
-// mirrors. Each runs in a child process bounded by the config's timeout, with HOME pointed at a private
-// folder in the state folder: libgit2 would otherwise read the user's ~/.ssh/known_hosts itself (restricting
-// the host key types offered, and failing on any line it cannot parse); there it finds only the entry depsync
-// chose (git::TransportSession). Host keys are verified by depsync against the configured known_hosts file.
+// mirrors. Each runs in a child process bounded by the config's timeout; ssh remotes go through the system's
+// OpenSSH client (git::install_ssh_transport), which verifies host keys against the configured known_hosts.
 
 #include <git2.h>
 
