@@ -152,6 +152,7 @@ std::vector<ReleaseView> releases_of(const std::string& log_json) {
         r.added = number_of(o, "added").value_or(0);
         r.modified = number_of(o, "modified").value_or(0);
         r.deleted = number_of(o, "deleted").value_or(0);
+        r.restores = number_of(o, "restores");
         out.push_back(r);
     }
     return out;

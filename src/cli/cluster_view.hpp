@@ -57,6 +57,7 @@ struct ReleaseView {
     std::uint64_t number = 0;
     std::string commit, time, node, message;
     std::uint64_t added = 0, modified = 0, deleted = 0;
+    std::optional<std::uint64_t> restores;  // a rollback: the release it restores (Depsync-Restores)
 };
 // Releases from a `log --json` answer.
 std::vector<ReleaseView> releases_of(const std::string& log_json);

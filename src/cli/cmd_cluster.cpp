@@ -29,6 +29,7 @@ struct ClusterOptions {
     std::string html_file;
     std::string remote_command = "depsync";
     int node_timeout = 0;  // 0: the command's default
+    int refresh = 0;       // status --html: seconds between the page's reloads, 0: none
     double wait_converged = -1;
     bool json = false;
 };
@@ -36,6 +37,7 @@ struct ClusterOptions {
 constexpr int status_timeout = 30;
 constexpr int pull_timeout = 600;
 constexpr int doctor_timeout = 180;
+constexpr int max_refresh = 86400;  // a day: a page that reloads less often than that need not reload
 
 std::filesystem::path this_binary() {
     std::error_code ec;
@@ -173,7 +175,7 @@ std::vector<ReleaseView> recent_releases(const Context& ctx, const std::vector<s
         for (const sync::LogEntry& e : sync::release_log(repo, 10, sync::tree_limits(settings))) {
             out.push_back({e.release.number, git::to_hex(e.release.commit), iso_time(e.release.time),
                            e.release.node, e.release.subject, e.counts.added, e.counts.modified,
-                           e.counts.deleted});
+                           e.counts.deleted, e.release.restores});
         }
         return out;
     } catch (const std::exception&) {
@@ -205,7 +207,8 @@ void run_status(Context& ctx, const ClusterOptions& o) {
         print_table(view);
     }
     if (!o.html_file.empty()) {
-        std::string page = render_html(view, recent_releases(ctx, nodes, view, remote), std::time(nullptr));
+        std::string page = render_html(view, recent_releases(ctx, nodes, view, remote),
+                                       {static_cast<std::int64_t>(std::time(nullptr)), o.refresh});
         fs::write_file_atomically(o.html_file, page, 0644, fs::Fsync::no);
     }
     if (!view.converged) ctx.exit_code = ExitCode::failure;
@@ -308,8 +311,13 @@ void add_cluster(CLI::App& app, Context& ctx) {
         cluster->add_subcommand("status", "One table: release, behind, drift, last success, errors");
     add_common(status, *o);
     status->add_flag("--json", o->json, "Machine-readable output: an array, one object per node");
-    status->add_option("--html", o->html_file,
-                       "Also write a self-contained HTML page with the table and releases");
+    auto* html = status->add_option("--html", o->html_file,
+                                    "Also write a self-contained HTML page with the table and releases");
+    status
+        ->add_option("--refresh", o->refresh,
+                     "With --html: the page reloads itself every SECONDS (1 to 86400) in the browser")
+        ->check(CLI::Range(1, max_refresh))
+        ->needs(html);
     status->footer(
         "Asks every node for 'depsync status --json'. BEHIND counts releases behind the newest release:\n"
         "the one in the repository this machine's config follows (the primary's own; a peer's remote,\n"

@@ -10,9 +10,15 @@
 
 namespace depsync::cli {
 
-// The page; `generated_at` is unix seconds, shown in UTC.
+struct HtmlOptions {
+    std::int64_t generated_at = 0;  // unix seconds, shown in UTC
+    int refresh_seconds = 0;        // > 0: the browser reloads the page that often (meta refresh)
+};
+
+// The page: the verdict, the node table (a card per node in a narrow window), the recent releases with what
+// each rollback restores. Every string from a node or the repository is escaped.
 std::string render_html(const ClusterView& view, const std::vector<ReleaseView>& releases,
-                        std::int64_t generated_at);
+                        const HtmlOptions& options);
 
 // `s` with & < > " ' escaped for HTML text and attribute values.
 std::string html_escape(const std::string& s);

@@ -6,6 +6,7 @@
 
 #include <sstream>
 
+#include "chromium.hpp"
 #include "cluster.hpp"
 #include "support/sshd_server.hpp"
 #include "support/tcp_proxy.hpp"
@@ -269,13 +270,6 @@ TEST_CASE("cluster pull makes every peer pull and waits until the cluster conver
 
 namespace {
 
-// The first of Debian's and others' names for a Chromium binary found in PATH; empty when there is none.
-std::string find_chromium() {
-    for (const char* name : {"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"})
-        if (dt::run({"sh", "-c", std::string("command -v ") + name}).exit_code == 0) return name;
-    return "";
-}
-
 std::size_t count_of(const std::string& text, const std::string& what) {
     std::size_t n = 0;
     for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
@@ -312,24 +306,8 @@ TEST_CASE("cluster status --html writes a self-contained page that headless Chro
         CHECK(html.find(external) == std::string::npos);
     }
 
-    const std::vector<std::string> common = {
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--user-data-dir=" + (s.cluster.root() / "chromium-profile").string()};
-    auto chromium_run = [&](const std::vector<std::string>& extra) {
-        std::vector<std::string> argv = {"timeout", "120", chromium};
-        argv.insert(argv.end(), common.begin(), common.end());
-        argv.insert(argv.end(), extra.begin(), extra.end());
-        argv.push_back("file://" + page.string());
-        return dt::run(argv);
-    };
-    ProcessResult dom = chromium_run({"--dump-dom"});
+    const HeadlessChromium browser(chromium, s.cluster.root() / "chromium-profile");
+    ProcessResult dom = browser.run({"--dump-dom"}, page);
     INFO("chromium: " << describe(dom));
     REQUIRE(dom.exit_code == 0);
     REQUIRE(dom.out.find("<table id=\"nodes\">") != std::string::npos);
@@ -355,7 +333,7 @@ TEST_CASE("cluster status --html writes a self-contained page that headless Chro
     // And it paints: a screenshot comes out as a PNG of some substance.
     stdfs::path shot = s.cluster.root() / "report/cluster.png";
     ProcessResult painted =
-        chromium_run({"--hide-scrollbars", "--window-size=1400,800", "--screenshot=" + shot.string()});
+        browser.run({"--hide-scrollbars", "--window-size=1400,800", "--screenshot=" + shot.string()}, page);
     INFO("chromium: " << describe(painted));
     REQUIRE(painted.exit_code == 0);
     std::string png = read_file(shot);
