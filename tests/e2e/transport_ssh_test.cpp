@@ -339,6 +339,64 @@ TEST_CASE("ssh transport: an RSA client key signs in with SHA-2 signatures", "[e
     CHECK(s.sshd.log().find(": RSA SHA256:") != std::string::npos);
 }
 
+TEST_CASE("ssh transport: a Host alias of ssh_config brings its own port and user", "[e2e][ssh]") {
+    SshCluster s;
+    REQUIRE_SUCCESS(s.cluster.publish("first"));
+    // The remote names only the alias: host, port and user come from the file `ssh_config` names.
+    stdfs::path ssh_config = s.cluster.root() / "ssh_config";
+    write_lines(ssh_config, {"Host depsync-primary", "  HostName " + s.sshd.address(),
+                             "  Port " + std::to_string(s.sshd.port()), "  User " + dt::current_user_name()});
+    s.use_ssh(0, "depsync-primary:" + s.cluster.repo().string(), s.ed25519_key,
+              s.known_hosts("alias", s.all_host_lines()));
+    set_config(s.cluster.peer(0).config, {{"ssh_config", in_quotes(ssh_config.string())}});
+    REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0));
+    require_same_tree(s.cluster.primary().dir, s.cluster.peer(0).dir);
+
+    // Without the file the alias means nothing: the pull fails and says it cannot reach the host.
+    set_config(s.cluster.peer(0).config, {{"ssh_config", in_quotes((s.cluster.root() / "empty").string())}});
+    write_file(s.cluster.root() / "empty", "");
+    write_file(s.cluster.primary().dir / "userstores/added.xml", "<userstore name=\"added\"/>\n");
+    REQUIRE_SUCCESS(s.cluster.publish("second"));
+    ProcessResult r = s.cluster.pull(0);
+    INFO(describe(r));
+    CHECK(r.exit_code != 0);
+    CHECK(r.err.find("depsync-primary") != std::string::npos);
+}
+
+TEST_CASE("ssh transport: a peer reaches the primary through a bastion with ProxyJump", "[e2e][ssh]") {
+    SshCluster s;
+    REQUIRE_SUCCESS(s.cluster.publish("first"));
+    std::optional<dt::SshdServer> bastion(std::in_place, s.cluster.root() / "bastion");
+    bastion->authorize(SshCluster::pub(s.ed25519_key));
+    std::vector<std::string> host_lines = s.all_host_lines();
+    host_lines.push_back(bastion->known_hosts_line(SshKeyType::ed25519));
+    stdfs::path known_hosts = s.known_hosts("bastion", host_lines);
+    // The jump ssh reads only the config file: its key and known_hosts are given there.
+    stdfs::path ssh_config = s.cluster.root() / "ssh_config";
+    write_lines(ssh_config, {"Host bastion", "  HostName " + bastion->address(),
+                             "  Port " + std::to_string(bastion->port()), "  User " + dt::current_user_name(),
+                             "  IdentityFile " + s.ed25519_key.string(), "  IdentitiesOnly yes",
+                             "  UserKnownHostsFile " + known_hosts.string(), "  StrictHostKeyChecking yes",
+                             "  BatchMode yes", "Host behind-bastion", "  HostName " + s.sshd.address(),
+                             "  Port " + std::to_string(s.sshd.port()), "  User " + dt::current_user_name(),
+                             "  ProxyJump bastion"});
+    s.use_ssh(0, "behind-bastion:" + s.cluster.repo().string(), s.ed25519_key, known_hosts);
+    set_config(s.cluster.peer(0).config, {{"ssh_config", in_quotes(ssh_config.string())}});
+    REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0));
+    require_same_tree(s.cluster.primary().dir, s.cluster.peer(0).dir);
+    CHECK(bastion->log().find("Accepted publickey for " + dt::current_user_name()) != std::string::npos);
+
+    // The route depends on the bastion: with it stopped, the next release does not arrive.
+    const dt::TreeListing before = dt::describe_tree(s.cluster.peer(0).dir);
+    bastion.reset();
+    write_file(s.cluster.primary().dir / "userstores/added.xml", "<userstore name=\"added\"/>\n");
+    REQUIRE_SUCCESS(s.cluster.publish("second"));
+    ProcessResult r = s.cluster.pull(0);
+    INFO(describe(r));
+    CHECK(r.exit_code != 0);
+    require_unchanged(before, s.cluster.peer(0).dir);
+}
+
 TEST_CASE("ssh transport: unparseable known_hosts lines do not break the valid entries", "[e2e][ssh]") {
     SshCluster s;
     REQUIRE_SUCCESS(s.cluster.publish("first"));
