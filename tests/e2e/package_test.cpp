@@ -158,7 +158,7 @@ TEST_CASE(
                  "source /usr/share/bash-completion/completions/depsync; COMP_WORDS=(depsync cluster ''); "
                  "COMP_CWORD=2; _depsync; echo \"${COMPREPLY[*]}\""});
     INFO(describe(r));
-    CHECK(r.out == "status pull\n");
+    CHECK(r.out == "status pull doctor\n");
 
     // The changelog's newest entry is this version; the cron example pulls with a jitter.
     r = dt::run({"sh", "-c", "gzip -dc /usr/share/doc/depsync/changelog.gz | head -1"});
