@@ -15,6 +15,7 @@
 #include "core/git/transport.hpp"
 #include "support/sshd_server.hpp"
 #include "support/tcp_proxy.hpp"
+#include "support/temp_dir.hpp"
 #include "support/tree_gen.hpp"
 
 namespace {
@@ -337,6 +338,79 @@ TEST_CASE("ssh transport: an RSA client key signs in with SHA-2 signatures", "[e
     // OpenSSH 8.8 and later accept RSA only with rsa-sha2 signatures: the server says which it got.
     CHECK(s.sshd.log().find("Accepted publickey for " + dt::current_user_name()) != std::string::npos);
     CHECK(s.sshd.log().find(": RSA SHA256:") != std::string::npos);
+}
+
+// Certificate authorities of a test: key pairs in a folder of their own, made before the sshd that uses them.
+struct SshCas {
+    dt::TempDir dir;
+    stdfs::path key(const std::string& name) const {
+        stdfs::path k = dir.path() / name;
+        if (!stdfs::exists(k)) dt::generate_ssh_key(k, SshKeyType::ed25519);
+        return k;
+    }
+};
+
+TEST_CASE("ssh transport: a host certificate is trusted through an @cert-authority line", "[e2e][ssh]") {
+    SshCas cas;
+    dt::SshdOptions options;
+    options.host_ca = cas.key("host_ca");
+    SshCluster s(1, options);
+    REQUIRE_SUCCESS(s.cluster.publish("first"));
+    // known_hosts holds no key of the host, only the CA that signed its certificate.
+    const std::string ca_line = "@cert-authority " + s.sshd.known_hosts_name() + " " +
+                                dt::ssh_public_key_text(SshCluster::pub(options.host_ca));
+    s.use_ssh(0, s.repo_url(), s.ed25519_key, s.known_hosts("ca", {ca_line}));
+    REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0));
+    require_same_tree(s.cluster.primary().dir, s.cluster.peer(0).dir);
+
+    // Another CA vouches for nothing here: the host is unknown, and nothing is applied.
+    const std::string other_line = "@cert-authority " + s.sshd.known_hosts_name() + " " +
+                                   dt::ssh_public_key_text(SshCluster::pub(cas.key("other_ca")));
+    s.use_ssh(0, s.repo_url(), s.ed25519_key, s.known_hosts("other-ca", {other_line}));
+    write_file(s.cluster.primary().dir / "userstores/added.xml", "<userstore name=\"added\"/>\n");
+    REQUIRE_SUCCESS(s.cluster.publish("second"));
+    const dt::TreeListing before = dt::describe_tree(s.cluster.peer(0).dir);
+    ProcessResult r = s.cluster.pull(0);
+    INFO(s.describe_run(r));
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("unknown ssh host") != std::string::npos);
+    require_unchanged(before, s.cluster.peer(0).dir);
+
+    // A revoked CA is refused even when its @cert-authority line stays.
+    s.use_ssh(
+        0, s.repo_url(), s.ed25519_key,
+        s.known_hosts("revoked-ca",
+                      {ca_line, "@revoked * " + dt::ssh_public_key_text(SshCluster::pub(options.host_ca))}));
+    r = s.cluster.pull(0);
+    INFO(s.describe_run(r));
+    CHECK(r.exit_code == 1);
+    require_unchanged(before, s.cluster.peer(0).dir);
+}
+
+TEST_CASE("ssh transport: a user certificate signed by the server's TrustedUserCAKeys logs in",
+          "[e2e][ssh]") {
+    SshCas cas;
+    stdfs::path user_ca = cas.key("user_ca");
+    stdfs::path trusted = cas.dir.path() / "trusted_user_ca_keys";
+    write_lines(trusted, {dt::ssh_public_key_text(SshCluster::pub(user_ca))});
+    dt::SshdOptions options;
+    options.trusted_user_ca_keys = trusted;
+    SshCluster s(1, options);
+    REQUIRE_SUCCESS(s.cluster.publish("first"));
+    // A key the server's authorized_keys does not list: without a certificate it is refused.
+    stdfs::path key = s.cluster.root() / "keys/id_certified";
+    dt::generate_ssh_key(key, SshKeyType::ed25519);
+    s.use_ssh(0, s.repo_url(), key, s.known_hosts("both", s.all_host_lines()));
+    ProcessResult r = s.cluster.pull(0);
+    INFO(s.describe_run(r));
+    CHECK(r.exit_code == 1);
+    CHECK(dt::describe_tree(s.cluster.peer(0).dir).empty());
+
+    // With its certificate beside it (KEY-cert.pub, where ssh looks), the same key logs in by the CA.
+    dt::sign_ssh_certificate(user_ca, SshCluster::pub(key), dt::current_user_name(), false);
+    REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0));
+    require_same_tree(s.cluster.primary().dir, s.cluster.peer(0).dir);
+    CHECK(s.sshd.log().find("ED25519-CERT") != std::string::npos);
 }
 
 TEST_CASE("ssh transport: a Host alias of ssh_config brings its own port and user", "[e2e][ssh]") {

@@ -78,6 +78,20 @@ std::string ssh_public_key_text(const std::filesystem::path& public_key) {
     return type + " " + key;
 }
 
+std::filesystem::path sign_ssh_certificate(const std::filesystem::path& ca,
+                                           const std::filesystem::path& public_key,
+                                           const std::string& principal, bool host) {
+    std::vector<std::string> argv = {
+        "ssh-keygen", "-q",      "-s", ca.string(), "-I", "depsync-test-" + principal,
+        "-n",         principal, "-V", "-5m:+1h"};
+    if (host) argv.push_back("-h");
+    argv.push_back(public_key.string());
+    checked(argv);
+    std::string name = public_key.string();
+    name.resize(name.size() - std::string(".pub").size());
+    return name + "-cert.pub";
+}
+
 std::string current_user_name() {
     if (const passwd* pw = ::getpwuid(::getuid())) return pw->pw_name;
     return "root";
@@ -88,7 +102,11 @@ SshdServer::SshdServer(std::filesystem::path dir, SshdOptions options)
     std::filesystem::create_directories(m_dir);
     // sshd refuses to start without its privilege-separation folder.
     std::filesystem::create_directories("/run/sshd");
-    for (SshKeyType type : m_options.host_keys) generate_ssh_key(host_key(type), type);
+    for (SshKeyType type : m_options.host_keys) {
+        generate_ssh_key(host_key(type), type);
+        if (!m_options.host_ca.empty())
+            sign_ssh_certificate(m_options.host_ca, host_key_pub(type), m_options.address, true);
+    }
     append_text(m_dir / "authorized_keys", "");
     for (int attempt = 0; attempt < 5; ++attempt) {
         if (try_start(m_options.port.value_or(0) ? *m_options.port : free_port())) return;
@@ -106,7 +124,13 @@ SshdServer::~SshdServer() {
 
 bool SshdServer::try_start(int port) {
     std::string config = "Port " + std::to_string(port) + "\nListenAddress " + m_options.address + "\n";
-    for (SshKeyType type : m_options.host_keys) config += "HostKey " + host_key(type).string() + "\n";
+    for (SshKeyType type : m_options.host_keys) {
+        config += "HostKey " + host_key(type).string() + "\n";
+        if (!m_options.host_ca.empty())
+            config += "HostCertificate " + host_key(type).string() + "-cert.pub\n";
+    }
+    if (!m_options.trusted_user_ca_keys.empty())
+        config += "TrustedUserCAKeys " + m_options.trusted_user_ca_keys.string() + "\n";
     config += "AuthorizedKeysFile " +
               (m_options.authorized_keys_file.empty() ? (m_dir / "authorized_keys").string()
                                                       : m_options.authorized_keys_file) +

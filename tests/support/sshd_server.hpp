@@ -38,6 +38,11 @@ struct SshdOptions {
     // sshd's StrictModes (its default is yes: the home, ~/.ssh and authorized_keys must not be writable by
     // others); off for the server's own file, which lies in a test's temp folder.
     bool strict_modes = false;
+    // A CA private key: each host key gets a host certificate it signs (principal: the address), which sshd
+    // offers, so a client trusting the CA through an @cert-authority line needs no line for the host's key.
+    std::filesystem::path host_ca;
+    // As sshd_config's TrustedUserCAKeys: a file of CA public keys whose user certificates log in.
+    std::filesystem::path trusted_user_ca_keys;
 };
 
 class SshdServer {
@@ -74,6 +79,13 @@ class SshdServer {
 
     bool try_start(int port);
 };
+
+// Signs `public_key` with the CA private key `ca` ("ssh-keygen -s"): a host certificate for `principal` when
+// `host`, else a user certificate for the login `principal`. The certificate is written beside the key as
+// NAME-cert.pub, where ssh and sshd look for it. Returns its path.
+std::filesystem::path sign_ssh_certificate(const std::filesystem::path& ca,
+                                           const std::filesystem::path& public_key,
+                                           const std::string& principal, bool host);
 
 // The login name of the current user.
 std::string current_user_name();
