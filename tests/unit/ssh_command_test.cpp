@@ -1,0 +1,137 @@
+#include "core/git/ssh_command.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/git/remote_url.hpp"
+#include "support/process.hpp"
+
+using depsync::Error;
+using depsync::ExitCode;
+using depsync::git::parse_remote_url;
+using depsync::git::Scheme;
+using depsync::git::shell_quote;
+using depsync::git::ssh_argv;
+using depsync::git::SshOptions;
+using depsync::git::SshTarget;
+
+namespace {
+
+// The value that follows `-o NAME=` in argv, or "" when the option is not there.
+std::string option_value(const std::vector<std::string>& argv, const std::string& name) {
+    for (std::size_t i = 0; i + 1 < argv.size(); ++i)
+        if (argv[i] == "-o" && argv[i + 1].rfind(name + "=", 0) == 0)
+            return argv[i + 1].substr(name.size() + 1);
+    return {};
+}
+
+bool has(const std::vector<std::string>& argv, const std::string& word) {
+    return std::find(argv.begin(), argv.end(), word) != argv.end();
+}
+
+}  // namespace
+
+TEST_CASE("ssh command: a remote path reaches the remote shell as one word, whatever it holds",
+          "[unit][ssh]") {
+    // The remote side runs the command through a POSIX shell; sh here reads it back as ssh's server would.
+    for (const std::string& path :
+         {std::string("/srv/depsync/releases.git"), std::string("/srv/it's here.git"),
+          std::string("/srv/$(touch /tmp/x).git"), std::string("/srv/`id`;rm -rf /;.git"),
+          std::string("/srv/a\nb.git"), std::string("/srv/''\\'.git"), std::string("-oProxyCommand=x")}) {
+        INFO(path);
+        auto r = depsync::testing::run({"sh", "-c", "printf '%s' " + shell_quote(path)});
+        CHECK(r.exit_code == 0);
+        CHECK(r.out == path);
+    }
+}
+
+TEST_CASE("ssh command: the options depsync always sets, and only what is configured", "[unit][ssh]") {
+    SshOptions bare;
+    bare.timeout = 120;
+    std::vector<std::string> argv = ssh_argv(bare, {"", "mi-primary", 0}, "git-upload-pack '/r.git'");
+    CHECK(argv.front() == "ssh");
+    CHECK(option_value(argv, "BatchMode") == "yes");
+    CHECK(option_value(argv, "StrictHostKeyChecking") == "yes");
+    CHECK(option_value(argv, "ConnectTimeout") == "120");
+    CHECK(option_value(argv, "ServerAliveInterval") == "15");
+    // Nothing configured: ssh's own files, keys, port and user (the operator's ssh_config decides).
+    CHECK_FALSE(has(argv, "-F"));
+    CHECK_FALSE(has(argv, "-p"));
+    CHECK_FALSE(has(argv, "-l"));
+    CHECK(option_value(argv, "UserKnownHostsFile").empty());
+    CHECK(option_value(argv, "IdentityFile").empty());
+    // The host and the command come last, after "--": a host is never read as an option.
+    REQUIRE(argv.size() >= 3);
+    CHECK(argv[argv.size() - 3] == "--");
+    CHECK(argv[argv.size() - 2] == "mi-primary");
+    CHECK(argv.back() == "git-upload-pack '/r.git'");
+
+    SshOptions all;
+    all.known_hosts = "/etc/depsync/known_hosts";
+    all.ssh_key = "/etc/depsync/id_ed25519";
+    all.ssh_config = "/etc/depsync/ssh_config";
+    all.timeout = 3;
+    argv = ssh_argv(all, {"deploy", "10.0.0.5", 2222}, "true");
+    CHECK(option_value(argv, "UserKnownHostsFile") == "/etc/depsync/known_hosts");
+    CHECK(option_value(argv, "GlobalKnownHostsFile") == "/dev/null");
+    CHECK(option_value(argv, "IdentityFile") == "/etc/depsync/id_ed25519");
+    CHECK(option_value(argv, "IdentitiesOnly") == "yes");
+    CHECK(option_value(argv, "ConnectTimeout") == "3");
+    CHECK(option_value(argv, "ServerAliveInterval") == "1");
+    auto f = std::find(argv.begin(), argv.end(), "-F");
+    REQUIRE(f != argv.end());
+    CHECK(*(f + 1) == "/etc/depsync/ssh_config");
+    auto p = std::find(argv.begin(), argv.end(), "-p");
+    REQUIRE(p != argv.end());
+    CHECK(*(p + 1) == "2222");
+    auto l = std::find(argv.begin(), argv.end(), "-l");
+    REQUIRE(l != argv.end());
+    CHECK(*(l + 1) == "deploy");
+}
+
+TEST_CASE("ssh command: a host that ssh would read as an option or several words is refused", "[unit][ssh]") {
+    for (const std::string& host :
+         {std::string("-oProxyCommand=touch /tmp/x"), std::string(""), std::string("a b"),
+          std::string("a\tb"), std::string("a\nb"), std::string("a\x7f")}) {
+        INFO(host);
+        try {
+            ssh_argv({}, {"", host, 0}, "true");
+            FAIL("accepted");
+        } catch (const Error& e) {
+            CHECK(e.code() == ExitCode::usage);
+        }
+    }
+}
+
+TEST_CASE("ssh command: the three remote forms name the user, host, port and path ssh gets", "[unit][ssh]") {
+    auto full = parse_remote_url("ssh://deploy@mi-primary:2222/srv/r.git");
+    CHECK(full.scheme == Scheme::ssh);
+    CHECK(full.user == "deploy");
+    CHECK(full.host == "mi-primary");
+    CHECK(full.port == 2222);
+    CHECK(full.path == "/srv/r.git");
+    auto scp = parse_remote_url("deploy@mi-primary:/srv/r.git");
+    CHECK(scp.scheme == Scheme::ssh);
+    CHECK(scp.user == "deploy");
+    CHECK(scp.host == "mi-primary");
+    CHECK(scp.port == 0);
+    CHECK(scp.path == "/srv/r.git");
+    // A bare host:path: the host may be an ssh_config alias, which brings its own user and port.
+    auto alias = parse_remote_url("mi-primary:/srv/r.git");
+    CHECK(alias.scheme == Scheme::ssh);
+    CHECK(alias.user.empty());
+    CHECK(alias.host == "mi-primary");
+    CHECK(alias.port == 0);
+    CHECK(alias.path == "/srv/r.git");
+    auto relative = parse_remote_url("mi-primary:releases.git");
+    CHECK(relative.scheme == Scheme::ssh);
+    CHECK(relative.path == "releases.git");
+    // git's rule: a ':' after the first '/' makes a local path, not a host.
+    auto local = parse_remote_url("/srv/a:b.git");
+    CHECK(local.scheme == Scheme::local);
+    CHECK(local.path == "/srv/a:b.git");
+}
