@@ -85,6 +85,6 @@ TEST_CASE("the completion completes key values, and commands after any global op
     CHECK(completed("depsync --max-fetch-bytes 1GiB --max_fetch_memory 1GiB -c x.conf pu") ==
           "publish pull ");
     CHECK(completed("depsync cluster status --") ==
-          "--help --html --json --node-timeout --nodes --remote-command ");
+          "--help --html --json --node-timeout --nodes --refresh --remote-command ");
     CHECK(completed("depsync init peer --max-e") == "--max-entries ");
 }

@@ -5,6 +5,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -190,6 +192,13 @@ std::vector<std::string> HostileHttpServer::authorizations() const {
 }
 
 void HostileHttpServer::run() {
+    // SSL_write writes to the socket with write(2): a client killed mid-transfer (the tests do it on purpose)
+    // would raise SIGPIPE and end the whole test binary. Blocked in this thread only, the signal stays
+    // pending and the write fails with EPIPE; the processes the tests start keep the default disposition.
+    sigset_t pipe_signal;
+    sigemptyset(&pipe_signal);
+    sigaddset(&pipe_signal, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
     while (!m_stop) {
         pollfd fds[2] = {{m_listen_fd, POLLIN, 0}, {m_wake[0], POLLIN, 0}};
         if (::poll(fds, 2, -1) <= 0 || (fds[1].revents & POLLIN)) continue;
