@@ -56,17 +56,25 @@ std::optional<std::string> read_file(const std::filesystem::path& path) {
         if (errno == ENOENT) return std::nullopt;
         throw_errno("read " + path.string());
     }
-    std::string out;
-    char buf[65536];
+    // Read into the string itself, sized from fstat: a state file of a megabyte (the stat cache) read in
+    // appended chunks cost a publish a tenth of its time in copies and fresh pages. A file that grows
+    // meanwhile is read to its end all the same.
+    struct stat st {};
+    std::size_t size =
+        ::fstat(fd.get(), &st) == 0 && st.st_size > 0 ? static_cast<std::size_t>(st.st_size) : 0;
+    std::string out(size + 1, '\0');
+    std::size_t used = 0;
     for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (used == out.size()) out.resize(out.size() * 2);
+        ssize_t n = ::read(fd.get(), out.data() + used, out.size() - used);
         if (n < 0) {
             if (errno == EINTR) continue;
             throw_errno("read " + path.string());
         }
         if (n == 0) break;
-        out.append(buf, static_cast<std::size_t>(n));
+        used += static_cast<std::size_t>(n);
     }
+    out.resize(used);
     return out;
 }
 
