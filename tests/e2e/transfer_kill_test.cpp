@@ -1,6 +1,6 @@
 // A pull killed with SIGKILL while its transfer child waits on a server that never answers: the child dies
-// with it, and it never held the node lock on its own, so the next pull runs (and is not refused with exit
-// 3).
+// with it (and, over ssh, the ssh client the child started), and it never held the node lock on its own, so
+// the next pull runs (and is not refused with exit 3).
 
 #include <signal.h>
 
@@ -90,5 +90,55 @@ TEST_CASE("a pull killed during its fetch leaves no transfer behind and no lock 
     CHECK(next.exit_code == 1);
     CHECK(next.err.find("timeout") != std::string::npos);
     if (survived) ::kill(transfer[0], SIGKILL);
+    CHECK(dt::describe_tree(peer.dir).empty());
+}
+
+TEST_CASE("a pull killed while ssh waits on a silent server leaves neither its transfer nor ssh behind",
+          "[e2e][fault][ssh]") {
+    Cluster cluster(1);
+    dt::generate_tree(cluster.primary().dir, dt::Profile::small, 31, 0.05);
+    REQUIRE_SUCCESS(cluster.publish("first"));
+    dt::TcpProxy hung(std::nullopt);  // accepts the connection and never sends ssh's banner
+    const Node& peer = cluster.peer(0);
+    write_file(cluster.root() / "known_hosts", "");
+    set_config(peer.config, {{"remote", in_quotes("ssh://depsync@127.0.0.1:" + std::to_string(hung.port()) +
+                                                  cluster.repo().string())},
+                             {"known_hosts", in_quotes((cluster.root() / "known_hosts").string())},
+                             {"timeout", "60"}});
+
+    dt::BackgroundProcess pull;
+    pull.start({"sh", "-c", "exec \"$0\" \"$@\" >/dev/null 2>&1", dt::depsync_bin(), "-c",
+                peer.config.string(), "pull"});
+    // The pull, its transfer child, and the ssh client that child runs.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    std::vector<pid_t> transfer, ssh;
+    while ((hung.connections() == 0 || ssh.empty()) && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        transfer = children_of(pull.pid());
+        ssh.clear();
+        for (pid_t t : transfer)
+            for (pid_t c : children_of(t)) ssh.push_back(c);
+    }
+    REQUIRE(hung.connections() > 0);
+    REQUIRE(transfer.size() == 1);
+    REQUIRE(ssh.size() == 1);
+    ::kill(pull.pid(), SIGKILL);
+    ProcessResult killed = pull.wait();
+    CHECK(killed.exit_code == 128 + SIGKILL);
+
+    deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while ((alive(transfer[0]) || alive(ssh[0])) && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const bool transfer_survived = alive(transfer[0]), ssh_survived = alive(ssh[0]);
+    CHECK_FALSE(transfer_survived);
+    CHECK_FALSE(ssh_survived);
+
+    // The next pull runs into the same silent server and fails by its timeout, not with exit 3.
+    set_config(peer.config, {{"timeout", "2"}});
+    ProcessResult next = cluster.pull(0);
+    INFO(describe(next));
+    CHECK(next.exit_code == 1);
+    if (transfer_survived) ::kill(transfer[0], SIGKILL);
+    if (ssh_survived) ::kill(ssh[0], SIGKILL);
     CHECK(dt::describe_tree(peer.dir).empty());
 }
