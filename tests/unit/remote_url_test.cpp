@@ -148,6 +148,18 @@ TEST_CASE("remote URLs: a port is decimal from 1 to 65535, and each form's parts
     CHECK(scp.host == "h.example");
     CHECK(scp.port == 0);
     CHECK(scp.path == "srv/r.git");
+    // A bare host:path: the host may be an ssh_config alias, which brings its own user and port.
+    auto alias = parse_remote_url("mi-primary:/srv/r.git");
+    CHECK(alias.scheme == Scheme::ssh);
+    CHECK(alias.user.empty());
+    CHECK(alias.host == "mi-primary");
+    CHECK(alias.port == 0);
+    CHECK(alias.path == "/srv/r.git");
+    CHECK(parse_remote_url("mi-primary:releases.git").path == "releases.git");
+    // git's rule: a ':' after the first '/' makes a local path, not a host.
+    auto colon = parse_remote_url("/srv/a:b.git");
+    CHECK(colon.scheme == Scheme::local);
+    CHECK(colon.path == "/srv/a:b.git");
     auto https = parse_remote_url("https://h.example/r.git");
     CHECK(https.scheme == Scheme::https);
     CHECK(https.user.empty());

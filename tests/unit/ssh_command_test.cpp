@@ -7,13 +7,10 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "core/git/remote_url.hpp"
 #include "support/process.hpp"
 
 using depsync::Error;
 using depsync::ExitCode;
-using depsync::git::parse_remote_url;
-using depsync::git::Scheme;
 using depsync::git::shell_quote;
 using depsync::git::ssh_argv;
 using depsync::git::SshOptions;
@@ -105,33 +102,4 @@ TEST_CASE("ssh command: a host that ssh would read as an option or several words
             CHECK(e.code() == ExitCode::usage);
         }
     }
-}
-
-TEST_CASE("ssh command: the three remote forms name the user, host, port and path ssh gets", "[unit][ssh]") {
-    auto full = parse_remote_url("ssh://deploy@mi-primary:2222/srv/r.git");
-    CHECK(full.scheme == Scheme::ssh);
-    CHECK(full.user == "deploy");
-    CHECK(full.host == "mi-primary");
-    CHECK(full.port == 2222);
-    CHECK(full.path == "/srv/r.git");
-    auto scp = parse_remote_url("deploy@mi-primary:/srv/r.git");
-    CHECK(scp.scheme == Scheme::ssh);
-    CHECK(scp.user == "deploy");
-    CHECK(scp.host == "mi-primary");
-    CHECK(scp.port == 0);
-    CHECK(scp.path == "/srv/r.git");
-    // A bare host:path: the host may be an ssh_config alias, which brings its own user and port.
-    auto alias = parse_remote_url("mi-primary:/srv/r.git");
-    CHECK(alias.scheme == Scheme::ssh);
-    CHECK(alias.user.empty());
-    CHECK(alias.host == "mi-primary");
-    CHECK(alias.port == 0);
-    CHECK(alias.path == "/srv/r.git");
-    auto relative = parse_remote_url("mi-primary:releases.git");
-    CHECK(relative.scheme == Scheme::ssh);
-    CHECK(relative.path == "releases.git");
-    // git's rule: a ':' after the first '/' makes a local path, not a host.
-    auto local = parse_remote_url("/srv/a:b.git");
-    CHECK(local.scheme == Scheme::local);
-    CHECK(local.path == "/srv/a:b.git");
 }
