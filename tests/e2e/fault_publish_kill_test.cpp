@@ -178,3 +178,31 @@ TEST_CASE("a publish killed at any point leaves a valid repository naming a comp
               << after_branch << " after (" << exited_by_itself << " had exited before the signal); "
               << peer_pulls << " peer pulls between kills, all exact; every immediate re-publish succeeded\n";
 }
+
+TEST_CASE("a publish killed after moving the branch and before tagging gets its tag from the next publish",
+          "[e2e][fault]") {
+    // The state such a kill leaves, made exactly: the branch names r2, its tag is missing, and the state
+    // folder's records (`published`, the stat cache) still describe r1. The kill test above reaches it only
+    // when a kill lands in that short window.
+    Cluster cluster(1);
+    const Node& primary = cluster.primary();
+    dt::generate_tree(primary.dir, dt::Profile::small, 41, 0.05);
+    REQUIRE_SUCCESS(cluster.publish("first"));
+    const stdfs::path saved = cluster.root() / "state-after-r1";
+    stdfs::copy(primary.state, saved, stdfs::copy_options::recursive);
+    write_file(primary.dir / "userstores/added.xml", "<userstore name=\"added\"/>\n");
+    REQUIRE_SUCCESS(cluster.publish("second"));
+    for (const char* record : {"published", "statcache"})
+        stdfs::copy_file(saved / record, primary.state / record, stdfs::copy_options::overwrite_existing);
+    REQUIRE(dt::run_git({"-C", cluster.repo().string(), "tag", "-d", "r2"}).exit_code == 0);
+
+    ProcessResult again = cluster.publish("again");
+    INFO(describe(again));
+    REQUIRE(again.exit_code == 0);
+    CHECK(parse_nothing_to_publish(again.out) == std::optional<std::uint64_t>(2));
+    ProcessResult tag =
+        dt::run_git({"-C", cluster.repo().string(), "rev-parse", "--verify", "-q", "r2^{commit}"});
+    ProcessResult branch = dt::run_git({"-C", cluster.repo().string(), "rev-parse", "refs/heads/main"});
+    CHECK(tag.exit_code == 0);
+    CHECK(tag.out == branch.out);
+}

@@ -290,6 +290,9 @@ PublishResult commit_release(PublishRun& run, const PublishOptions& options, con
     git_repository* repo = run.repo.get();
     git_oid tree = git::write_tree(repo, scan.listing, &current.listing, &writer);
     if (current.release && git_oid_equal(&current.release->tree, &tree)) {
+        // A publish killed after moving the branch and before tagging left the release without its tag
+        // (and `published` behind, which brings the run here): the tag is made now.
+        if (current.release->number > 0) tag_release(repo, current.release->number, current.release->commit);
         cache.save(run.state.stat_cache(), &tree, &run.fingerprint);
         write_published(run.state, *current.release);
         result.release = current.release;
