@@ -1,4 +1,5 @@
 #include <sys/stat.h>
+#include <algorithm>
 
 #include <cstdlib>
 #include <sstream>
@@ -188,8 +189,28 @@ void set_bounds(const GlobalOptions& g, sync::Settings& s) {
     s.backup_max_bytes = g.backup_max_bytes;
 }
 
+// A file given to ssh as an option's value is split at white space and has % and a leading ~ expanded
+// (a known_hosts path with a space made ssh read two other files and never verify the host), and the
+// config file's path goes unquoted into the command ssh builds for a ProxyJump: such names are refused.
+void require_ssh_safe_path(const GlobalOptions& g, const std::string& key, const std::string& path) {
+    if (path.empty()) return;
+    bool unsafe = path.front() == '~' || std::any_of(path.begin(), path.end(), [](char c) {
+                      return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '"' || c == '\'' ||
+                             c == '%' || c == '\\';
+                  });
+    if (unsafe)
+        throw Error(key + " '" + path +
+                        "': ssh would split or expand this path (white space, a quote, '%', '\\' or a "
+                        "leading '~'); give the file a path without them" +
+                        where(g, key),
+                    ExitCode::usage);
+}
+
 // Transports, mirrors, operator commands, signing and monitoring.
 void set_services(const GlobalOptions& g, sync::Settings& s) {
+    require_ssh_safe_path(g, "known_hosts", g.known_hosts);
+    require_ssh_safe_path(g, "ssh_key", g.ssh_key);
+    require_ssh_safe_path(g, "ssh_config", g.ssh_config);
     s.known_hosts = g.known_hosts;
     s.ssh_key = g.ssh_key;
     s.ssh_config = g.ssh_config;

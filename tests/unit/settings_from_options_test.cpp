@@ -172,7 +172,13 @@ TEST_CASE("make_settings refuses a missing or invalid key with a usage error nam
               "max_fetch_memory must be at least 67108864"},
              {with(peer_args(dir), {"--mirror", "http://standby/releases.git"}),
               "remote 'http://standby/releases.git' is refused"},
-             {with(peer_args(dir), {"--owner", "no-such-user-here"}), "invalid owner 'no-such-user-here'"}}) {
+             {with(peer_args(dir), {"--owner", "no-such-user-here"}), "invalid owner 'no-such-user-here'"},
+             // ssh splits an option's value at white space and expands % and ~ in it.
+             {with(peer_args(dir), {"--known-hosts", d + "/my hosts"}),
+              "known_hosts '" + d + "/my hosts': ssh"},
+             {with(peer_args(dir), {"--known-hosts", d + "/h%d"}), "known_hosts '" + d + "/h%d': ssh"},
+             {with(peer_args(dir), {"--ssh-config", "~/ssh_config"}), "ssh_config '~/ssh_config': ssh"},
+             {with(peer_args(dir), {"--ssh-key", d + "/id\"x"}), "ssh_key '" + d + "/id\"x': ssh"}}) {
         INFO(c.message);
         GlobalOptions g = parsed(c.args);
         try {

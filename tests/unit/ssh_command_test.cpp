@@ -103,3 +103,31 @@ TEST_CASE("ssh command: a host that ssh would read as an option or several words
         }
     }
 }
+
+TEST_CASE("ssh command: an interactive ssh_config cannot turn the connection into more than a pipe",
+          "[unit][ssh]") {
+    std::vector<std::string> argv = ssh_argv({}, {"", "mi-primary", 0}, "true");
+    for (const char* flag : {"-T", "-a", "-x"}) CHECK(has(argv, flag));
+    CHECK(option_value(argv, "ClearAllForwardings") == "yes");
+    CHECK(option_value(argv, "PermitLocalCommand") == "no");
+    CHECK(option_value(argv, "RemoteCommand") == "none");
+}
+
+TEST_CASE("ssh command: pages of hostile stderr are explained without exhausting the stack", "[unit][ssh]") {
+    // ssh passes the remote command's exit status through, so 255 with ssh's words may come from a hostile
+    // server or node; a message regex over the whole text recursed once per character.
+    const std::string flood(200000, 'x');
+    SshOptions options;
+    options.timeout = 1;
+    const SshTarget target{"", "127.0.0.1", 1};  // nothing listens: the key lookups fail at once
+    for (const std::string& errors :
+         {"Host key verification failed.\nNo " + flood + " host key is known for " + flood + " and\n",
+          "@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @\nThe fingerprint for the " + flood +
+              " key sent by the remote host is\nSHA256:" + flood + ".\n",
+          "@ WARNING: REVOKED HOST KEY DETECTED! @\nThe " + flood + " host key for " + flood + " is marked\n",
+          "Permission denied " + flood + "\n"}) {
+        std::string said = depsync::git::explain_ssh_failure(options, target, "git-upload-pack", errors, 255);
+        CHECK_FALSE(said.empty());
+        CHECK(said.size() < 8 * 1024);
+    }
+}

@@ -65,12 +65,29 @@ struct ScannedKey {
     std::string key;   // base64
 };
 
+// The name known_hosts records the host ssh resolves `config` to under: its HostKeyAlias, else the host
+// name, with the port when it is not 22.
+std::string known_hosts_name(std::map<std::string, std::string>& config) {
+    if (config.count("hostkeyalias") && config["hostkeyalias"] != "none") return config["hostkeyalias"];
+    const std::string port = config.count("port") ? config["port"] : "22";
+    return port == "22" ? config["hostname"] : "[" + config["hostname"] + "]:" + port;
+}
+
 // The server's host key of `ssh_type` ("ED25519", "ECDSA", "RSA", as ssh names them), asked for with
-// ssh-keyscan at the address ssh connects to; nullopt when it cannot be had (a host behind a ProxyJump).
+// ssh-keyscan at the address ssh connects to; nullopt when it cannot be had. `name_in_message` is the host
+// ssh's message named (empty: none): a message about another host (the bastion of a ProxyJump, whose ssh
+// writes to the same stderr) is not answered with the target's key. A host reached through a ProxyJump or
+// a ProxyCommand is not scanned at all: ssh-keyscan would connect straight to its address, not by the
+// route ssh took, and could show another machine's key.
 std::optional<ScannedKey> scan_host_key(const SshOptions& options, const SshTarget& target,
-                                        std::string ssh_type) {
+                                        std::string ssh_type, const std::string& name_in_message) {
     auto config = resolved_config(options, target);
     if (config.count("hostname") == 0) return std::nullopt;
+    for (const char* proxy : {"proxyjump", "proxycommand"})
+        if (config.count(proxy) && config[proxy] != "none") return std::nullopt;
+    if (!name_in_message.empty() && name_in_message != known_hosts_name(config) &&
+        name_in_message != config["hostname"])
+        return std::nullopt;
     if (auto dash = ssh_type.find('-'); dash != std::string::npos) ssh_type.resize(dash);  // "-CERT"
     std::transform(ssh_type.begin(), ssh_type.end(), ssh_type.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -89,24 +106,42 @@ std::optional<ScannedKey> scan_host_key(const SshOptions& options, const SshTarg
     return std::nullopt;
 }
 
+// The groups of `pattern`'s first match in ssh's messages, searched a line at a time (with the next line
+// joined on, for a message ssh wraps), each line cut to 1 KiB; empty when nothing matches. Never the whole
+// text at once: libstdc++'s regex recurses once per character of a \S+, and a hostile server's or node's
+// stderr of some tens of KiB overflowed the stack.
+std::vector<std::string> search_lines(const std::string& errors, const std::regex& pattern) {
+    constexpr std::size_t longest = 1024;
+    const std::vector<std::string> lines = lines_of(errors);
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        std::string text = lines[i].substr(0, longest);
+        if (i + 1 < lines.size()) text += " " + lines[i + 1].substr(0, longest);
+        std::smatch m;
+        if (!std::regex_search(text, m, pattern)) continue;
+        std::vector<std::string> groups;
+        for (const auto& group : m) groups.push_back(group.str());
+        return groups;
+    }
+    return {};
+}
+
 std::string match(const std::string& text, const std::regex& pattern, std::size_t group = 1) {
-    std::smatch m;
-    return std::regex_search(text, m, pattern) ? m[group].str() : std::string();
+    std::vector<std::string> m = search_lines(text, pattern);
+    return group < m.size() ? m[group] : std::string();
 }
 
 std::string unknown_host(const SshOptions& options, const SshTarget& target, const std::string& errors) {
     static const std::regex no_key(R"(No (\S+) host key is known for (\S+) and)");
-    std::smatch m;
-    std::regex_search(errors, m, no_key);
-    const std::string name = m.empty() ? target.host : m[2].str();
+    const std::vector<std::string> m = search_lines(errors, no_key);
+    const std::string name = m.empty() ? target.host : m[2];
     const std::string file = known_hosts_shown(options);
     std::string missing = options.known_hosts.empty() || ::access(options.known_hosts.c_str(), R_OK) == 0
                               ? std::string()
                               : " (the file cannot be read)";
-    auto key = scan_host_key(options, target, m.empty() ? std::string() : m[1].str());
+    auto key = scan_host_key(options, target, m.empty() ? std::string() : m[1], m.empty() ? "" : m[2]);
     if (!key)
         return "unknown ssh host " + name + ": " + file + missing + " has no " +
-               (m.empty() ? std::string("") : m[1].str() + " ") +
+               (m.empty() ? std::string("") : m[1] + " ") +
                "key for it and its key could not be read with ssh-keyscan; get the host's key "
                "fingerprint from its administrator and add its line to " +
                file;
@@ -120,12 +155,11 @@ std::string changed_host_key(const SshOptions& options, const SshTarget& target,
         R"(The fingerprint for the (\S+) key sent by the remote host is\s+(SHA256:[^\s.]+))");
     static const std::regex name_re(R"(ost key for (\S+) has changed)");
     static const std::regex offending(R"(Offending \S+ key in (\S+))");
-    std::smatch m;
-    std::regex_search(errors, m, sent);
+    const std::vector<std::string> m = search_lines(errors, sent);
     std::string name = match(errors, name_re);
     if (name.empty()) name = target.host;
-    std::string type = m.empty() ? std::string("host") : m[1].str();
-    std::string fingerprint = m.empty() ? std::string("(not shown)") : m[2].str();
+    std::string type = m.empty() ? std::string("host") : m[1];
+    std::string fingerprint = m.empty() ? std::string("(not shown)") : m[2];
     std::string where = match(errors, offending);
     std::string out = "HOST KEY CHANGED for " + name + "! The server presented the " + type + " key " +
                       fingerprint + ", which is not the one recorded in " +
@@ -133,24 +167,25 @@ std::string changed_host_key(const SshOptions& options, const SshTarget& target,
                       ". Someone may be intercepting the connection. Nothing was fetched. If the key was "
                       "rotated on purpose, replace the entry for " +
                       name;
-    if (auto key = scan_host_key(options, target, type); key && !m.empty())
+    // The line to put instead, only when a second look at the server shows the key ssh reported.
+    if (auto key = scan_host_key(options, target, type, name);
+        key && !m.empty() && ssh_fingerprint_of_key(key->key) == fingerprint)
         out += " with: " + name + " " + key->type + " " + key->key;
     return out + ".";
 }
 
 std::string revoked_host_key(const SshOptions& options, const SshTarget& target, const std::string& errors) {
     static const std::regex revoked(R"(The (\S+) host key for (\S+) is marked as revoked)");
-    std::smatch m;
-    std::regex_search(errors, m, revoked);
-    std::string name = m.empty() ? target.host : m[2].str();
-    std::string shown = m.empty() ? std::string("host key") : m[1].str();
-    if (auto key = scan_host_key(options, target, m.empty() ? std::string() : m[1].str()))
+    const std::vector<std::string> m = search_lines(errors, revoked);
+    std::string name = m.empty() ? target.host : m[2];
+    std::string shown = m.empty() ? std::string("host key") : m[1];
+    if (auto key = scan_host_key(options, target, m.empty() ? std::string() : m[1], m.empty() ? "" : m[2]))
         shown = key->type + " " + ssh_fingerprint_of_key(key->key);
     return "the ssh host key of " + name + " (" + shown + ") is marked @revoked in " +
            known_hosts_shown(options) + ": refused. Nothing was fetched.";
 }
 
-std::string refused_key(const SshOptions& options, const SshTarget& target) {
+std::string refused_key(const SshOptions& options, const SshTarget& target, const std::string& errors) {
     std::string user = target.user;
     if (user.empty()) {
         auto config = resolved_config(options, target);
@@ -158,8 +193,10 @@ std::string refused_key(const SshOptions& options, const SshTarget& target) {
     }
     std::string keys = options.ssh_key.empty() ? "the keys ssh offered (ssh-agent, ~/.ssh, IdentityFile)"
                                                : "the key " + options.ssh_key.string();
+    // ssh's own line names who refused (user@host): behind a ProxyJump it may be the bastion.
+    std::string said = match(errors, std::regex(R"((\S*Permission denied.*))"));
     return "the server refused " + keys + " for user " + user +
-           " (is its public key in the server's authorized_keys?)";
+           " (is its public key in the server's authorized_keys?)" + (said.empty() ? "" : "; ssh: " + said);
 }
 
 }  // namespace
@@ -183,6 +220,11 @@ std::vector<std::string> ssh_argv(const SshOptions& options, const SshTarget& ta
     // Host keys are checked and never added, nothing may prompt, and ssh's own messages are its errors.
     argv.insert(argv.end(), {"-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o",
                              "UpdateHostKeys=no", "-o", "LogLevel=ERROR"});
+    // A byte pipe and nothing else, whatever an interactive `Host *` block of the operator's ssh_config
+    // asks for: no terminal (its line discipline would corrupt the protocol), no RemoteCommand, no agent,
+    // X11 or port forwarding, no LocalCommand. Options given here win over the config file's.
+    argv.insert(argv.end(), {"-T", "-a", "-x", "-o", "ClearAllForwardings=yes", "-o", "PermitLocalCommand=no",
+                             "-o", "RemoteCommand=none"});
     if (!options.known_hosts.empty())
         argv.insert(argv.end(), {"-o", "UserKnownHostsFile=" + options.known_hosts.string(), "-o",
                                  "GlobalKnownHostsFile=/dev/null"});
@@ -214,7 +256,7 @@ std::string explain_ssh_failure(const SshOptions& options, const SshTarget& targ
     if (errors.find("host key is known for") != std::string::npos ||
         errors.find("Host key verification failed") != std::string::npos)
         return unknown_host(options, target, errors);
-    if (errors.find("Permission denied") != std::string::npos) return refused_key(options, target);
+    if (errors.find("Permission denied") != std::string::npos) return refused_key(options, target, errors);
     std::string said = joined(errors);
     if (said.find("timed out") != std::string::npos || said.find("Timeout") != std::string::npos)
         return "no answer from " + target.host + " within the timeout of " + std::to_string(options.timeout) +
