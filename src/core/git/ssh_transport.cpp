@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 
 #include "core/error.hpp"
 #include "core/fs/child_process.hpp"
@@ -32,11 +33,21 @@ struct SshStream {
     std::string program;
     fs::Deadline deadline;
 
+    std::optional<fs::ChildExit> ended;  // how the child ended, once it has
+    std::string rest;                    // its stderr after the output ended
+
+    // After its output ended: whether the child exited 0 (it is waited for, briefly).
+    bool ended_cleanly() {
+        if (!ended) ended = child.finish(nullptr, &rest, 64 * 1024, fs::deadline_after(5));
+        return !ended->timed_out && ended->exit_code == 0;
+    }
+
     // Why the child stopped talking, recorded for the message; -1 for libgit2.
     int fail(bool timed_out) {
-        std::string rest;
-        fs::ChildExit exit =
-            timed_out ? child.terminate() : child.finish(nullptr, &rest, 64 * 1024, fs::deadline_after(5));
+        if (!ended)
+            ended = timed_out ? child.terminate()
+                              : child.finish(nullptr, &rest, 64 * 1024, fs::deadline_after(5));
+        const fs::ChildExit exit = *ended;
         std::string message;
         if (timed_out || exit.timed_out)
             message = "no answer from " + target.host + " within the timeout of " +
@@ -62,6 +73,10 @@ int stream_read(git_smart_subtransport_stream* s, char* buffer, size_t size, siz
     try {
         fs::StreamStatus status = stream->child.read_output(buffer, size, *bytes_read, stream->deadline);
         if (status == fs::StreamStatus::done) return 0;
+        // The end of the stream is 0 bytes to libgit2, as its own transports give it: a server without
+        // side-band sends its pack until it closes, and libgit2 takes that end as the pack's. An end that
+        // comes early is reported by libgit2; a failed ssh or server is explained here.
+        if (status == fs::StreamStatus::closed && stream->ended_cleanly()) return 0;
         return stream->fail(status == fs::StreamStatus::timed_out);
     } catch (const std::exception& e) {
         git_error_set_str(GIT_ERROR_NET, e.what());
