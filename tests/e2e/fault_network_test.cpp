@@ -123,6 +123,9 @@ TEST_CASE(
          {std::pair{"pack.window", "0"}, {"pack.compression", "0"}, {"core.bigFileThreshold", "1m"}})
         REQUIRE_SUCCESS(dt::run_git({"-C", cluster.repo().string(), "config", kv.first, kv.second}));
     const auto via_proxy = ssh.args(proxy.port(), cluster.repo());
+    // The pulls that must succeed get a timeout a loaded machine cannot outlast (ssh and sshd start in
+    // well under a second when idle, several when the suite runs beside other work); the faults keep 3 s.
+    const auto patient = with(via_proxy, {"--timeout", "60"});
 
     dt::generate_tree(primary.dir, dt::Profile::small, 91);
     dt::Rng rng(91);
@@ -136,20 +139,20 @@ TEST_CASE(
     // Peer 1's first pull measures a whole initial transfer.
     std::uint64_t base = proxy.bytes_to_clients();
     {
-        Timed first = timed_pull(cluster, 0, via_proxy);
+        Timed first = timed_pull(cluster, 0, patient);
         INFO(describe(first.result) << "\nsshd log:\n" << sshd->log());
         REQUIRE(first.result.exit_code == 0);
     }
     const std::uint64_t initial_bytes = proxy.bytes_to_clients() - base;
     REQUIRE(dt::diff_trees(trees.describe(cluster.peer(0).dir), r1).empty());
-    REQUIRE_SUCCESS(timed_pull(cluster, 1, via_proxy).result);
+    REQUIRE_SUCCESS(timed_pull(cluster, 1, patient).result);
 
     // Fault 7 over ssh: an initial fetch killed half-way is retried cleanly.
     {
         const Node& peer = cluster.peer(2);
         dt::BackgroundProcess process;
         base = proxy.bytes_to_clients();
-        process.start(with(with({dt::depsync_bin(), "-c", peer.config.string()}, via_proxy), {"pull"}));
+        process.start(with(with({dt::depsync_bin(), "-c", peer.config.string()}, patient), {"pull"}));
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
         while (proxy.bytes_to_clients() - base < initial_bytes / 2 &&
                std::chrono::steady_clock::now() < deadline)
@@ -162,7 +165,7 @@ TEST_CASE(
         CHECK(at_kill < initial_bytes);
         CHECK(dt::describe_tree(peer.dir).empty());
         CHECK(status_release(cluster, peer) == "null");
-        Timed retried = timed_pull(cluster, 2, via_proxy);
+        Timed retried = timed_pull(cluster, 2, patient);
         INFO(describe(retried.result));
         REQUIRE(retried.result.exit_code == 0);
         CHECK(dt::diff_trees(trees.describe(peer.dir), r1).empty());
@@ -181,7 +184,7 @@ TEST_CASE(
         const dt::TreeListing r2 = trees.describe(primary.dir);
         // Peer 2 measures the r1 -> r2 transfer the faults cut into.
         base = proxy.bytes_to_clients();
-        REQUIRE_SUCCESS(timed_pull(cluster, 1, via_proxy).result);
+        REQUIRE_SUCCESS(timed_pull(cluster, 1, patient).result);
         const std::uint64_t update_bytes = proxy.bytes_to_clients() - base;
         std::cout << "fault 4 (network cut): transfers over ssh: initial " << initial_bytes
                   << " bytes, r1 -> r2 " << update_bytes << " bytes\n";
@@ -241,7 +244,7 @@ TEST_CASE(
                       << "\n";
         }
 
-        Timed retry = timed_pull(cluster, 0, via_proxy);
+        Timed retry = timed_pull(cluster, 0, patient);
         {
             INFO(describe(retry.result));
             REQUIRE(retry.result.exit_code == 0);
@@ -259,7 +262,7 @@ TEST_CASE(
         dt::write_car(primary.dir / "carbonapps/Wire3_1.0.0.car", "Wire3", "1.0.0", 2 * MiB, rng);
         REQUIRE_SUCCESS(cluster.publish("r3"));
         const dt::TreeListing r3 = trees.describe(primary.dir);
-        REQUIRE_SUCCESS(cluster.depsync(peer, with(via_proxy, {"pull", "--dry-run"})));
+        REQUIRE_SUCCESS(cluster.depsync(peer, with(patient, {"pull", "--dry-run"})));
         ProcessResult blob = dt::run_git(
             {"-C", cluster.repo().string(), "rev-parse", "refs/tags/r3:carbonapps/Wire3_1.0.0.car"});
         REQUIRE(blob.exit_code == 0);
@@ -284,7 +287,7 @@ TEST_CASE(
             std::ofstream(tmp, std::ios::binary) << bytes;
             stdfs::rename(tmp, pack);
         }
-        Timed repaired = timed_pull(cluster, 0, via_proxy);
+        Timed repaired = timed_pull(cluster, 0, patient);
         INFO(describe(repaired.result));
         REQUIRE(repaired.result.exit_code == 0);
         CHECK(dt::contains(repaired.result.err, "damaged"));
