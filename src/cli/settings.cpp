@@ -1,6 +1,6 @@
 #include <sys/stat.h>
-#include <algorithm>
 
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 #include <utility>

@@ -323,6 +323,9 @@ TEST_CASE("ssh transport: a client key the server does not accept is refused", "
     CHECK(r.exit_code == 1);
     CHECK(r.err.find("refused the key " + stranger.string()) != std::string::npos);
     CHECK(r.err.find("authorized_keys") != std::string::npos);
+    // ssh's own line, which names who refused (a bastion, behind a ProxyJump).
+    CHECK(r.err.find("; ssh: " + dt::current_user_name() + "@127.0.0.1: Permission denied") !=
+          std::string::npos);
     CHECK(dt::describe_tree(s.cluster.peer(0).dir).empty());
 }
 
@@ -404,6 +407,7 @@ TEST_CASE("ssh transport: a user certificate signed by the server's TrustedUserC
     ProcessResult r = s.cluster.pull(0);
     INFO(s.describe_run(r));
     CHECK(r.exit_code == 1);
+    CHECK(r.err.find("refused the key " + key.string()) != std::string::npos);
     CHECK(dt::describe_tree(s.cluster.peer(0).dir).empty());
 
     // With its certificate beside it (KEY-cert.pub, where ssh looks), the same key logs in by the CA.
@@ -459,6 +463,21 @@ TEST_CASE("ssh transport: a peer reaches the primary through a bastion with Prox
     REQUIRE_SSH_SUCCESS(s, s.cluster.pull(0));
     require_same_tree(s.cluster.primary().dir, s.cluster.peer(0).dir);
     CHECK(bastion->log().find("Accepted publickey for " + dt::current_user_name()) != std::string::npos);
+
+    // With only the bastion's key known, the primary is unknown; its key is not fetched with ssh-keyscan
+    // straight from its address (not the route ssh took), so no line to add is offered.
+    write_lines(known_hosts, {bastion->known_hosts_line(SshKeyType::ed25519)});
+    const dt::TreeListing pulled = dt::describe_tree(s.cluster.peer(0).dir);
+    ProcessResult unknown = s.cluster.pull(0);
+    {
+        INFO(s.describe_run(unknown));
+        CHECK(unknown.exit_code == 1);
+        CHECK(unknown.err.find("could not be read with ssh-keyscan") != std::string::npos);
+        for (const std::string& line : s.all_host_lines())
+            CHECK(unknown.err.find(line.substr(line.find(' ') + 1)) == std::string::npos);
+        require_unchanged(pulled, s.cluster.peer(0).dir);
+    }
+    write_lines(known_hosts, host_lines);
 
     // The route depends on the bastion: with it stopped, the next release does not arrive.
     const dt::TreeListing before = dt::describe_tree(s.cluster.peer(0).dir);

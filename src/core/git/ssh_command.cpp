@@ -194,7 +194,8 @@ std::string refused_key(const SshOptions& options, const SshTarget& target, cons
     std::string keys = options.ssh_key.empty() ? "the keys ssh offered (ssh-agent, ~/.ssh, IdentityFile)"
                                                : "the key " + options.ssh_key.string();
     // ssh's own line names who refused (user@host): behind a ProxyJump it may be the bastion.
-    std::string said = match(errors, std::regex(R"((\S*Permission denied.*))"));
+    static const std::regex denied(R"(((?:\S+: )?Permission denied.*))");
+    std::string said = match(errors, denied);
     return "the server refused " + keys + " for user " + user +
            " (is its public key in the server's authorized_keys?)" + (said.empty() ? "" : "; ssh: " + said);
 }

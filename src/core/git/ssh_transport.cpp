@@ -36,18 +36,23 @@ struct SshStream {
     std::optional<fs::ChildExit> ended;  // how the child ended, once it has
     std::string rest;                    // its stderr after the output ended
 
-    // After its output ended: whether the child exited 0 (it is waited for, briefly).
+    // How the child ended: ended at once after a timeout, else waited for briefly, its stderr kept.
+    const fs::ChildExit& end(bool timed_out) {
+        if (!ended)
+            ended = timed_out ? child.terminate()
+                              : child.finish(nullptr, &rest, 64 * 1024, fs::deadline_after(5));
+        return *ended;
+    }
+
+    // After its output ended: whether the child exited 0.
     bool ended_cleanly() {
-        if (!ended) ended = child.finish(nullptr, &rest, 64 * 1024, fs::deadline_after(5));
-        return !ended->timed_out && ended->exit_code == 0;
+        const fs::ChildExit& exit = end(false);
+        return !exit.timed_out && exit.exit_code == 0;
     }
 
     // Why the child stopped talking, recorded for the message; -1 for libgit2.
     int fail(bool timed_out) {
-        if (!ended)
-            ended = timed_out ? child.terminate()
-                              : child.finish(nullptr, &rest, 64 * 1024, fs::deadline_after(5));
-        const fs::ChildExit exit = *ended;
+        const fs::ChildExit exit = end(timed_out);
         std::string message;
         if (timed_out || exit.timed_out)
             message = "no answer from " + target.host + " within the timeout of " +
