@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "core/git/handle.hpp"
+#include "core/git/pack_receiver.hpp"
 #include "core/git/repository.hpp"
 #include "core/progress.hpp"
 
@@ -153,6 +154,7 @@ FetchOutcome fetch_branch(git_repository* repo, TransportSession& session, const
             }
             return static_cast<TransportSession*>(payload)->check_received(stats->received_bytes);
         };
+        receive_packs_in_pieces(repo);
         int rc = git_remote_download(conn.remote.get(), &refspecs, &opts);
         fetch_progress = nullptr;
         if (rc < 0) session.fail("fetch from " + redact_url(url));
