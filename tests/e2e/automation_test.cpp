@@ -250,6 +250,12 @@ class Watch {
         return result;
     }
 
+    // SIGKILL: the watcher gets no chance to save anything.
+    void kill() {
+        m_process.kill(SIGKILL);
+        m_process.wait();
+    }
+
   private:
     dt::BackgroundProcess m_process;
 };
@@ -1004,4 +1010,61 @@ TEST_CASE("watch reads only the changed folders and publishes the tree a full sc
     REQUIRE_SUCCESS(cluster.publish("full scan"));
     CHECK(cluster.release_commits() == releases);
     CHECK(git({"-C", cluster.repo().string(), "rev-parse", "main^{tree}"}).out == tree);
+}
+
+TEST_CASE("a watcher's releases stay exact beside publishes run by hand and after it is killed unsaved",
+          "[e2e][watch]") {
+    Cluster cluster(0);
+    const stdfs::path dir = cluster.primary().dir;
+    dt::generate_tree(dir, dt::Profile::small, 742);
+    REQUIRE_SUCCESS(cluster.publish("r1"));
+    auto content = [&](const std::string& path) {
+        return git({"-C", cluster.repo().string(), "show", "main:" + path}).out;
+    };
+    Watch watch(cluster);
+    write_file(dir / api / "A.xml", "<a v='1'/>\n");
+    REQUIRE(eventually([&] { return content(api + "/A.xml") == "<a v='1'/>\n"; }));
+
+    // A publish run by hand moves the branch past the release the watcher remembers.
+    write_file(dir / api / "B.xml", "<b/>\n");
+    REQUIRE_SUCCESS(cluster.publish("by hand"));
+    CHECK(content(api + "/B.xml") == "<b/>\n");
+    write_file(dir / api / "A.xml", "<a v='2'/>\n");
+    REQUIRE(eventually([&] { return content(api + "/A.xml") == "<a v='2'/>\n"; }));
+    CHECK(content(api + "/B.xml") == "<b/>\n");
+    REQUIRE_SUCCESS(cluster.depsync(cluster.primary(), {"verify"}));
+
+    // Killed at once after its last publish: its stat cache (saved once it is idle) never reached the disk.
+    write_file(dir / api / "A.xml", "<a v='3'/>\n");
+    REQUIRE(eventually([&] { return content(api + "/A.xml") == "<a v='3'/>\n"; }));
+    watch.kill();
+    write_file(dir / api / "C.xml", "<c/>\n");
+    REQUIRE_SUCCESS(cluster.publish("after the kill"));
+    CHECK(content(api + "/C.xml") == "<c/>\n");
+    CHECK(content(api + "/A.xml") == "<a v='3'/>\n");
+    REQUIRE_SUCCESS(cluster.depsync(cluster.primary(), {"verify"}));
+    const std::size_t releases = cluster.release_commits();
+    REQUIRE_SUCCESS(cluster.publish("nothing new"));
+    CHECK(cluster.release_commits() == releases);
+}
+
+TEST_CASE("a watcher saves what it learned when it stops: a publish by hand then reads no file again",
+          "[e2e][watch]") {
+    Cluster cluster(0);
+    const stdfs::path dir = cluster.primary().dir;
+    dt::generate_tree(dir, dt::Profile::small, 743);
+    REQUIRE_SUCCESS(cluster.publish("r1"));
+    {
+        Watch watch(cluster);
+        write_file(dir / api / "A.xml", "<a v='1'/>\n");
+        REQUIRE(eventually([&] { return cluster.release_commits() == 2; }));
+        watch.stop();
+    }
+    // The fast path of a publish with nothing to publish trusts the saved cache only when it names the
+    // release the branch names: had the watcher not saved it, this publish would scan and hash again.
+    ProcessResult again = cluster.depsync(cluster.primary(), {"-v", "publish", "-m", "nothing new"});
+    REQUIRE_SUCCESS(again);
+    CHECK(cluster.release_commits() == 2);
+    INFO(again.err);
+    CHECK_FALSE(contains(again.err, "scanned"));
 }

@@ -105,6 +105,7 @@ struct PublishRun {
     const fs::PathMatcher* exclude = nullptr;
     git_oid fingerprint{};  // of the roots and patterns, saved with the stat cache
     OpenRoots roots;
+    PublishMemory* memory = nullptr;  // a watcher's (PublishOptions::memory)
 };
 
 // The repository is opened only when there is something to write (or a rollback to complete): a publish
@@ -259,9 +260,11 @@ ScanResult settled_scan(const PublishRun& run, ScanOptions options, StatCache& c
 
 // The release the branch names, with what could be read of its listing.
 struct CurrentRelease {
-    std::optional<git_oid> head;     // the branch (none in a new repository)
-    std::optional<Release> release;  // the release it names
-    git::Listing listing;
+    std::optional<git_oid> head;          // the branch (none in a new repository)
+    std::optional<Release> release;       // the release it names
+    git::Listing read;                    // its listing as read from the repository
+    const git::Listing* known = nullptr;  // or the listing a watcher's last publish scanned for its tree
+    const git::Listing& listing() const { return known ? *known : read; }
 };
 
 // The current release's blobs are in the repository: only the others are checked before a tree names
@@ -273,13 +276,63 @@ CurrentRelease current_release(PublishRun& run) {
     if (!current.head) return current;
     current.release = describe_release(run.repo.get(), *current.head);
     const Release& r = *current.release;
+    // Trees are named by their content: the listing this watcher published as that tree is the tree's.
+    if (run.memory && run.memory->listing && git_oid_equal(&run.memory->tree, &r.tree)) {
+        current.known = &*run.memory->listing;
+        return current;
+    }
     git::InspectedTree read = git::inspect_tree(run.repo.get(), r.tree, tree_limits(run.settings));
     if (read.defect)
         spdlog::warn("the current release r{} ({}) is unsafe ({}); this publish replaces it", r.number,
                      git::short_hex(r.commit), read.defect->text());
-    current.listing = std::move(read.listing);
+    current.read = std::move(read.listing);
     return current;
 }
+
+// The stat cache now describes `tree`: saved with it, or for a watcher kept in its memory (saved once idle).
+void keep_cache(const PublishRun& run, const StatCache& cache, const git_oid& tree) {
+    if (!run.memory) {
+        cache.save(run.state.stat_cache(), &tree, &run.fingerprint);
+        return;
+    }
+    run.memory->tree = tree;
+    run.memory->fingerprint = run.fingerprint;
+    run.memory->unsaved = true;
+}
+
+// The stat cache a publish reads and updates: a watcher's own once it has one for these roots and patterns
+// (never older than the state folder's copy, which this watcher wrote), otherwise the state folder's, which
+// a watcher keeps from then on. `from_disk`: loaded now, so its saved tags (tree, fingerprint) are current.
+StatCache& stat_cache_of(const PublishRun& run, std::optional<StatCache>& local, bool& from_disk) {
+    PublishMemory* m = run.memory;
+    if (m && m->cache && git_oid_equal(&m->fingerprint, &run.fingerprint)) return *m->cache;
+    from_disk = true;
+    if (!m) return local.emplace(StatCache::load(run.state.stat_cache()));
+    m->cache = StatCache::load(run.state.stat_cache());
+    m->listing.reset();
+    m->unsaved = false;
+    return *m->cache;
+}
+
+// A watcher's memory when it still describes the current release (see PublishMemory).
+bool memory_current(const PublishRun& run) {
+    const PublishMemory* m = run.memory;
+    return m && m->cache && m->listing && git_oid_equal(&m->fingerprint, &run.fingerprint) &&
+           unchanged_release(run.state, run.git_dir, m->tree);
+}
+
+// Forgets a watcher's memory unless the publish ran to its end: a scan that stopped half-way left the cache
+// holding entries of another tree than the one the memory names.
+struct MemoryGuard {
+    PublishMemory* memory;
+    bool done = false;
+    ~MemoryGuard() {
+        if (!memory || done) return;
+        memory->cache.reset();
+        memory->listing.reset();
+        memory->unsaved = false;
+    }
+};
 
 // Writes the scanned directory as the next release, unless its tree is the current release's.
 PublishResult commit_release(PublishRun& run, const PublishOptions& options, const ScanResult& scan,
@@ -288,12 +341,12 @@ PublishResult commit_release(PublishRun& run, const PublishOptions& options, con
     PublishResult result;
     const CurrentRelease current = current_release(run);
     git_repository* repo = run.repo.get();
-    git_oid tree = git::write_tree(repo, scan.listing, &current.listing, &writer);
+    git_oid tree = git::write_tree(repo, scan.listing, &current.listing(), &writer);
     if (current.release && git_oid_equal(&current.release->tree, &tree)) {
         // A publish killed after moving the branch and before tagging left the release without its tag
         // (and `published` behind, which brings the run here): the tag is made now.
         if (current.release->number > 0) tag_release(repo, current.release->number, current.release->commit);
-        cache.save(run.state.stat_cache(), &tree, &run.fingerprint);
+        keep_cache(run, cache, tree);
         write_published(run.state, *current.release);
         result.release = current.release;
         result.mirrors = push_mirrors(settings, repo);
@@ -308,11 +361,11 @@ PublishResult commit_release(PublishRun& run, const PublishOptions& options, con
     } catch (const Error& e) {
         throw Error(std::string("cannot publish: ") + e.what());
     }
-    result.counts = git::count_changes(current.listing, scan.listing);
+    result.counts = git::count_changes(current.listing(), scan.listing);
     ReleaseTrailers trailers{current.release ? current.release->number + 1 : 1, settings.node, host_name(),
                              std::nullopt, roots_trailer(settings)};
     if (!settings.validate.empty())
-        validate_release(settings, current.listing, scan.listing, trailers.number);
+        validate_release(settings, current.listing(), scan.listing, trailers.number);
     git::CommitFields fields{tree,
                              current.head,
                              format_release_message(options.message, trailers),
@@ -331,7 +384,7 @@ PublishResult commit_release(PublishRun& run, const PublishOptions& options, con
             "cannot publish: the release branch moved during this run (another publisher?); run again");
     git::flush_ref(repo, primary_ref);
     tag_release(repo, trailers.number, commit);
-    cache.save(run.state.stat_cache(), &tree, &run.fingerprint);
+    keep_cache(run, cache, tree);
     result.published = true;
     result.release = describe_release(repo, commit);
     write_published(run.state, *result.release);
@@ -376,7 +429,12 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
         result.mirrors = push_mirrors(settings, run.git_dir, same->commit);
         return result;
     }
-    StatCache cache = StatCache::load(run.state.stat_cache());
+    run.memory = options.memory;
+    MemoryGuard guard{options.memory};
+    const bool warm = memory_current(run);
+    std::optional<StatCache> loaded;
+    bool from_disk = false;
+    StatCache& cache = stat_cache_of(run, loaded, from_disk);
     ScanOptions scan_options;
     scan_options.exclude = &exclude;
     scan_options.writer = &writer;
@@ -388,16 +446,22 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
                                                    last.malformed_archives.end());
     scan_options.known_malformed = &known;
     std::optional<git::Listing> base;
+    const git::Listing* base_listing = nullptr;
+    if (options.changed && warm) {
+        base_listing = &*run.memory->listing;
+    } else if (options.changed && from_disk && (base = incremental_base(run, cache))) {
+        base_listing = &*base;
+    }
     IncrementalScan incremental;
-    if (options.changed && (base = incremental_base(run, cache))) {
-        incremental = {&*base, options.changed};
+    if (base_listing) {
+        incremental = {base_listing, options.changed};
         scan_options.incremental = &incremental;
         spdlog::debug("reading {} changed folders and {} new subtrees", options.changed->folders.size(),
                       options.changed->subtrees.size());
     } else if (options.changed) {
         spdlog::debug("reading the whole directory: the stat cache does not describe the current release");
     }
-    const ScanResult scan = settled_scan(run, scan_options, cache, walked ? &*walked : nullptr);
+    ScanResult scan = settled_scan(run, scan_options, cache, walked ? &*walked : nullptr);
     for (const auto& p : scan.skipped) spdlog::warn("not published (special file or unsafe name): {}", p);
     spdlog::debug("scanned {} entries, {} files hashed", scan.listing.size(), scan.hashed);
     // Recorded before the stat cache is saved: a later publish that finds the file in the cache learns from
@@ -407,8 +471,20 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
         spdlog::warn("{} is a malformed archive ({}); it is published as it is", path, defect);
     record_malformed_archives(settings.state, malformed);
     PublishResult result = commit_release(run, options, scan, cache, writer);
+    if (run.memory) run.memory->listing = std::move(scan.listing);
+    guard.done = true;
     result.malformed = std::move(malformed);
     return result;
+}
+
+}  // namespace depsync::sync
+
+namespace depsync::sync {
+
+void PublishMemory::save(const Settings& settings) {
+    if (!unsaved || !cache) return;
+    cache->save(StatePaths(settings.state).stat_cache(), &tree, &fingerprint);
+    unsaved = false;
 }
 
 }  // namespace depsync::sync

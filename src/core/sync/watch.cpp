@@ -138,14 +138,14 @@ class StopSignals {
 
 // One publish of what the watcher collected: only the changed folders are read, unless the whole tree is due.
 void publish_changes(const Settings& settings, const WatchOptions& options, WatchedChanges& changes,
-                     const std::function<void(const PublishResult&)>& on_publish) {
+                     PublishMemory& memory, const std::function<void(const PublishResult&)>& on_publish) {
     const Clock::time_point start = Clock::now();
     const std::optional<ChangedFolders> changed = changes.for_publish(start);
     PublishResult result;
     run_recorded(
         settings,
         [&] {
-            result = publish(settings, {options.message, changed ? &*changed : nullptr});
+            result = publish(settings, {options.message, changed ? &*changed : nullptr, &memory});
             return std::string();
         },
         FailuresRecorded::every_failure);
@@ -155,6 +155,22 @@ void publish_changes(const Settings& settings, const WatchOptions& options, Watc
         changed ? std::to_string(changed->folders.size() + changed->subtrees.size()) + " changed folders read"
                 : std::string("the whole directory read"));
     on_publish(result);
+}
+
+// The stat cache a watcher keeps in memory goes to the state folder once the watcher has been idle this long,
+// or after a publish when the last save is older than the second bound (a tree that never rests), and when
+// it stops. Until then the copy there is older but truthful (PublishMemory::save).
+constexpr std::chrono::milliseconds save_when_idle{2000};
+constexpr std::chrono::seconds save_at_least_every{60};
+
+void save_memory(const Settings& settings, PublishMemory& memory, Clock::time_point& saved_at) {
+    try {
+        memory.save(settings);
+    } catch (const std::exception& e) {
+        spdlog::warn("cannot save the stat cache: {} (the next publish run by hand reads more files)",
+                     e.what());
+    }
+    saved_at = Clock::now();
 }
 
 }  // namespace
@@ -171,11 +187,15 @@ void watch(const Settings& settings, const WatchOptions& options,
     // Changes made while nobody watched are published first.
     bool pending = true;
     Clock::time_point due = Clock::now();
+    PublishMemory memory;
+    Clock::time_point saved_at = Clock::now();
     for (;;) {
         int timeout = -1;
         if (pending) {
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(due - Clock::now()).count();
             timeout = static_cast<int>(std::max<long long>(left, 0));
+        } else if (memory.unsaved) {
+            timeout = static_cast<int>(save_when_idle.count());
         }
         pollfd fds[2] = {{watcher.fd(), POLLIN, 0}, {signals.fd(), POLLIN, 0}};
         int rc = ::poll(fds, 2, timeout);
@@ -185,7 +205,12 @@ void watch(const Settings& settings, const WatchOptions& options,
             signalfd_siginfo info{};
             [[maybe_unused]] ssize_t n = ::read(signals.fd(), &info, sizeof info);
             spdlog::info("stopping: signal received");
+            save_memory(settings, memory, saved_at);
             return;
+        }
+        if (rc == 0 && !pending) {
+            save_memory(settings, memory, saved_at);
+            continue;
         }
         if ((fds[0].revents & POLLIN) && watcher.drain()) {
             pending = true;
@@ -196,7 +221,8 @@ void watch(const Settings& settings, const WatchOptions& options,
         pending = false;
         // Every attempt is recorded like a publish run by hand: status, cluster views and metrics see it.
         try {
-            publish_changes(settings, options, watcher.changes, on_publish);
+            publish_changes(settings, options, watcher.changes, memory, on_publish);
+            if (Clock::now() - saved_at >= save_at_least_every) save_memory(settings, memory, saved_at);
         } catch (const Error& e) {
             // Keep watching: a half-copied archive or a busy lock is retried after the next quiet period.
             spdlog::error("{}", e.what());
