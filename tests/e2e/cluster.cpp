@@ -212,6 +212,11 @@ std::string read_file(const std::filesystem::path& path) {
     return content.str();
 }
 
+std::string trimmed(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+}
+
 void set_key(const std::filesystem::path& config, const std::string& key, const std::string& value) {
     std::istringstream in(read_file(config));
     std::string text;

@@ -87,6 +87,8 @@ std::optional<std::uint64_t> parse_up_to_date(const std::string& output);  // up
 // Writes `content` to `path` (parents created), replacing what is there.
 void write_file(const std::filesystem::path& path, const std::string& content);
 std::string read_file(const std::filesystem::path& path);
+// `s` without the newlines and spaces at its end (a command's one line of output).
+std::string trimmed(std::string s);
 
 // Sets `key = value` in a config file: replaces the line that sets it, else appends one.
 void set_key(const std::filesystem::path& config, const std::string& key, const std::string& value);

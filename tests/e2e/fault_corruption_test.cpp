@@ -169,3 +169,42 @@ TEST_CASE("a damaged object in a peer's fetched copy is reported and repaired by
     // The set-aside copy of a failed repair goes with the pull that works.
     CHECK_FALSE(stdfs::exists(peer.state / "repo.git.damaged"));
 }
+
+TEST_CASE("a loose object holding other content than the object it is named after is refused, not applied",
+          "[e2e][fault]") {
+    // Someone who can write the primary's object folder but not sign releases swaps a file's content under
+    // its name: the loose file stays valid zlib, with the same type and size, only the bytes differ. A local
+    // fetch hard-links it; libgit2 checks the id of an object read whole, never of a stream.
+    Cluster cluster(1);
+    const Node& primary = cluster.primary();
+    const Node& peer = cluster.peer(0);
+    write_file(primary.dir / "Base.xml", "<base/>\n");
+    REQUIRE_SUCCESS(cluster.publish("r1"));
+    REQUIRE_SUCCESS(cluster.pull(0));
+    write_file(primary.dir / "Good.xml", "<api name=\"Good\"/>\n");
+    REQUIRE_SUCCESS(cluster.publish("r2"));
+
+    const std::string good = trimmed(dt::run_git({"hash-object", (primary.dir / "Good.xml").string()}).out);
+    const stdfs::path scratch = cluster.root() / "scratch.git";
+    REQUIRE(dt::run_git({"init", "-q", "--bare", scratch.string()}).exit_code == 0);
+    const stdfs::path evil_file = cluster.root() / "evil";
+    write_file(evil_file, "<api name=\"Evil\"/>\n");  // the same length
+    const std::string evil =
+        trimmed(dt::run_git({"--git-dir", scratch.string(), "hash-object", "-w", evil_file.string()}).out);
+    auto forged = dt::loose_object_path(scratch, evil);
+    auto named = dt::loose_object_path(cluster.repo(), good);
+    REQUIRE(forged);
+    REQUIRE(named);
+    stdfs::remove(*named);
+    stdfs::copy_file(*forged, *named);
+
+    ProcessResult refused = cluster.pull(0);
+    INFO(describe(refused));
+    CHECK(refused.exit_code != 0);
+    CHECK(dt::contains(refused.err, "does not match"));
+    CHECK(dt::contains(refused.err, good.substr(0, 7)));
+    CHECK_FALSE(stdfs::exists(peer.dir / "Good.xml"));
+    CHECK(read_file(peer.dir / "Base.xml") == "<base/>\n");
+    CHECK(dt::temp_files_in(peer.dir).empty());
+    CHECK(status_release(cluster, peer) == "1");
+}

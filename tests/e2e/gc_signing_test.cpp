@@ -27,11 +27,6 @@ std::string git_out(const stdfs::path& repo, const std::vector<std::string>& arg
     return r.out;
 }
 
-std::string trimmed(std::string s) {
-    while (!s.empty() && s.back() == '\n') s.pop_back();
-    return s;
-}
-
 struct Key {
     stdfs::path file;
     std::string public_line;  // "ssh-ed25519 AAAA..."

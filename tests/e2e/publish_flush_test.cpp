@@ -32,11 +32,6 @@ std::string loose_path(const stdfs::path& repo, const std::string& hex) {
     return (repo / "objects" / hex.substr(0, 2) / hex.substr(2)).string();
 }
 
-std::string trimmed(std::string s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-    return s;
-}
-
 }  // namespace
 
 TEST_CASE("a publish flushes the objects it adds before the branch, and never the whole file system",

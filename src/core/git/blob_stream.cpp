@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "core/git/handle.hpp"
+#include "core/git/object_hash.hpp"
 
 namespace depsync::git {
 namespace {
@@ -39,6 +40,11 @@ void read_blob(git_odb* odb, const git_oid& id, const std::function<void(const c
         }
         // Reused across blobs: a fresh megabyte per file costs more than the copy itself for small files.
         thread_local std::vector<char> buf(1 << 20);
+        // libgit2 checks an object read whole against its id, never a stream: a loose file whose content is
+        // not the object it is named after (written in place on the primary, then hard-linked by a local
+        // fetch) would be applied as the release, signed or not. Checked here, before the caller's write
+        // becomes visible.
+        ObjectHash hash(GIT_OBJECT_BLOB, len);
         std::size_t total = 0;
         for (;;) {
             int n = git_odb_stream_read(stream, buf.data(), buf.size());
@@ -48,11 +54,14 @@ void read_blob(git_odb* odb, const git_oid& id, const std::function<void(const c
                 throw ObjectError("cannot read object " + short_hex(id) + ": " + err);
             }
             if (n == 0) break;
+            hash.update(buf.data(), static_cast<std::size_t>(n));
             sink(buf.data(), static_cast<std::size_t>(n));
             total += static_cast<std::size_t>(n);
         }
         git_odb_stream_free(stream);
         if (total != len) throw ObjectError("cannot read object " + short_hex(id) + ": truncated");
+        if (!hash.matches(id))
+            throw ObjectError("cannot read object " + short_hex(id) + ": its content does not match its id");
         return;
     }
     git_error_clear();

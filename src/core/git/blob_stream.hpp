@@ -14,7 +14,9 @@ namespace depsync::git {
 std::uint64_t blob_size(git_odb* odb, const git_oid& id);
 
 // Calls `sink` with successive chunks of the blob's content. Loose objects are streamed in chunks; packed
-// ones are read whole (libgit2 1.5 has no streaming reads from packs).
+// ones are read whole (libgit2 1.5 has no streaming reads from packs). Either way the content is checked
+// against `id`: ObjectError when it does not match, after the sink has seen it (write it somewhere
+// invisible until this returns).
 void read_blob(git_odb* odb, const git_oid& id, const std::function<void(const char*, std::size_t)>& sink);
 
 // The whole content of a small blob (a symlink's target), through read_blob.

@@ -1,7 +1,6 @@
 #include "core/git/object_writer.hpp"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -13,6 +12,7 @@
 
 #include "core/error.hpp"
 #include "core/git/handle.hpp"
+#include "core/git/object_hash.hpp"
 
 namespace depsync::git {
 namespace {
@@ -38,30 +38,6 @@ std::vector<unsigned char>& deflate_buffer() {
     thread_local std::vector<unsigned char> buf(chunk_size + 1024);
     return buf;
 }
-
-struct DigestDeleter {
-    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-
-class Sha1 {
-  public:
-    Sha1() : m_ctx(EVP_MD_CTX_new()) {
-        if (!m_ctx || EVP_DigestInit_ex(m_ctx.get(), EVP_sha1(), nullptr) != 1)
-            throw Error("cannot start SHA-1");
-    }
-    void update(const void* data, std::size_t len) { EVP_DigestUpdate(m_ctx.get(), data, len); }
-    git_oid finish() {
-        std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-        unsigned int len = 0;
-        EVP_DigestFinal_ex(m_ctx.get(), md.data(), &len);
-        git_oid oid;
-        git_oid_fromraw(&oid, md.data());
-        return oid;
-    }
-
-  private:
-    std::unique_ptr<EVP_MD_CTX, DigestDeleter> m_ctx;
-};
 
 std::string blob_header(std::uint64_t size) {
     return "blob " + std::to_string(size) + std::string(1, '\0');
@@ -149,7 +125,7 @@ static git_oid write_object(const std::filesystem::path& objects_dir, const std:
     if (tmp.fd < 0) throw_errno("create a temp object in " + objects_dir.string());
     tmp.path = pattern;
 
-    Sha1 sha;
+    ObjectHash sha;  // over the header given and the content: the object's id
     git_oid oid;
     {
         DeflateFile out(tmp.fd, level);
@@ -288,26 +264,19 @@ void ObjectWriter::sync_file_system() {
 
 git_oid hash_blob(int fd, std::uint64_t size) {
     std::vector<char>& buf = read_buffer();
-    Sha1 sha;
-    std::string header = blob_header(size);
-    sha.update(header.data(), header.size());
+    ObjectHash sha(GIT_OBJECT_BLOB, size);
     read_exactly(fd, size, buf, [&](const char* data, std::size_t len) { sha.update(data, len); });
     return sha.finish();
 }
 
 git_oid hash_object(git_object_t type, const void* data, std::size_t len) {
-    Sha1 sha;
-    std::string header =
-        std::string(git_object_type2string(type)) + " " + std::to_string(len) + std::string(1, '\0');
-    sha.update(header.data(), header.size());
+    ObjectHash sha(type, len);
     sha.update(data, len);
     return sha.finish();
 }
 
 git_oid hash_blob(const std::string& content) {
-    Sha1 sha;
-    std::string header = blob_header(content.size());
-    sha.update(header.data(), header.size());
+    ObjectHash sha(GIT_OBJECT_BLOB, content.size());
     sha.update(content.data(), content.size());
     return sha.finish();
 }

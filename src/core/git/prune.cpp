@@ -1,7 +1,6 @@
 #include "core/git/prune.hpp"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 
 #include "core/error.hpp"
 #include "core/git/handle.hpp"
+#include "core/git/object_hash.hpp"
 #include "core/git/repository.hpp"
 #include "core/progress.hpp"
 
@@ -171,16 +171,10 @@ void fsync_path(const stdfs::path& p) {
     if (rc < 0) throw Error("cannot flush " + p.string() + " to disk");
 }
 
-struct DigestDeleter {
-    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-
 // Streams objects as a version 2 pack into libgit2's indexer, which writes pack-<hash>.pack and .idx.
 class PackWriter {
   public:
-    PackWriter(git_repository* repo, std::size_t count) : m_odb(open_odb(repo)), m_sha(EVP_MD_CTX_new()) {
-        if (!m_sha || EVP_DigestInit_ex(m_sha.get(), EVP_sha1(), nullptr) != 1)
-            throw Error("cannot start SHA-1");
+    PackWriter(git_repository* repo, std::size_t count) : m_odb(open_odb(repo)) {
         git_indexer_options opts = GIT_INDEXER_OPTIONS_INIT;
         git_indexer* raw = nullptr;
         stdfs::path dir = objects_dir(repo) / "pack";
@@ -254,10 +248,8 @@ class PackWriter {
     // Writes the trailer, lets the indexer finish, flushes both files; returns the .pack path.
     stdfs::path finish() {
         flush();
-        std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-        unsigned len = 0;
-        EVP_DigestFinal_ex(m_sha.get(), md.data(), &len);
-        check(git_indexer_append(m_indexer.get(), md.data(), len, &m_stats), "write pack");
+        const git_oid trailer = m_sha.finish();
+        check(git_indexer_append(m_indexer.get(), trailer.id, GIT_OID_RAWSZ, &m_stats), "write pack");
         check(git_indexer_commit(m_indexer.get(), &m_stats), "index pack");
         stdfs::path pack = m_dir / ("pack-" + std::string(git_indexer_name(m_indexer.get())) + ".pack");
         fsync_path(pack);
@@ -269,7 +261,7 @@ class PackWriter {
   private:
     using IndexerPtr = Handle<git_indexer, git_indexer_free>;
     OdbPtr m_odb;
-    std::unique_ptr<EVP_MD_CTX, DigestDeleter> m_sha;
+    ObjectHash m_sha;  // of the pack's bytes: its trailer
     IndexerPtr m_indexer;
     git_indexer_progress m_stats{};  // the indexer keeps its counts here across appends
     stdfs::path m_dir;
@@ -279,27 +271,6 @@ class PackWriter {
 
     // Fills `*data` with the next part of an object's content and returns its length; 0 after the last.
     using ChunkSource = std::function<std::size_t(const unsigned char** data)>;
-
-    // SHA-1 of an object as git names it: "<type> <size>\0" then the content.
-    class ObjectHash {
-      public:
-        ObjectHash(git_object_t type, std::size_t size) : m_ctx(EVP_MD_CTX_new()) {
-            if (!m_ctx || EVP_DigestInit_ex(m_ctx.get(), EVP_sha1(), nullptr) != 1)
-                throw Error("cannot start SHA-1");
-            std::string head = std::string(git_object_type2string(type)) + " " + std::to_string(size);
-            update(reinterpret_cast<const unsigned char*>(head.c_str()), head.size() + 1);
-        }
-        void update(const unsigned char* data, std::size_t len) { EVP_DigestUpdate(m_ctx.get(), data, len); }
-        bool matches(const git_oid& id) {
-            std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-            unsigned len = 0;
-            EVP_DigestFinal_ex(m_ctx.get(), md.data(), &len);
-            return len == GIT_OID_RAWSZ && std::memcmp(md.data(), id.id, GIT_OID_RAWSZ) == 0;
-        }
-
-      private:
-        std::unique_ptr<EVP_MD_CTX, DigestDeleter> m_ctx;
-    };
 
     // One pack entry: the type and size header, then the content deflated as `next` hands it over.
     void write_entry(const git_oid& id, git_object_t type, std::size_t size, const ChunkSource& next) {
@@ -349,7 +320,7 @@ class PackWriter {
 
     void flush() {
         if (m_buf.empty()) return;
-        EVP_DigestUpdate(m_sha.get(), m_buf.data(), m_buf.size());
+        m_sha.update(m_buf.data(), m_buf.size());
         check(git_indexer_append(m_indexer.get(), m_buf.data(), m_buf.size(), &m_stats), "write pack");
         m_buf.clear();
     }
