@@ -50,4 +50,16 @@ inline std::string random_token(Rng& rng, std::size_t length) {
     return token;
 }
 
+// `size` bytes of a fixed pseudo-random pattern (a linear congruential generator from `seed`): content that
+// neither compresses nor repeats, the same on every machine.
+inline std::string patterned(std::size_t size, unsigned seed) {
+    std::string s(size, '\0');
+    unsigned x = seed;
+    for (char& c : s) {
+        x = x * 1103515245u + 12345u;
+        c = static_cast<char>(x >> 16);
+    }
+    return s;
+}
+
 }  // namespace depsync::testing

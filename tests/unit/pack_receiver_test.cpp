@@ -10,23 +10,15 @@
 
 #include "core/git/handle.hpp"
 #include "core/git/repository.hpp"
+#include "support/random_util.hpp"
 #include "support/temp_dir.hpp"
 
 namespace stdfs = std::filesystem;
 using depsync::git::check;
+using depsync::testing::patterned;
 using depsync::testing::TempDir;
 
 namespace {
-
-std::string patterned(std::size_t size, unsigned seed) {
-    std::string s(size, '\0');
-    unsigned x = seed;
-    for (char& c : s) {
-        x = x * 1103515245u + 12345u;
-        c = static_cast<char>(x >> 16);
-    }
-    return s;
-}
 
 // A repository with `count` blobs of assorted sizes (one of them larger than any piece the tests use),
 // and the pack of all of them.

@@ -9,11 +9,13 @@
 #include "core/error.hpp"
 #include "core/git/handle.hpp"
 #include "core/git/repository.hpp"
+#include "support/random_util.hpp"
 #include "support/temp_dir.hpp"
 
 namespace stdfs = std::filesystem;
 using depsync::git::PruneMode;
 using depsync::git::to_hex;
+using depsync::testing::patterned;
 using depsync::testing::TempDir;
 
 namespace {
@@ -60,16 +62,6 @@ std::string read_object(git_repository* repo, const git_oid& id) {
 stdfs::path loose_path(git_repository* repo, const git_oid& id) {
     std::string hex = to_hex(id);
     return stdfs::path(git_repository_path(repo)) / "objects" / hex.substr(0, 2) / hex.substr(2);
-}
-
-std::string patterned(std::size_t size, unsigned seed) {
-    std::string s(size, '\0');
-    unsigned x = seed;
-    for (char& c : s) {
-        x = x * 1103515245u + 12345u;
-        c = static_cast<char>(x >> 16);
-    }
-    return s;
 }
 
 }  // namespace
