@@ -396,6 +396,12 @@ PublishResult commit_release(PublishRun& run, const PublishOptions& options, con
 
 }  // namespace
 
+void PublishMemory::save(const Settings& settings) {
+    if (!unsaved || !cache) return;
+    cache->save(StatePaths(settings.state).stat_cache(), &tree, &fingerprint);
+    unsaved = false;
+}
+
 std::string host_name() {
     char buf[256] = {};
     if (::gethostname(buf, sizeof buf - 1) < 0) return "unknown";
@@ -475,16 +481,6 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     guard.done = true;
     result.malformed = std::move(malformed);
     return result;
-}
-
-}  // namespace depsync::sync
-
-namespace depsync::sync {
-
-void PublishMemory::save(const Settings& settings) {
-    if (!unsaved || !cache) return;
-    cache->save(StatePaths(settings.state).stat_cache(), &tree, &fingerprint);
-    unsaved = false;
 }
 
 }  // namespace depsync::sync
