@@ -10,19 +10,11 @@
 #include "core/git/handle.hpp"
 #include "core/git/object_writer.hpp"
 #include "core/git/repository.hpp"
+#include "core/git/tree_format.hpp"
+#include "core/git/tree_ids.hpp"
 
 namespace depsync::git {
 namespace {
-
-// git orders tree entries by name, comparing a folder as if its name ended in '/'.
-bool git_name_less(std::string_view a, bool a_dir, std::string_view b, bool b_dir) {
-    std::size_t n = std::min(a.size(), b.size());
-    int c = n == 0 ? 0 : std::char_traits<char>::compare(a.data(), b.data(), n);
-    if (c != 0) return c < 0;
-    unsigned ca = a.size() > n ? static_cast<unsigned char>(a[n]) : (a_dir ? '/' : 0);
-    unsigned cb = b.size() > n ? static_cast<unsigned char>(b[n]) : (b_dir ? '/' : 0);
-    return ca < cb;
-}
 
 const char* type_name(git_object_t type) {
     switch (type) {
@@ -155,7 +147,7 @@ struct Reader {
                 }
             }
             const bool is_dir = entry.kind == EntryKind::directory;
-            if (i > 0 && !git_name_less(previous, previous_dir, name, is_dir))
+            if (i > 0 && !detail::git_name_less(previous, previous_dir, name, is_dir))
                 fail(path, "tree entries out of order or listed twice");
             previous = name;
             previous_dir = is_dir;
@@ -197,25 +189,7 @@ const char* kind_name(EntryKind kind) {
 
 namespace {
 
-const char* mode_text(EntryKind kind) {
-    switch (kind) {
-        case EntryKind::executable:
-            return "100755";
-        case EntryKind::symlink:
-            return "120000";
-        case EntryKind::directory:
-            return "40000";
-        case EntryKind::file:
-            break;
-    }
-    return "100644";
-}
-
-struct Child {
-    std::string_view name;
-    const Entry* entry;
-    std::string_view path;
-};
+using detail::Child;
 
 // Serialises the trees of a listing bottom-up, each exactly as git stores it, and hashes them (SHA-1 of
 // "tree <size>\0" and the entries). `stored(dir, id, data, kids)` is called for every tree, children first.
@@ -247,20 +221,8 @@ git_oid hash_trees(const Listing& listing, Stored&& stored) {
     std::string data;
     for (const auto& [depth, dir] : dirs) {
         std::vector<Child>& kids = children[dir];
-        std::sort(kids.begin(), kids.end(), [](const Child& a, const Child& b) {
-            return git_name_less(a.name, a.entry->kind == EntryKind::directory, b.name,
-                                 b.entry->kind == EntryKind::directory);
-        });
-        data.clear();
-        for (const Child& c : kids) {
-            const git_oid& id = c.entry->kind == EntryKind::directory ? tree_ids.at(c.path) : c.entry->oid;
-            data += mode_text(c.entry->kind);
-            data += ' ';
-            data += c.name;
-            data += '\0';
-            data.append(reinterpret_cast<const char*>(id.id), GIT_OID_RAWSZ);
-        }
-        git_oid id = hash_object(GIT_OBJECT_TREE, data.data(), data.size());
+        git_oid id = detail::format_tree(
+            kids, [&](const Child& c) -> const git_oid& { return tree_ids.at(c.path); }, data);
         stored(dir, id, data, kids);
         tree_ids[dir] = id;
     }
@@ -273,8 +235,8 @@ git_oid tree_id(const Listing& listing) {
     return hash_trees(listing, [](std::string_view, const git_oid&, const std::string&, const auto&) {});
 }
 
-git_oid write_tree(git_repository* repo, const Listing& listing, const Listing* present,
-                   ObjectWriter* flush) {
+git_oid write_tree(git_repository* repo, const Listing& listing, const Listing* present, ObjectWriter* flush,
+                   TreeIds* ids) {
     OdbPtr odb = open_odb(repo);
     // Trees are serialised and hashed here rather than through git_treebuilder, which re-reads every entry's
     // object to validate it: for an unchanged tree of 10,000 files that is 10,000 object reads per publish.
@@ -296,6 +258,7 @@ git_oid write_tree(git_repository* repo, const Listing& listing, const Listing* 
                 if (c.entry->kind != EntryKind::directory && !known(c.path, *c.entry))
                     flush->must_flush(c.entry->oid);
         }
+        if (ids) ids->set(dir, id);
         if (git_odb_exists(odb.get(), &id)) return;
         for (const Child& c : kids)
             if (c.entry->kind != EntryKind::directory && !known(c.path, *c.entry) &&
@@ -319,29 +282,66 @@ UnsafeTree::UnsafeTree(const TreeDefect& d)
                 : "release contains an unsafe path '" + d.path + "': " + d.why + "; nothing was applied"),
       defect(d) {}
 
+namespace {
+
+// What validate_listing checks of one entry apart from its symlink's target.
+void check_listed_path(Reader& reader, const std::string& path) {
+    auto slash = path.rfind('/');
+    std::string_view name =
+        slash == std::string::npos ? std::string_view(path) : std::string_view(path).substr(slash + 1);
+    if (auto why = fs::name_defect(name)) reader.fail(path, *why);
+    if (path.size() > fs::max_path_bytes)
+        reader.fail(path, "path longer than " + std::to_string(fs::max_path_bytes) + " bytes");
+    if (static_cast<std::size_t>(std::count(path.begin(), path.end(), '/')) >= reader.limits.max_depth)
+        reader.fail(path,
+                    "folders nested deeper than " + std::to_string(reader.limits.max_depth) + " levels");
+}
+
+void check_size(Reader& reader, const Listing& listing) {
+    if (listing.size() > reader.limits.max_entries)
+        reader.fail("", "more than " + std::to_string(reader.limits.max_entries) + " entries (max_entries)");
+}
+
+void check_path_bytes(Reader& reader, std::size_t bytes) {
+    if (bytes > max_total_path_bytes(reader.limits))
+        reader.fail(
+            "", "its paths hold more than " + std::to_string(max_total_path_bytes(reader.limits)) + " bytes");
+}
+
+}  // namespace
+
 void validate_listing(git_repository* repo, const Listing& listing, const TreeLimits& limits) {
     OdbPtr odb = open_odb(repo);
     Reader reader{repo, odb.get(), limits, {}, {}, {}};
     try {
-        if (listing.size() > limits.max_entries)
-            reader.fail("", "more than " + std::to_string(limits.max_entries) + " entries (max_entries)");
+        check_size(reader, listing);
         std::size_t bytes = 0;
         for (const auto& [path, entry] : listing) {
-            auto slash = path.rfind('/');
-            std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-            if (auto why = fs::name_defect(name)) reader.fail(path, *why);
-            if (path.size() > fs::max_path_bytes)
-                reader.fail(path, "path longer than " + std::to_string(fs::max_path_bytes) + " bytes");
-            if (static_cast<std::size_t>(std::count(path.begin(), path.end(), '/')) >= limits.max_depth)
-                reader.fail(path,
-                            "folders nested deeper than " + std::to_string(limits.max_depth) + " levels");
+            check_listed_path(reader, path);
             bytes += path.size();
-            if (bytes > max_total_path_bytes(limits))
-                reader.fail("", "its paths hold more than " + std::to_string(max_total_path_bytes(limits)) +
-                                    " bytes");
+            check_path_bytes(reader, bytes);
             if (entry.kind == EntryKind::symlink) reader.read_link(path, entry.oid);
         }
         reader.check_links();
+    } catch (const Stop&) {
+        throw UnsafeTree(*reader.defect);
+    }
+}
+
+void validate_changes(git_repository* repo, const Listing& listing, const std::vector<EntryChange>& changes,
+                      const TreeLimits& limits) {
+    // Whether a symlink is safe depends on every other symlink: a change to any of them checks them all.
+    auto link = [](const std::optional<Entry>& e) { return e && e->kind == EntryKind::symlink; };
+    for (const EntryChange& c : changes)
+        if (link(c.before) || link(c.after)) return validate_listing(repo, listing, limits);
+    Reader reader{repo, nullptr, limits, {}, {}, {}};
+    try {
+        check_size(reader, listing);
+        for (const EntryChange& c : changes)
+            if (c.after) check_listed_path(reader, c.path);
+        std::size_t bytes = 0;
+        for (const auto& kv : listing) bytes += kv.first.size();
+        check_path_bytes(reader, bytes);
     } catch (const Stop&) {
         throw UnsafeTree(*reader.defect);
     }
@@ -362,55 +362,6 @@ Listing read_tree(git_repository* repo, const git_oid& tree_id, const TreeLimits
     InspectedTree read = inspect_tree(repo, tree_id, limits);
     if (read.defect) throw UnsafeTree(*read.defect);
     return std::move(read.listing);
-}
-
-std::vector<PathChange> diff_listings(const Listing& from, const Listing& to) {
-    std::vector<PathChange> out;
-    auto shown = [](const std::string& path, const Entry& e) {
-        return e.kind == EntryKind::directory ? path + "/" : path;
-    };
-    auto a = from.begin();
-    auto b = to.begin();
-    while (a != from.end() || b != to.end()) {
-        if (b == to.end() || (a != from.end() && a->first < b->first)) {
-            out.push_back({'D', shown(a->first, a->second)});
-            ++a;
-        } else if (a == from.end() || b->first < a->first) {
-            out.push_back({'A', shown(b->first, b->second)});
-            ++b;
-        } else {
-            if (!a->second.same_as(b->second)) {
-                if ((a->second.kind == EntryKind::directory) != (b->second.kind == EntryKind::directory)) {
-                    out.push_back({'D', shown(a->first, a->second)});
-                    out.push_back({'A', shown(b->first, b->second)});
-                } else {
-                    out.push_back({'M', shown(b->first, b->second)});
-                }
-            }
-            ++a;
-            ++b;
-        }
-    }
-    return out;
-}
-
-ChangeCounts count_changes(const Listing& from, const Listing& to) {
-    ChangeCounts counts;
-    for (const auto& [path, entry] : to) {
-        if (!is_file_like(entry.kind)) continue;
-        auto it = from.find(path);
-        if (it == from.end() || !is_file_like(it->second.kind)) {
-            ++counts.added;
-        } else if (!it->second.same_as(entry)) {
-            ++counts.modified;
-        }
-    }
-    for (const auto& [path, entry] : from) {
-        if (!is_file_like(entry.kind)) continue;
-        auto it = to.find(path);
-        if (it == to.end() || !is_file_like(it->second.kind)) ++counts.deleted;
-    }
-    return counts;
 }
 
 }  // namespace depsync::git

@@ -29,14 +29,34 @@ struct Entry {
 // Relative path ('/'-separated, no leading slash) -> entry; every folder below the root is listed.
 using Listing = std::map<std::string, Entry>;
 
+// Calls `visit(path, entry)` for each entry one level below `folder` ("" for the root), in listing order.
+// A child folder's subtree is skipped with one lookup: its paths are contiguous in the listing's order and
+// all sort before the child's name followed by '0' ('/' + 1).
+template <typename Visit>
+void for_each_child(const Listing& listing, const std::string& folder, Visit&& visit) {
+    const std::string prefix = folder.empty() ? std::string() : folder + "/";
+    auto it = listing.lower_bound(prefix);
+    while (it != listing.end() && it->first.compare(0, prefix.size(), prefix) == 0) {
+        auto slash = it->first.find('/', prefix.size());
+        if (slash == std::string::npos) {
+            visit(it->first, it->second);
+            ++it;
+        } else {
+            it = listing.lower_bound(it->first.substr(0, slash) + '0');
+        }
+    }
+}
+
 class ObjectWriter;
+class TreeIds;
 
 // Writes the trees for a listing bottom-up and returns the root tree's id. Every blob of a tree not yet
 // stored is checked to exist, except entries equal to those of `present` (a stored release's listing).
 // With `flush`, every tree and blob of the listing that `present` does not hold (written now or found
-// stored) is handed to its must_flush: what a new release names beyond the current one.
+// stored) is handed to its must_flush: what a new release names beyond the current one. `ids`, when given,
+// receives every folder's tree id.
 git_oid write_tree(git_repository* repo, const Listing& listing, const Listing* present = nullptr,
-                   ObjectWriter* flush = nullptr);
+                   ObjectWriter* flush = nullptr, TreeIds* ids = nullptr);
 // The root tree's id write_tree would return, computed without a repository (and without libgit2).
 git_oid tree_id(const Listing& listing);
 
@@ -81,11 +101,23 @@ Listing read_tree(git_repository* repo, const git_oid& tree_id, const TreeLimits
 // outside the tree, more entries than the limits), reading only the symlinks' blobs.
 void validate_listing(git_repository* repo, const Listing& listing, const TreeLimits& limits = {});
 
+// One path whose entry differs between two listings: absent (nullopt) on one side, or another entry.
+struct EntryChange {
+    std::string path;
+    std::optional<Entry> before, after;
+};
+// validate_listing for a listing that passed it and has since changed by `changes` only: the changed
+// entries are checked, and the totals; every symlink is checked again when a change adds, alters or
+// removes one (whether a symlink is safe depends on the others).
+void validate_changes(git_repository* repo, const Listing& listing, const std::vector<EntryChange>& changes,
+                      const TreeLimits& limits = {});
+
 // Counts of files (not folders) added, modified and deleted from `from` to `to`.
 struct ChangeCounts {
     std::size_t added = 0, modified = 0, deleted = 0;
 };
 ChangeCounts count_changes(const Listing& from, const Listing& to);
+ChangeCounts count_changes(const std::vector<EntryChange>& changes);
 
 // One path that differs between two listings: 'A' only in `to`, 'D' only in `from`, 'M' in both but different
 // (content, mode or type). Folders are included, with a trailing '/'. Sorted by path.
@@ -94,6 +126,8 @@ struct PathChange {
     std::string path;
 };
 std::vector<PathChange> diff_listings(const Listing& from, const Listing& to);
+// The same for the listings `changes` lies between.
+std::vector<PathChange> diff_changes(const std::vector<EntryChange>& changes);
 
 bool is_file_like(EntryKind kind);
 const char* kind_name(EntryKind kind);

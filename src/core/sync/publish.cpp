@@ -40,13 +40,13 @@ std::string list_problems(const ScanResult& scan) {
     return out;
 }
 
-// Runs the operator's validate command on the directory as scanned; a failure blocks the release.
-void validate_release(const Settings& settings, const git::Listing& previous, const git::Listing& next,
+// Runs the operator's validate command on the directory as scanned (`diff`: what it changes); a failure
+// blocks the release.
+void validate_release(const Settings& settings, const std::vector<git::PathChange>& diff,
                       std::uint64_t number) {
     StatePaths state(settings.state);
     std::string list;
-    for (const auto& c : git::diff_listings(previous, next))
-        list += std::string(1, c.status) + " " + c.path + "\n";
+    for (const auto& c : diff) list += std::string(1, c.status) + " " + c.path + "\n";
     fs::write_file_atomically(state.changed_files(), list, 0600, fs::Fsync::no);
     fs::CommandResult run = fs::run_command(settings.validate,
                                             {{"DEPSYNC_DIR", settings.dir.string()},
@@ -232,6 +232,7 @@ ScanResult settled_scan(const PublishRun& run, ScanOptions options, StatCache& c
     options.known_malformed = &known;
     std::int64_t seen_ns = now_ns();
     ScanResult scan = scan_roots(run.roots, options, cache, walked);
+    const bool partial = options.incremental && options.incremental->partial;
     bool looked_again = false;
     while (!scan.incomplete.empty() || !scan.changing.empty() || !scan.recent.empty()) {
         // An archive just taken as it is is listed by a scan at once.
@@ -252,7 +253,13 @@ ScanResult settled_scan(const PublishRun& run, ScanOptions options, StatCache& c
         }
         learn_malformed(known, scan);
         seen_ns = now_ns();
-        scan = scan_roots(run.roots, options, cache);
+        ScanResult next = scan_roots(run.roots, options, cache);
+        // A partial scan's cache keeps what it does not see: a file an earlier look listed and this one
+        // does not (removed, or now being written) is forgotten here, as a full scan drops it.
+        if (partial)
+            for (const auto& kv : scan.listing)
+                if (!next.listing.count(kv.first)) cache.erase(kv.first);
+        scan = std::move(next);
         looked_again = true;
     }
     return scan;
@@ -310,6 +317,7 @@ StatCache& stat_cache_of(const PublishRun& run, std::optional<StatCache>& local,
     if (!m) return local.emplace(StatCache::load(run.state.stat_cache()));
     m->cache = StatCache::load(run.state.stat_cache());
     m->listing.reset();
+    m->trees.clear();
     m->unsaved = false;
     return *m->cache;
 }
@@ -330,18 +338,58 @@ struct MemoryGuard {
         if (!memory || done) return;
         memory->cache.reset();
         memory->listing.reset();
+        memory->trees.clear();
         memory->unsaved = false;
     }
 };
 
+// The directory as the settled scan read it.
+struct Scanned {
+    const git::Listing& listing;
+    // Set when `listing` is a watcher's memory brought up to date by a partial scan: what it changed from
+    // the current release, which the memory's listing no longer holds.
+    const std::vector<git::EntryChange>* changes = nullptr;
+};
+
+// Writes the trees of the scanned directory: with the changes known, only the folders above them (the
+// watcher's memory knows the other trees); otherwise all of them, which a watcher then remembers.
+git_oid write_release_tree(const PublishRun& run, const CurrentRelease& current, const Scanned& scanned,
+                           git::ObjectWriter& writer) {
+    git_repository* repo = run.repo.get();
+    if (scanned.changes) {
+        run.memory->trees.forget(*scanned.changes);
+        return run.memory->trees.write(repo, scanned.listing, *scanned.changes, &writer);
+    }
+    git::TreeIds* ids = run.memory ? &run.memory->trees : nullptr;
+    if (ids) ids->clear();
+    return git::write_tree(repo, scanned.listing, &current.listing(), &writer, ids);
+}
+
+// The release is checked the way a peer will read it: a path or symlink peers would refuse (a link
+// pointing outside the tree) is refused here, before it becomes a release every peer rejects.
+void check_release(const PublishRun& run, const Scanned& scanned) {
+    try {
+        if (scanned.changes) {
+            git::validate_changes(run.repo.get(), scanned.listing, *scanned.changes,
+                                  tree_limits(run.settings));
+        } else {
+            git::validate_listing(run.repo.get(), scanned.listing, tree_limits(run.settings));
+        }
+    } catch (const git::ObjectError&) {
+        throw;
+    } catch (const Error& e) {
+        throw Error(std::string("cannot publish: ") + e.what());
+    }
+}
+
 // Writes the scanned directory as the next release, unless its tree is the current release's.
-PublishResult commit_release(PublishRun& run, const PublishOptions& options, const ScanResult& scan,
-                             StatCache& cache, git::ObjectWriter& writer) {
+PublishResult commit_release(PublishRun& run, const PublishOptions& options, const Scanned& scanned,
+                             std::size_t hashed, StatCache& cache, git::ObjectWriter& writer) {
     const Settings& settings = run.settings;
     PublishResult result;
     const CurrentRelease current = current_release(run);
     git_repository* repo = run.repo.get();
-    git_oid tree = git::write_tree(repo, scan.listing, &current.listing(), &writer);
+    git_oid tree = write_release_tree(run, current, scanned, writer);
     if (current.release && git_oid_equal(&current.release->tree, &tree)) {
         // A publish killed after moving the branch and before tagging left the release without its tag
         // (and `published` behind, which brings the run here): the tag is made now.
@@ -352,20 +400,16 @@ PublishResult commit_release(PublishRun& run, const PublishOptions& options, con
         result.mirrors = push_mirrors(settings, repo);
         return result;
     }
-    // The release is checked the way a peer will read it: a path or symlink peers would refuse (a link
-    // pointing outside the tree) is refused here, before it becomes a release every peer rejects.
-    try {
-        git::validate_listing(repo, scan.listing, tree_limits(settings));
-    } catch (const git::ObjectError&) {
-        throw;
-    } catch (const Error& e) {
-        throw Error(std::string("cannot publish: ") + e.what());
-    }
-    result.counts = git::count_changes(current.listing(), scan.listing);
+    check_release(run, scanned);
+    result.counts = scanned.changes ? git::count_changes(*scanned.changes)
+                                    : git::count_changes(current.listing(), scanned.listing);
     ReleaseTrailers trailers{current.release ? current.release->number + 1 : 1, settings.node, host_name(),
                              std::nullopt, roots_trailer(settings)};
     if (!settings.validate.empty())
-        validate_release(settings, current.listing(), scan.listing, trailers.number);
+        validate_release(settings,
+                         scanned.changes ? git::diff_changes(*scanned.changes)
+                                         : git::diff_listings(current.listing(), scanned.listing),
+                         trailers.number);
     git::CommitFields fields{tree,
                              current.head,
                              format_release_message(options.message, trailers),
@@ -389,7 +433,7 @@ PublishResult commit_release(PublishRun& run, const PublishOptions& options, con
     result.release = describe_release(repo, commit);
     write_published(run.state, *result.release);
     result.mirrors = push_mirrors(settings, repo);
-    spdlog::debug("published r{} ({} files hashed)", trailers.number, scan.hashed);
+    spdlog::debug("published r{} ({} files hashed)", trailers.number, hashed);
     audit({"publish", release_name(trailers.number), trailers.number, commit, result.counts});
     return result;
 }
@@ -453,14 +497,17 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     scan_options.known_malformed = &known;
     std::optional<git::Listing> base;
     const git::Listing* base_listing = nullptr;
-    if (options.changed && warm) {
+    // A watcher's memory is brought up to date in place (merge_scan); a listing read from the state folder
+    // is copied into the scan's, as the memory then keeps it.
+    const bool partial = options.changed && warm;
+    if (partial) {
         base_listing = &*run.memory->listing;
     } else if (options.changed && from_disk && (base = incremental_base(run, cache))) {
         base_listing = &*base;
     }
     IncrementalScan incremental;
     if (base_listing) {
-        incremental = {base_listing, options.changed};
+        incremental = {base_listing, options.changed, partial};
         scan_options.incremental = &incremental;
         spdlog::debug("reading {} changed folders and {} new subtrees", options.changed->folders.size(),
                       options.changed->subtrees.size());
@@ -476,8 +523,11 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     for (const auto& [path, defect] : malformed)
         spdlog::warn("{} is a malformed archive ({}); it is published as it is", path, defect);
     record_malformed_archives(settings.state, malformed);
-    PublishResult result = commit_release(run, options, scan, cache, writer);
-    if (run.memory) run.memory->listing = std::move(scan.listing);
+    std::vector<git::EntryChange> changes;
+    if (partial) changes = merge_scan(*run.memory->listing, scan, cache);
+    const Scanned scanned = partial ? Scanned{*run.memory->listing, &changes} : Scanned{scan.listing};
+    PublishResult result = commit_release(run, options, scanned, scan.hashed, cache, writer);
+    if (run.memory && !partial) run.memory->listing = std::move(scan.listing);
     guard.done = true;
     result.malformed = std::move(malformed);
     return result;

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/git/tree_ids.hpp"
 #include "core/git/tree_io.hpp"
 #include "core/sync/release.hpp"
 #include "core/sync/settings.hpp"
@@ -22,9 +23,12 @@ struct ChangedFolders;
 // the current release's trees back from the repository, were most of a watcher's publish on a large tree.
 // A publish uses the memory only with `changed`, and only while the branch, the `published` record and the
 // fingerprint of the roots and patterns still match it; otherwise it reads the state folder as always.
+// With it, a publish reads only the changed folders, brings `listing` up to date in place, and writes
+// only the trees above a change: its cost follows what changed, not what the directory holds.
 struct PublishMemory {
     std::optional<StatCache> cache;       // empty until a publish has filled it
     std::optional<git::Listing> listing;  // the release `tree` as its publish scanned it
+    git::TreeIds trees;                   // the tree of every folder of `listing`
     git_oid tree{};
     git_oid fingerprint{};
     bool unsaved = false;  // the cache is newer than the state folder's copy

@@ -73,6 +73,7 @@ class Scanner {
             if (!read_folder(dir_fd, own, m_options.exclude)) throw_errno("read folder " + prefix);
             read = &own;
         }
+        if (m_plan) result.read_folders.insert(prefix);
         for (std::size_t i = 0; i < read->names.size(); ++i) {
             const std::string& name = read->names[i];
             std::string path = prefix.empty() ? name : prefix + "/" + name;
@@ -120,6 +121,7 @@ class Scanner {
     void take_from_base(const std::string& folder) {
         const std::string prefix = folder + "/";
         const git::Listing& base = *m_options.incremental->base;
+        if (m_options.incremental->partial) return report_known_malformed_below(prefix);
         auto hint = result.listing.end();
         for (auto it = base.lower_bound(prefix);
              it != base.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
@@ -152,6 +154,17 @@ class Scanner {
         if (!m_options.check_archives || !m_options.known_malformed) return;
         auto it = m_options.known_malformed->find(path);
         if (it != m_options.known_malformed->end()) result.malformed.push_back({path, it->second, key});
+    }
+
+    // A partial scan lists nothing of a folder it does not read, but the archives the last publish found
+    // malformed there are still malformed while the cache vouches for them.
+    void report_known_malformed_below(const std::string& prefix) {
+        if (!m_options.check_archives || !m_options.known_malformed) return;
+        const git::Listing& base = *m_options.incremental->base;
+        for (auto it = m_options.known_malformed->lower_bound(prefix);
+             it != m_options.known_malformed->end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it)
+            if (const CachedFile* cached = base.count(it->first) ? m_cache.keep(it->first) : nullptr)
+                result.malformed.push_back({it->first, it->second, cached->stat});
     }
 
     // `below`: the folder as read_tree read it, or null (then it is opened and read here).
@@ -247,7 +260,9 @@ ScanResult scan_roots(const OpenRoots& roots, const ScanOptions& options, StatCa
     ScanResult total;
     std::optional<ReadPlan> plan;
     if (options.incremental) plan.emplace(*options.incremental);
-    cache.forget_seen();
+    // A partial scan leaves the entries it does not read as they are: merge_scan drops what is gone.
+    const bool partial = options.incremental && options.incremental->partial;
+    if (!partial) cache.forget_seen();
     for (const OpenRoot& root : roots) {
         uid_t owner = 0;
         if (options.owner) {
@@ -282,8 +297,9 @@ ScanResult scan_roots(const OpenRoots& roots, const ScanOptions& options, StatCa
         total.hashed += r.hashed;
         total.holds_excluded.merge(r.holds_excluded);
         total.stale_temps_removed += r.stale_temps_removed;
+        total.read_folders.merge(r.read_folders);
     }
-    std::size_t dropped = cache.drop_unseen();
+    std::size_t dropped = partial ? 0 : cache.drop_unseen();
     total.cache_changed = total.hashed > 0 || dropped > 0;
     return total;
 }

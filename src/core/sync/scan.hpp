@@ -42,6 +42,10 @@ struct ChangedFolders {
 struct IncrementalScan {
     const git::Listing* base = nullptr;
     const ChangedFolders* changed = nullptr;
+    // Set: the result lists only what was read (the entries below each of ScanResult::read_folders), for
+    // merge_scan to bring `base` up to date in place; the stat cache keeps every entry it does not read.
+    // Unset: the result is the whole listing, the folders not read copied from `base`.
+    bool partial = false;
 };
 
 struct ScanOptions {
@@ -82,11 +86,17 @@ struct ScanResult {
     std::size_t stale_temps_removed = 0;
     std::set<std::string> holds_excluded;  // folders holding excluded (or node-local) entries: not removable
     bool cache_changed = false;            // the stat cache differs from what was loaded (worth saving)
+    std::set<std::string> read_folders;    // an incremental scan's folders read ("" for an unnamed root)
 };
 
 // Scans `root` (opened without following symlinks); `cache` is replaced by the entries seen in this scan.
 // Throws Error when root is missing or is a symlink.
 ScanResult scan_tree(const std::filesystem::path& root, const ScanOptions& options, StatCache& cache);
+
+// Brings `base` (the listing a partial incremental scan read against) up to date with what the scan read:
+// every folder it read gets the entries the scan found there, and a folder that is gone loses everything
+// below it, in `base` and in the stat cache. Returns what changed, path by path (folders included).
+std::vector<git::EntryChange> merge_scan(git::Listing& base, const ScanResult& partial, StatCache& cache);
 
 // The fingerprint of what decides which entries a scan lists: the roots and the exclude patterns.
 git_oid scan_fingerprint(const std::vector<Root>& roots, const std::vector<std::string>& patterns);
