@@ -31,9 +31,11 @@ make_tree() { # NAME TENANTS
     fi
 }
 
-edit_ten() { # LIST REP
-    local f
-    sed -n "$(($2 * 10 + 1)),$(($2 * 10 + 10))p" "$1" | while read -r f; do
+edit_ten() { # LIST REP: ten files of the list, the next ten each time (from the top again at its end)
+    local f n i
+    n=$(wc -l <"$1")
+    for ((i = 0; i < 10; i++)); do
+        f=$(sed -n "$((($2 * 10 + i) % n + 1))p" "$1")
         printf '<!-- edit %s -->\n' "$2" >>"$f"
     done
 }
