@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "cluster.hpp"
@@ -78,4 +79,64 @@ TEST_CASE("a publish flushes the objects it adds before the branch, and never th
     // Every object flushed at all is flushed before the branch.
     for (std::size_t i = static_cast<std::size_t>(ref); i < lines.size(); ++i)
         CHECK(lines[i].find((cluster.repo() / "objects").string()) == std::string::npos);
+}
+
+TEST_CASE("a publish takes the current release from the stat cache and flushes only the trees above a change",
+          "[e2e]") {
+    if (dt::run({"strace", "-f", "-qq", "-o", "/dev/null", "true"}).exit_code != 0) {
+        WARN("skipped: strace is missing or cannot trace here");
+        return;
+    }
+    Cluster cluster(0);
+    const Node& primary = cluster.primary();
+    dt::generate_tree(primary.dir, dt::Profile::small, 4);
+    stdfs::create_directories(primary.dir / "deep" / "er" / "still");
+    { std::ofstream(primary.dir / "deep" / "er" / "still" / "one.xml") << "<one version='1'/>\n"; }
+    REQUIRE_SUCCESS(cluster.publish("r1"));
+    const std::string repo = cluster.repo().string();
+    auto trees_of = [&](const std::string& rev) {
+        std::set<std::string> out{trimmed(git({"--git-dir", repo, "rev-parse", rev + "^{tree}"}).out)};
+        for (const std::string& line :
+             depsync::e2e::lines_of(git({"--git-dir", repo, "ls-tree", "-r", "-t", rev}).out))
+            if (line.find(" tree ") != std::string::npos) out.insert(line.substr(12, 40));
+        return out;
+    };
+    const std::set<std::string> before = trees_of("refs/heads/main");
+    REQUIRE(before.size() > 5);
+
+    { std::ofstream(primary.dir / "deep" / "er" / "still" / "one.xml") << "<one version='2'/>\n"; }
+    const stdfs::path trace = cluster.root() / "publish.strace";
+    ProcessResult published =
+        dt::run({"strace", "-f", "-y", "-qq", "-e", "trace=openat,fsync", "-o", trace.string(),
+                 dt::depsync_bin(), "-c", primary.config.string(), "--settle", "1", "publish", "-m", "r2"});
+    INFO(describe(published));
+    REQUIRE(published.exit_code == 0);
+    REQUIRE(published.out.find("(+0 ~1 -0)") != std::string::npos);
+    const std::set<std::string> after = trees_of("refs/heads/main");
+
+    const std::vector<std::string> lines = lines_of(trace);
+    std::string all;
+    for (const auto& line : lines) all += line + "\n";
+    INFO("strace of the publish:\n" << all);
+    auto flushed = [&](const std::string& tree) {
+        const std::string path = "<" + loose_path(cluster.repo(), tree) + ">";
+        for (const std::string& line : lines)
+            if (line.find("fsync(") != std::string::npos && line.find(path) != std::string::npos) return true;
+        return false;
+    };
+    // The release r2 replaces is not read back from the repository (the stat cache holds its listing):
+    // none of its trees is opened, nor flushed again.
+    for (const std::string& tree : before) {
+        INFO("tree of r1 " << tree);
+        CHECK(all.find(loose_path(cluster.repo(), tree)) == std::string::npos);
+    }
+    // The new trees are the root's and those of the three folders above the change; only they are flushed.
+    std::size_t added = 0;
+    for (const std::string& tree : after) {
+        const bool is_new = before.count(tree) == 0;
+        added += is_new ? 1 : 0;
+        INFO("tree of r2 " << tree << (is_new ? " (new)" : " (also in r1)"));
+        CHECK(flushed(tree) == is_new);
+    }
+    CHECK(added == 4);
 }

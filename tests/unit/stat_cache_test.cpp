@@ -332,3 +332,36 @@ TEST_CASE("a cache file of the first, text format still loads") {
     CHECK(loaded.find("a b", k) != nullptr);
     CHECK_FALSE(depsync::sync::CacheSnapshot::read(tmp / "statcache"));
 }
+
+TEST_CASE("folders named by their trees keep those ids through a save and load; a scan's put unnames them") {
+    TempDir tmp;
+    StatCache cache;
+    cache.put("conf/a.xml", old_key, hash_blob("a"), scan_start);
+    cache.put_other("conf", old_key, depsync::git::EntryKind::directory, {}, scan_start);
+    cache.put_other("conf/empty", old_key, depsync::git::EntryKind::directory, {}, scan_start);
+    CHECK_FALSE(cache.folders_named());
+    CHECK(git_oid_is_zero(&cache.listing().at("conf").oid));
+
+    depsync::git::TreeIds ids;
+    const git_oid conf_tree = hash_blob("stand-in for the tree of conf");
+    ids.set("conf", conf_tree);
+    cache.name_folders(ids);
+    // One folder still has no tree in `ids`: the cache does not stand for the release's listing.
+    CHECK_FALSE(cache.folders_named());
+    const git_oid empty_tree = hash_blob("stand-in for the empty tree");
+    ids.set("conf/empty", empty_tree);
+    cache.name_folders(ids);
+    CHECK(cache.folders_named());
+
+    cache.save(tmp / "statcache");
+    StatCache loaded = StatCache::load(tmp / "statcache");
+    CHECK(loaded.folders_named());
+    const depsync::git::Listing listing = loaded.listing();
+    CHECK(git_oid_equal(&listing.at("conf").oid, &conf_tree));
+    CHECK(git_oid_equal(&listing.at("conf/empty").oid, &empty_tree));
+    CHECK(listing.at("conf/a.xml").kind == depsync::git::EntryKind::file);
+
+    // A scan that reads the folder again records it without a tree: named again only after the next write.
+    loaded.put_other("conf", old_key, depsync::git::EntryKind::directory, {}, scan_start);
+    CHECK_FALSE(loaded.folders_named());
+}

@@ -25,6 +25,11 @@ class TreeIds {
     void forget(const std::vector<EntryChange>& changes);
     void clear() { m_ids.clear(); }
     std::size_t size() const { return m_ids.size(); }
+    // The tree of `folder`, or nullptr when it is not known.
+    const git_oid* find(const std::string& folder) const {
+        auto it = m_ids.find(folder);
+        return it == m_ids.end() ? nullptr : &it->second;
+    }
 
     // Writes the trees of `listing` whose ids are not known (after forget(): the folders above a change;
     // with none known, every folder), each only when not yet stored, and returns the root tree's id, which

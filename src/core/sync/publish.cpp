@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <iterator>
 #include <map>
 #include <thread>
@@ -106,6 +107,11 @@ struct PublishRun {
     git_oid fingerprint{};  // of the roots and patterns, saved with the stat cache
     OpenRoots roots;
     PublishMemory* memory = nullptr;  // a watcher's (PublishOptions::memory)
+    // The current release's listing as the stat cache loaded from the state folder holds it (its folders
+    // named by their trees), when that cache describes the release the branch names (incremental_base):
+    // used instead of reading the release's trees back from the repository.
+    const git::Listing* vouched = nullptr;
+    git_oid vouched_tree{};
 };
 
 // The repository is opened only when there is something to write (or a rollback to complete): a publish
@@ -288,6 +294,10 @@ CurrentRelease current_release(PublishRun& run) {
         current.known = &*run.memory->listing;
         return current;
     }
+    if (run.vouched && git_oid_equal(&run.vouched_tree, &r.tree)) {
+        current.known = run.vouched;
+        return current;
+    }
     git::InspectedTree read = git::inspect_tree(run.repo.get(), r.tree, tree_limits(run.settings));
     if (read.defect)
         spdlog::warn("the current release r{} ({}) is unsafe ({}); this publish replaces it", r.number,
@@ -353,16 +363,16 @@ struct Scanned {
 
 // Writes the trees of the scanned directory: with the changes known, only the folders above them (the
 // watcher's memory knows the other trees); otherwise all of them, which a watcher then remembers.
+// `ids` receives the tree of every folder (a watcher's are its memory's, and hold the other folders').
 git_oid write_release_tree(const PublishRun& run, const CurrentRelease& current, const Scanned& scanned,
-                           git::ObjectWriter& writer) {
+                           git::TreeIds& ids, git::ObjectWriter& writer) {
     git_repository* repo = run.repo.get();
     if (scanned.changes) {
-        run.memory->trees.forget(*scanned.changes);
-        return run.memory->trees.write(repo, scanned.listing, *scanned.changes, &writer);
+        ids.forget(*scanned.changes);
+        return ids.write(repo, scanned.listing, *scanned.changes, &writer);
     }
-    git::TreeIds* ids = run.memory ? &run.memory->trees : nullptr;
-    if (ids) ids->clear();
-    return git::write_tree(repo, scanned.listing, &current.listing(), &writer, ids);
+    ids.clear();
+    return git::write_tree(repo, scanned.listing, &current.listing(), &writer, &ids);
 }
 
 // The release is checked the way a peer will read it: a path or symlink peers would refuse (a link
@@ -389,7 +399,11 @@ PublishResult commit_release(PublishRun& run, const PublishOptions& options, con
     PublishResult result;
     const CurrentRelease current = current_release(run);
     git_repository* repo = run.repo.get();
-    git_oid tree = write_release_tree(run, current, scanned, writer);
+    git::TreeIds own_ids;
+    git::TreeIds& ids = run.memory ? run.memory->trees : own_ids;
+    git_oid tree = write_release_tree(run, current, scanned, ids, writer);
+    // The cache then lists the release's trees too: the next publish reads the current release from it.
+    cache.name_folders(ids);
     if (current.release && git_oid_equal(&current.release->tree, &tree)) {
         // A publish killed after moving the branch and before tagging left the release without its tag
         // (and `published` behind, which brings the run here): the tag is made now.
@@ -479,6 +493,9 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
         result.mirrors = push_mirrors(settings, run.git_dir, same->commit);
         return result;
     }
+    // Something changed: libgit2 will be needed. Its start (mbedTLS parses the system CA bundle) runs
+    // beside the scan instead of after it.
+    std::future<void> library = std::async(std::launch::async, git::ensure_library);
     run.memory = options.memory;
     MemoryGuard guard{options.memory};
     const bool warm = memory_current(run);
@@ -495,14 +512,19 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     const std::map<std::string, std::string> known(last.malformed_archives.begin(),
                                                    last.malformed_archives.end());
     scan_options.known_malformed = &known;
-    std::optional<git::Listing> base;
     const git::Listing* base_listing = nullptr;
     // A watcher's memory is brought up to date in place (merge_scan); a listing read from the state folder
-    // is copied into the scan's, as the memory then keeps it.
+    // is copied into the scan's, as the memory then keeps it. That listing, when it names every folder's
+    // tree, also stands for the current release, whose trees then are not read back from the repository.
     const bool partial = options.changed && warm;
+    std::optional<git::Listing> base;
+    if (!partial && from_disk && (base = incremental_base(run, cache)) && cache.folders_named()) {
+        run.vouched = &*base;
+        run.vouched_tree = *cache.tree();
+    }
     if (partial) {
         base_listing = &*run.memory->listing;
-    } else if (options.changed && from_disk && (base = incremental_base(run, cache))) {
+    } else if (options.changed && base) {
         base_listing = &*base;
     }
     IncrementalScan incremental;

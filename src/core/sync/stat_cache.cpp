@@ -190,14 +190,15 @@ void StatCache::save(const std::filesystem::path& file, const CacheTag* tree,
     order.reserve(items.size());
     for (const Item& i : items) {
         std::size_t at = keys.size();
-        for (char c : *i.path) keys += c == '/' ? '\0' : c;
+        keys += *i.path;
+        std::replace(keys.begin() + static_cast<std::ptrdiff_t>(at), keys.end(), '/', '\0');
         order.emplace_back(std::string_view(keys.data() + at, i.path->size()), &i);
     }
     std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
 
     std::string out(magic2);
     out += '\n';
-    out.reserve(out.size() + header2_size + items.size() * (entry_fixed_size + 48));
+    out.reserve(out.size() + header2_size + items.size() * entry_fixed_size + key_bytes);
     const CacheTag none{};
     out.append(reinterpret_cast<const char*>((tree && fingerprint ? tree : &none)->id), GIT_OID_RAWSZ);
     out.append(reinterpret_cast<const char*>((tree && fingerprint ? fingerprint : &none)->id), GIT_OID_RAWSZ);
@@ -253,6 +254,20 @@ git::Listing StatCache::listing() const {
             git::Entry{(f.stat.mode & S_IXUSR) ? git::EntryKind::executable : git::EntryKind::file, f.oid});
     for (const auto& [path, o] : m_others) out.emplace(path, git::Entry{o.kind, o.entry.oid});
     return out;
+}
+
+void StatCache::name_folders(const git::TreeIds& ids) {
+    for (auto& [path, o] : m_others) {
+        if (o.kind != git::EntryKind::directory) continue;
+        const git_oid* id = ids.find(path);
+        o.entry.oid = id ? *id : git_oid{};
+    }
+}
+
+bool StatCache::folders_named() const {
+    return std::all_of(m_others.begin(), m_others.end(), [](const auto& kv) {
+        return kv.second.kind != git::EntryKind::directory || !git_oid_is_zero(&kv.second.entry.oid);
+    });
 }
 
 void StatCache::forget_seen() {

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "core/git/tree_ids.hpp"
 #include "core/git/tree_io.hpp"
 
 namespace depsync::sync {
@@ -82,8 +83,14 @@ class StatCache {
     // Marks the entry of `path` as seen without looking at the file (an incremental scan keeps what the last
     // one read of a folder that did not change); its entry, or nullptr.
     const CachedFile* keep(const std::string& path);
-    // Every entry as a listing (a file's kind from its cached mode).
+    // Every entry as a listing (a file's kind from its cached mode; a folder's id is its tree's once
+    // name_folders has named it, otherwise zero).
     git::Listing listing() const;
+    // Names every folder by its tree in `ids` (zero for a folder `ids` does not know). A scan zeroes the id
+    // of every folder it reads; a publish names them once it has written the release's trees.
+    void name_folders(const git::TreeIds& ids);
+    // True when every folder has a tree id: the listing then is the tree's as read from the repository.
+    bool folders_named() const;
     // The tree and settings fingerprint the loaded file was saved with (see save), when it named them.
     const std::optional<CacheTag>& tree() const { return m_tree; }
     const std::optional<CacheTag>& fingerprint() const { return m_fingerprint; }
