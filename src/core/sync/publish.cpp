@@ -166,6 +166,32 @@ std::optional<git::Listing> incremental_base(const PublishRun& run, const StatCa
     return base;
 }
 
+// The listing a watcher's scan starts from (see IncrementalScan), or null: the whole directory is read. A
+// watcher's memory is brought up to date in place (merge_scan); a listing read from the state folder
+// (`base`) is copied into the scan's, as the memory then keeps it. That listing, when it names every
+// folder's tree, also stands for the current release (run.vouched), whose trees then are not read back from
+// the repository: on a publish run by hand too.
+const git::Listing* scan_base(PublishRun& run, const PublishOptions& options, const StatCache& cache,
+                              bool from_disk, bool partial, std::optional<git::Listing>& base) {
+    if (!partial && from_disk && (base = incremental_base(run, cache)) && cache.folders_named()) {
+        run.vouched = &*base;
+        run.vouched_tree = *cache.tree();
+    }
+    const git::Listing* listing = nullptr;
+    if (partial) {
+        listing = &*run.memory->listing;
+    } else if (options.changed && base) {
+        listing = &*base;
+    }
+    if (listing) {
+        spdlog::debug("reading {} changed folders and {} new subtrees", options.changed->folders.size(),
+                      options.changed->subtrees.size());
+    } else if (options.changed) {
+        spdlog::debug("reading the whole directory: the stat cache does not describe the current release");
+    }
+    return listing;
+}
+
 // An incomplete archive as the waiting publish follows it.
 struct WatchedArchive {
     StatKey stat;               // as last seen
@@ -512,29 +538,12 @@ PublishResult publish(const Settings& settings, const PublishOptions& options) {
     const std::map<std::string, std::string> known(last.malformed_archives.begin(),
                                                    last.malformed_archives.end());
     scan_options.known_malformed = &known;
-    const git::Listing* base_listing = nullptr;
-    // A watcher's memory is brought up to date in place (merge_scan); a listing read from the state folder
-    // is copied into the scan's, as the memory then keeps it. That listing, when it names every folder's
-    // tree, also stands for the current release, whose trees then are not read back from the repository.
     const bool partial = options.changed && warm;
     std::optional<git::Listing> base;
-    if (!partial && from_disk && (base = incremental_base(run, cache)) && cache.folders_named()) {
-        run.vouched = &*base;
-        run.vouched_tree = *cache.tree();
-    }
-    if (partial) {
-        base_listing = &*run.memory->listing;
-    } else if (options.changed && base) {
-        base_listing = &*base;
-    }
     IncrementalScan incremental;
-    if (base_listing) {
+    if (const git::Listing* base_listing = scan_base(run, options, cache, from_disk, partial, base)) {
         incremental = {base_listing, options.changed, partial};
         scan_options.incremental = &incremental;
-        spdlog::debug("reading {} changed folders and {} new subtrees", options.changed->folders.size(),
-                      options.changed->subtrees.size());
-    } else if (options.changed) {
-        spdlog::debug("reading the whole directory: the stat cache does not describe the current release");
     }
     ScanResult scan = settled_scan(run, scan_options, cache, walked ? &*walked : nullptr);
     for (const auto& p : scan.skipped) spdlog::warn("not published (special file or unsafe name): {}", p);
