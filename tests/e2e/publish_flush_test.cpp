@@ -33,14 +33,26 @@ std::string loose_path(const stdfs::path& repo, const std::string& hex) {
     return (repo / "objects" / hex.substr(0, 2) / hex.substr(2)).string();
 }
 
+bool strace_works() {
+    if (dt::run({"strace", "-f", "-qq", "-o", "/dev/null", "true"}).exit_code == 0) return true;
+    WARN("skipped: strace is missing or cannot trace here");
+    return false;
+}
+
+// `depsync publish -m MESSAGE` on the primary under strace, tracing `calls` into `trace` (one line per call,
+// descriptors shown with their paths).
+ProcessResult traced_publish(const Cluster& cluster, const stdfs::path& trace, const std::string& calls,
+                             const std::string& message) {
+    return dt::run({"strace", "-f", "-y", "-qq", "-e", "trace=" + calls, "-o", trace.string(),
+                    dt::depsync_bin(), "-c", cluster.primary().config.string(), "--settle", "1", "publish",
+                    "-m", message});
+}
+
 }  // namespace
 
 TEST_CASE("a publish flushes the objects it adds before the branch, and never the whole file system",
           "[e2e]") {
-    if (dt::run({"strace", "-f", "-qq", "-o", "/dev/null", "true"}).exit_code != 0) {
-        WARN("skipped: strace is missing or cannot trace here");
-        return;
-    }
+    if (!strace_works()) return;
     Cluster cluster(0);
     const Node& primary = cluster.primary();
     dt::generate_tree(primary.dir, dt::Profile::small, 3);
@@ -50,9 +62,7 @@ TEST_CASE("a publish flushes the objects it adds before the branch, and never th
     const std::string blob = trimmed(git({"hash-object", (primary.dir / "flush-check.xml").string()}).out);
     REQUIRE(blob.size() == 40);
     const stdfs::path trace = cluster.root() / "publish.strace";
-    ProcessResult published =
-        dt::run({"strace", "-f", "-y", "-qq", "-e", "trace=fsync,fdatasync,syncfs", "-o", trace.string(),
-                 dt::depsync_bin(), "-c", primary.config.string(), "--settle", "1", "publish", "-m", "r2"});
+    ProcessResult published = traced_publish(cluster, trace, "fsync,fdatasync,syncfs", "r2");
     INFO(describe(published));
     REQUIRE(published.exit_code == 0);
     const std::string commit =
@@ -83,10 +93,7 @@ TEST_CASE("a publish flushes the objects it adds before the branch, and never th
 
 TEST_CASE("a publish takes the current release from the stat cache and flushes only the trees above a change",
           "[e2e]") {
-    if (dt::run({"strace", "-f", "-qq", "-o", "/dev/null", "true"}).exit_code != 0) {
-        WARN("skipped: strace is missing or cannot trace here");
-        return;
-    }
+    if (!strace_works()) return;
     Cluster cluster(0);
     const Node& primary = cluster.primary();
     dt::generate_tree(primary.dir, dt::Profile::small, 4);
@@ -106,9 +113,7 @@ TEST_CASE("a publish takes the current release from the stat cache and flushes o
 
     { std::ofstream(primary.dir / "deep" / "er" / "still" / "one.xml") << "<one version='2'/>\n"; }
     const stdfs::path trace = cluster.root() / "publish.strace";
-    ProcessResult published =
-        dt::run({"strace", "-f", "-y", "-qq", "-e", "trace=openat,fsync", "-o", trace.string(),
-                 dt::depsync_bin(), "-c", primary.config.string(), "--settle", "1", "publish", "-m", "r2"});
+    ProcessResult published = traced_publish(cluster, trace, "openat,fsync", "r2");
     INFO(describe(published));
     REQUIRE(published.exit_code == 0);
     REQUIRE(published.out.find("(+0 ~1 -0)") != std::string::npos);
