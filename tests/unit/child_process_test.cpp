@@ -254,3 +254,24 @@ TEST_CASE("a forked call sends its result through the pipe", "[child]") {
     CHECK(out == "result");
     CHECK(exit.exit_code == 4);
 }
+
+TEST_CASE("a widened output pipe takes a child's write of 900,000 bytes before anything is read", "[child]") {
+    depsync::testing::TempDir tmp;
+    const std::string mark = (tmp / "written").string();
+    ChildProcess child = ChildProcess::spawn(
+        {{"sh", "-c", "head -c 900000 /dev/zero && : > '" + mark + "'"}, {}, Secrets::drop}, ChildInput::null,
+        ChildOutput::pipes);
+    CHECK(child.widen_output_pipe(std::size_t{1} << 20) >= std::size_t{1} << 20);
+    // With the kernel's default 64 KiB pipe the write would wait for a reader, and the mark never appear.
+    const auto start = std::chrono::steady_clock::now();
+    while (!std::ifstream(mark) && seconds_since(start) < 20)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    REQUIRE(std::ifstream(mark));
+    std::string out;
+    char buffer[65536];
+    std::size_t got = 0;
+    while (child.read_output(buffer, sizeof buffer, got, deadline_after(20)) == StreamStatus::done)
+        out.append(buffer, got);
+    CHECK(out == std::string(900000, '\0'));
+    CHECK(child.wait(deadline_after(20)).exit_code == 0);
+}

@@ -285,6 +285,13 @@ StreamStatus ChildProcess::write_input(const char* data, std::size_t size, Deadl
     return StreamStatus::done;
 }
 
+std::size_t ChildProcess::widen_output_pipe(std::size_t bytes) {
+    if (!m_out) return 0;
+    ::fcntl(m_out.get(), F_SETPIPE_SZ, static_cast<int>(bytes));
+    int size = ::fcntl(m_out.get(), F_GETPIPE_SZ);
+    return size < 0 ? 0 : static_cast<std::size_t>(size);
+}
+
 StreamStatus ChildProcess::read_output(char* buffer, std::size_t size, std::size_t& got, Deadline deadline) {
     got = 0;
     for (;;) {

@@ -86,6 +86,10 @@ class ChildProcess {
     StreamStatus read_output(char* buffer, std::size_t size, std::size_t& got, Deadline deadline);
     const std::string& errors_text() const { return m_errors; }
     void set_max_errors(std::size_t bytes) { m_max_errors = bytes; }
+    // Asks for a pipe of `bytes` on the child's stdout, so that each of its writes can hand over more at
+    // once. Best effort: the kernel's default (64 KiB) stays where the system's limits refuse it
+    // (fs.pipe-max-size, or an account over fs.pipe-user-pages-soft). Returns the pipe's size after it.
+    std::size_t widen_output_pipe(std::size_t bytes);
 
     // Collects stdout and stderr (each up to `max_kept` bytes; either pointer may be null to drop it) until
     // both end, then waits for the child to exit; ends the group when the deadline passes first.
