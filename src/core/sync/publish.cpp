@@ -154,7 +154,8 @@ std::optional<Release> unchanged_since_last_publish(const PublishRun& run, std::
 
 // The last publish's listing, for a scan that reads only the changed folders: the stat cache was saved by
 // the publish of the release the branch still names (the `published` record, the branch and the cache name
-// the same tree) with the same roots and patterns. nullopt: the whole directory is read.
+// the same tree) with the same roots and patterns, and its listing hashes to that tree (a damaged cache
+// would otherwise vouch for blobs the repository lacks). nullopt: the whole directory is read.
 std::optional<git::Listing> incremental_base(const PublishRun& run, const StatCache& cache) {
     if (!cache.tree() || !cache.fingerprint() || !git_oid_equal(&*cache.fingerprint(), &run.fingerprint) ||
         !unchanged_release(run.state, run.git_dir, *cache.tree()))
@@ -163,6 +164,11 @@ std::optional<git::Listing> incremental_base(const PublishRun& run, const StatCa
     // A named root is listed as a folder but not cached.
     for (const OpenRoot& root : run.roots)
         if (!root.name.empty()) base[root.name] = git::Entry{git::EntryKind::directory, {}};
+    const git_oid listed = git::tree_id(base);
+    if (!git_oid_equal(&listed, &*cache.tree())) {
+        spdlog::warn("the stat cache does not match the release it names; reading the whole directory");
+        return std::nullopt;
+    }
     return base;
 }
 
